@@ -1,0 +1,1 @@
+"""The AAM dataset format: ARFF annotations, track discovery, frame labels."""

@@ -1,0 +1,59 @@
+"""Frame-level activation labels from AAM annotations, on the feature frame grid."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from iad_tf.aam.arff import OnsetTable, Segment
+
+
+class LabelError(ValueError):
+    """Annotations that cannot be mapped onto the class list."""
+
+
+def _column_index(instruments: Sequence[str], classes: Sequence[str], where: str) -> np.ndarray:
+    lookup = {name: k for k, name in enumerate(classes)}
+    unknown = [name for name in instruments if name not in lookup]
+    if unknown:
+        raise LabelError(f"{where}: unknown instrument(s) {unknown} (not among the {len(classes)} classes)")
+    return np.array([lookup[name] for name in instruments], dtype=np.int64)
+
+
+def onset_roll(
+    table: OnsetTable, frame_times: np.ndarray, classes: Sequence[str], where: str = "onsets"
+) -> np.ndarray:
+    """Activation roll uint8 (frames, len(classes)) from onset events.
+
+    An instrument is active in a frame when its list of sounding notes at the last event at
+    or before the frame time is non-empty; frames before the first event are silent.
+    """
+    cols = _column_index(table.instruments, classes, where)
+    active = table.active()  # (events, instruments)
+    idx = np.searchsorted(table.times, frame_times, side="right") - 1  # (frames,)
+    roll = np.zeros((len(frame_times), len(classes)), dtype=np.uint8)
+    ok = idx >= 0
+    roll[np.ix_(ok, cols)] = active[idx[ok]]
+    return roll
+
+
+def segment_roll(
+    segments: Sequence[Segment], frame_times: np.ndarray, classes: Sequence[str], where: str = "segments"
+) -> np.ndarray:
+    """Activation roll uint8 (frames, len(classes)) from the segments' instrument lists.
+
+    Each segment lasts until the next one starts; the last row (AAM's 'end') closes the song.
+    """
+    lookup = {name: k for k, name in enumerate(classes)}
+    roll = np.zeros((len(frame_times), len(classes)), dtype=np.uint8)
+    starts = np.array([s.start for s in segments], dtype=np.float64)
+    idx = np.searchsorted(starts, frame_times, side="right") - 1
+    for k, seg in enumerate(segments):
+        unknown = [n for n in seg.instruments if n not in lookup]
+        if unknown:
+            raise LabelError(f"{where}: unknown instrument(s) {unknown}")
+        rows = idx == k
+        for name in seg.instruments:
+            roll[rows, lookup[name]] = 1
+    return roll

@@ -1,0 +1,33 @@
+"""Reusable click option decorators and error handling shared by the commands."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+def workers_option(f: F) -> F:
+    return click.option(
+        "--workers", type=click.IntRange(min=1), default=default_workers, show_default="all cores",
+        help="Worker processes.",
+    )(f)
+
+
+def seed_option(f: F) -> F:
+    return click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")(f)
+
+
+def records_option(f: F) -> F:
+    return click.option(
+        "--records", "records_dir", type=click.Path(file_okay=False, path_type=str), required=True,
+        help="Records directory written by build-records.",
+    )(f)

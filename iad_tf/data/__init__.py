@@ -1,0 +1,1 @@
+"""Records: the schema of iad-tf's TFRecords, building them, reading them back, tf.data."""
