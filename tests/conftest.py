@@ -1,0 +1,40 @@
+"""Shared fixtures: the real AAM sample (optional locally, required in CI) and tiny AAM folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.tiny_aam import make_tiny_aam
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def find_aam_sample() -> Path | None:
+    """``$IAD_TF_AAM_SAMPLE`` or ``../shared/aam-sample`` beside the checkout."""
+    env = os.environ.get("IAD_TF_AAM_SAMPLE")
+    candidates = [Path(env)] if env else []
+    candidates.append(REPO.parent / "shared" / "aam-sample")
+    for c in candidates:
+        if (c / "annotations").is_dir():
+            return c
+    return None
+
+
+@pytest.fixture(scope="session")
+def aam_sample() -> Path:
+    """The 12-track real AAM sample; skipped where absent unless IAD_TF_REQUIRE_SAMPLE=1 (CI)."""
+    path = find_aam_sample()
+    if path is None:
+        if os.environ.get("IAD_TF_REQUIRE_SAMPLE") == "1":
+            pytest.fail("IAD_TF_REQUIRE_SAMPLE=1 but the AAM sample was not found")
+        pytest.skip("AAM sample not found (set IAD_TF_AAM_SAMPLE)")
+    return path
+
+
+@pytest.fixture
+def tiny_aam(tmp_path: Path) -> Path:
+    """A 4-track AAM-format folder of 6-second tone songs, written fresh for the test."""
+    return make_tiny_aam(tmp_path / "aam", n_tracks=4, seconds=6.0, seed=0)
