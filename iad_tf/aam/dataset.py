@@ -1,0 +1,177 @@
+"""Track discovery under one or more AAM roots, as the dataset ships and as iad-tf writes it.
+
+A root holds ``annotations/<id>_{onsets,segments,beatinfo}.arff`` and the mixes
+``<id>_mix.{flac,wav,mp3,ogg}`` in ``audio-mixes-flac/``, ``audio-mixes-wav/``,
+``audio-mixes-mp3/``, beside the annotations, or in the root itself. The track id is the part
+of the file name before ``_mix`` (AAM: ``0080``). A root written by ``iad-tf remix`` holds
+``sources.json`` ({track_id: source_track_id}); elsewhere a track is its own source.
+
+Discovery never raises for one bad track: it returns the usable tracks and a list of
+:class:`Problem` (track, file, reason) that the caller reports as skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from iad_tf.audio import AUDIO_EXTENSIONS
+
+ANNOTATIONS_DIR = "annotations"
+SOURCES_FILE = "sources.json"
+MIX_SUFFIX = "_mix"
+#: Preferred first when a track has mixes in several formats (lossless before lossy).
+_FORMAT_ORDER: tuple[str, ...] = (".flac", ".wav", ".mp3", ".ogg")
+ANNOTATION_KINDS: tuple[str, ...] = ("onsets", "segments", "beatinfo")
+
+
+class DatasetError(ValueError):
+    """An AAM root that cannot be used at all (missing folder, unreadable sources.json)."""
+
+
+@dataclass(frozen=True)
+class Track:
+    """One mix and its annotation files (``None`` where absent)."""
+
+    track_id: str
+    source_id: str
+    audio: Path
+    onsets: Path | None
+    segments: Path | None
+    beatinfo: Path | None
+    root: Path
+
+    def annotation(self, kind: str) -> Path | None:
+        """The ``onsets``/``segments``/``beatinfo`` file of this track, or ``None``."""
+        if kind not in ANNOTATION_KINDS:
+            raise ValueError(f"unknown annotation kind {kind!r}")
+        return getattr(self, kind)
+
+    def expected_annotation(self, kind: str) -> Path:
+        """Where the ``kind`` annotation of this track would be (for error messages)."""
+        return self.root / ANNOTATIONS_DIR / f"{self.track_id}_{kind}.arff"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A track found but not usable: a one-line reason naming the file."""
+
+    track: str
+    file: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"track": self.track, "file": self.file, "reason": self.reason}
+
+
+def _mix_dirs(root: Path) -> list[Path]:
+    dirs = [root / f"audio-mixes-{ext.lstrip('.')}" for ext in _FORMAT_ORDER]
+    dirs += [root / ANNOTATIONS_DIR, root]
+    return [d for d in dirs if d.is_dir()]
+
+
+def _find_mixes(root: Path) -> dict[str, Path]:
+    """track id -> mix path; a lossless format wins when a track has several."""
+    found: dict[str, Path] = {}
+    rank = {ext: k for k, ext in enumerate(_FORMAT_ORDER)}
+    for d in _mix_dirs(root):
+        for p in sorted(d.iterdir()):
+            ext = p.suffix.lower()
+            if ext not in AUDIO_EXTENSIONS or not p.stem.endswith(MIX_SUFFIX) or not p.is_file():
+                continue
+            tid = p.stem[: -len(MIX_SUFFIX)]
+            if not tid:
+                continue
+            old = found.get(tid)
+            if old is None or rank.get(ext, 99) < rank.get(old.suffix.lower(), 99):
+                found[tid] = p
+    return found
+
+
+def read_sources(root: Path) -> dict[str, str]:
+    """``sources.json`` of a remix root ({track_id: source_id}); empty when absent."""
+    path = root / SOURCES_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DatasetError(f"{path}: cannot read ({exc})") from exc
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise DatasetError(f"{path}: expected a JSON object {{track_id: source_track_id}}")
+    return data
+
+
+def check_root(root: str | Path) -> Path:
+    """Resolve ``root`` and check it looks like an AAM root; raise :class:`DatasetError`."""
+    path = Path(root)
+    if not path.is_dir():
+        raise DatasetError(f"{path}: no such directory")
+    if not (path / ANNOTATIONS_DIR).is_dir():
+        raise DatasetError(f"{path}: no {ANNOTATIONS_DIR}/ folder (not an AAM root?)")
+    return path
+
+
+def discover_root(root: str | Path) -> tuple[list[Track], list[Problem]]:
+    """Tracks under one AAM root, sorted by id, plus mixes/annotations that do not pair up.
+
+    A mix without any annotation, or annotations without a mix, become a :class:`Problem`.
+    Whether the annotation a build needs (onsets or segments) exists is checked when the
+    track is processed, so it is reported with the same one-line reason format.
+    """
+    root = check_root(root)
+    sources = read_sources(root)
+    ann = root / ANNOTATIONS_DIR
+    mixes = _find_mixes(root)
+    annotated: set[str] = set()
+    for p in ann.glob("*.arff"):
+        for kind in ANNOTATION_KINDS:
+            suffix = f"_{kind}"
+            if p.stem.endswith(suffix) and len(p.stem) > len(suffix):
+                annotated.add(p.stem[: -len(suffix)])
+    tracks: list[Track] = []
+    problems: list[Problem] = []
+    for tid in sorted(set(mixes) | annotated):
+        if tid not in mixes:
+            problems.append(
+                Problem(tid, str(ann / f"{tid}_onsets.arff"), f"annotations for {tid} but no {tid}_mix audio in {root}")
+            )
+            continue
+        paths = {kind: ann / f"{tid}_{kind}.arff" for kind in ANNOTATION_KINDS}
+        tracks.append(
+            Track(
+                track_id=tid,
+                source_id=sources.get(tid, tid),
+                audio=mixes[tid],
+                onsets=paths["onsets"] if paths["onsets"].is_file() else None,
+                segments=paths["segments"] if paths["segments"].is_file() else None,
+                beatinfo=paths["beatinfo"] if paths["beatinfo"].is_file() else None,
+                root=root,
+            )
+        )
+    return tracks, problems
+
+
+def discover(roots: Sequence[str | Path] | Iterable[str | Path]) -> tuple[list[Track], list[Problem]]:
+    """Tracks under all ``roots`` (e.g. real + synthetic + remix folders), sorted by id.
+
+    A track id found in two roots is kept from the first root and the later one becomes a
+    :class:`Problem` (ids must be unique across a build).
+    """
+    by_id: dict[str, Track] = {}
+    problems: list[Problem] = []
+    for root in roots:
+        tracks, probs = discover_root(root)
+        problems.extend(probs)
+        for t in tracks:
+            if t.track_id in by_id:
+                problems.append(
+                    Problem(t.track_id, str(t.audio), f"duplicate track id {t.track_id} (already found as {by_id[t.track_id].audio})")
+                )
+            else:
+                by_id[t.track_id] = t
+    return [by_id[k] for k in sorted(by_id)], problems

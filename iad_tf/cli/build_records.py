@@ -1,0 +1,73 @@
+"""``iad-tf build-records``: AAM folders -> sharded TFRecords (thin wrapper over
+:func:`iad_tf.data.build.build_records`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from iad_tf.cli.options import workers_option
+
+
+@click.command("build-records")
+@click.option(
+    "--aam-root", "aam_roots", multiple=True, required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="AAM root (annotations/ + audio-mixes-*/). Repeat for real + synthetic + remix folders.",
+)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Records directory to write (shards + manifest.json).")
+@workers_option
+@click.option("--labels", type=click.Choice(["onsets", "segments"]), default="onsets", show_default=True,
+              help="Frame labels from the onset events or from the segments' instrument lists.")
+@click.option("--val-fraction", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.1, show_default=True)
+@click.option("--test-fraction", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.1, show_default=True)
+@click.option("--split-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Explicit splits: lines '<id> <split>' or JSON {split: [ids]} (overrides the hash split).")
+@click.option("--shards-per-split", type=click.IntRange(min=1), default=None,
+              help="Shards per split [default: auto, ~128 MB each].")
+@click.option("--strict", is_flag=True, help="Fail (write nothing) if any track is skipped.")
+@click.option("--keep-cache", is_flag=True, help="Keep OUT/.work (per-track arrays) after success.")
+def build_records(
+    aam_roots: tuple[Path, ...],
+    out_dir: Path,
+    workers: int,
+    labels: str,
+    val_fraction: float,
+    test_fraction: float,
+    split_file: Path | None,
+    shards_per_split: int | None,
+    strict: bool,
+    keep_cache: bool,
+) -> None:
+    """Decode, featurise and label every AAM track; write train/val/test TFRecord shards.
+
+    An interrupted run resumes where it stopped: rerun the same command.
+    """
+    from iad_tf.aam.dataset import DatasetError
+    from iad_tf.data.build import BuildError, BuildOptions
+    from iad_tf.data.build import build_records as run
+    from iad_tf.data.splits import SplitError
+
+    opts = BuildOptions(
+        labels=labels, val_fraction=val_fraction, test_fraction=test_fraction, split_file=split_file,
+        shards_per_split=shards_per_split, workers=workers, strict=strict, keep_cache=keep_cache,
+    )
+    try:
+        result = run(list(aam_roots), out_dir, opts)
+    except (BuildError, DatasetError, SplitError) as exc:
+        raise click.ClickException(str(exc)) from None
+    m = result.manifest
+    click.echo(
+        f"built {len(m['tracks'])} track(s) ({result.computed} computed, {result.reused} from cache), "
+        f"labels={m['labels']}"
+    )
+    for split, ids in m["splits"].items():
+        n_shards = sum(1 for name in m["shards"] if name.startswith(f"{split}-"))
+        click.echo(f"  {split:5s}: {len(ids):5d} tracks, {m['frames'][split]:9d} frames, {n_shards} shard(s)")
+    if result.skipped:
+        click.echo(f"skipped {len(result.skipped)} track(s):")
+        for p in result.skipped:
+            click.echo(f"  {p['track']}: {p['reason']}")
+    click.echo(f"manifest: {result.manifest_path}")

@@ -1,0 +1,513 @@
+"""build-records: AAM roots -> sharded TFRecords + ``manifest.json`` (see docs/ARCHITECTURE.md).
+
+Three stages:
+
+1. **Per track** (:func:`process_track`, pure: :class:`Track` -> arrays, no I/O besides
+   reading the track's own files, so a Beam ``Map`` can call it as is): decode + log-mel
+   (``iad_tf.audio``), activation roll (``iad_tf.aam.labels``), sanity checks. Bad input
+   raises :class:`TrackError` with a one-line reason naming the file.
+2. **Cache** (worker processes): each finished track is written atomically to
+   ``OUT/.work/<track_id>.npz`` (temporary name, then rename) together with a fingerprint of
+   its inputs and the feature setup. A rerun after an interruption reuses every cache file
+   whose fingerprint still matches, so each track is computed once and never half-written.
+3. **Assembly** (main process): old shards and the old manifest are removed, shards are
+   written per split from the cache in track-id order (one track in memory at a time; the
+   writer renames a shard only when complete), statistics are accumulated on the way, and
+   ``manifest.json`` is written last. Only then is ``OUT/.work`` deleted, so the directory
+   is either complete (manifest present) or resumable.
+
+Memory stays bounded: workers hold one track each; the parent only small summaries.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from iad_tf.aam.arff import ArffError, read_onsets, read_segments
+from iad_tf.aam.dataset import Problem, Track, discover
+from iad_tf.aam.labels import LabelError, onset_roll, segment_roll
+from iad_tf.audio import AudioError, file_logmel
+from iad_tf.config import AAM_CLASSES, FeatureConfig
+from iad_tf.data.records import SPLITS, record_schema
+from iad_tf.data.splits import assign_split, check_fractions, read_split_file
+from tfrecords_tools import Schema
+
+LABEL_MODES: tuple[str, ...] = ("onsets", "segments")
+WORK_DIR = ".work"
+#: Annotations may end this many seconds after the audio before the track is rejected.
+DEFAULT_OVERRUN_S = 2.0
+#: Auto sharding aims at shards of about this many bytes of tensor data.
+TARGET_SHARD_BYTES = 128 << 20
+#: Test hook: seconds each worker sleeps after caching a track (to interrupt a build).
+DELAY_ENV = "IAD_TF_BUILD_DELAY_S"
+_VERSION_PACKAGES = ("iad-tf", "numpy", "librosa", "soundfile", "soxr", "tensorflow", "scipy")
+
+
+class TrackError(ValueError):
+    """A track that cannot be used; ``file`` is the offending file, ``str()`` the reason."""
+
+    def __init__(self, file: str | Path, reason: str) -> None:
+        super().__init__(reason)
+        self.file = str(file)
+
+
+class BuildError(RuntimeError):
+    """The build cannot produce a usable records directory (nothing usable, --strict, ...)."""
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Everything besides the inputs that decides what build-records writes."""
+
+    labels: str = "onsets"
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    split_file: Path | None = None
+    shards_per_split: int | None = None  # None: auto (about TARGET_SHARD_BYTES per shard)
+    workers: int = 1
+    strict: bool = False
+    overrun_s: float = DEFAULT_OVERRUN_S
+    keep_cache: bool = False
+    progress: bool = True
+
+
+@dataclass
+class BuildResult:
+    """What a build wrote: the manifest (as written) and where."""
+
+    out_dir: Path
+    manifest_path: Path
+    manifest: dict[str, Any]
+    computed: int = 0  # tracks computed in this run (the rest came from the cache)
+    reused: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- per track
+
+
+def process_track(
+    track: Track,
+    cfg: FeatureConfig,
+    labels: str = "onsets",
+    classes: Sequence[str] = AAM_CLASSES,
+    overrun_s: float = DEFAULT_OVERRUN_S,
+) -> dict[str, Any]:
+    """One track -> arrays. Pure: reads only the track's files, writes nothing.
+
+    Returns ``{"track_id", "source_id", "audio": str, "duration_s": float,
+    "mel": float32 (frames, n_mels) dB, "labels": uint8 (frames, len(classes))}``.
+    Raises :class:`TrackError` (file + one-line reason) for any unusable input.
+    """
+    if labels not in LABEL_MODES:
+        raise ValueError(f"labels must be one of {LABEL_MODES}, not {labels!r}")
+    ann = track.annotation(labels)
+    if ann is None:
+        missing = track.expected_annotation(labels)
+        raise TrackError(missing, f"{missing}: missing {labels} annotation")
+    try:
+        if labels == "onsets":
+            table = read_onsets(ann)
+            ann_end = float(table.times[-1]) if len(table.times) else 0.0
+            if len(table.times) == 0:
+                raise TrackError(ann, f"{ann}: no onset events")
+        else:
+            segments = read_segments(ann)
+            if not segments:
+                raise TrackError(ann, f"{ann}: no segments")
+            ann_end = max(s.start for s in segments)
+    except ArffError as exc:
+        raise TrackError(ann, str(exc)) from None
+    try:
+        mel, duration = file_logmel(track.audio, cfg)  # (frames, n_mels)
+    except AudioError as exc:
+        raise TrackError(track.audio, str(exc)) from None
+    if ann_end > duration + overrun_s:
+        raise TrackError(
+            ann,
+            f"{ann}: annotations run to {ann_end:.2f} s, past the end of "
+            f"{track.audio.name} ({duration:.2f} s) by more than {overrun_s:g} s",
+        )
+    times = cfg.frame_times(mel.shape[0])  # (frames,)
+    try:
+        if labels == "onsets":
+            roll = onset_roll(table, times, classes, where=str(ann))
+        else:
+            roll = segment_roll(segments, times, classes, where=str(ann))
+    except LabelError as exc:
+        raise TrackError(ann, str(exc)) from None
+    if not np.all(np.isfinite(mel)):
+        raise TrackError(track.audio, f"{track.audio}: log-mel holds non-finite values")
+    return {
+        "track_id": track.track_id,
+        "source_id": track.source_id,
+        "audio": str(track.audio),
+        "duration_s": float(duration),
+        "mel": mel,
+        "labels": roll,
+    }
+
+
+def to_record(arrays: dict[str, Any], split: str) -> dict[str, Any]:
+    """:func:`process_track` output + split -> a dict with exactly the record schema's keys."""
+    mel = np.asarray(arrays["mel"]).astype(np.float16)  # (frames, n_mels)
+    return {
+        "track_id": arrays["track_id"],
+        "source_id": arrays["source_id"],
+        "split": split,
+        "n_frames": int(mel.shape[0]),
+        "mel": mel,
+        "labels": np.asarray(arrays["labels"], dtype=np.uint8),  # (frames, n_classes)
+    }
+
+
+# ----------------------------------------------------------------------------- cache
+
+
+def _file_sig(path: Path | None) -> list[Any]:
+    if path is None:
+        return [None]
+    st = path.stat()
+    return [str(path.resolve()), st.st_size, st.st_mtime_ns]
+
+
+def fingerprint(
+    track: Track, cfg: FeatureConfig, labels: str, classes: Sequence[str], overrun_s: float
+) -> str:
+    """sha256 of everything a cached track depends on (inputs' path/size/mtime, setup)."""
+    key = {
+        "feature_config": cfg.to_dict(),
+        "labels": labels,
+        "classes": list(classes),
+        "overrun_s": overrun_s,
+        "audio": _file_sig(track.audio),
+        "annotation": _file_sig(track.annotation(labels)),
+        "source_id": track.source_id,
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+
+def _cache_path(work: Path, track_id: str) -> Path:
+    return work / f"{track_id}.npz"
+
+
+def save_cached(path: Path, arrays: dict[str, Any], fp: str) -> None:
+    """Write one track's arrays atomically (temporary name, then rename). mel as float16."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    meta = {k: arrays[k] for k in ("track_id", "source_id", "audio", "duration_s")}
+    meta["n_frames"] = int(np.asarray(arrays["mel"]).shape[0])
+    with open(tmp, "wb") as fh:
+        np.savez(
+            fh,
+            mel=np.asarray(arrays["mel"]).astype(np.float16),
+            labels=np.asarray(arrays["labels"], dtype=np.uint8),
+            meta=np.array(json.dumps(meta)),
+            fingerprint=np.array(fp),
+        )
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def cached_meta(path: Path) -> dict[str, Any]:
+    """The small metadata of a cached track (track_id, source_id, audio, duration_s, n_frames)."""
+    with np.load(path, allow_pickle=False) as z:
+        return json.loads(str(z["meta"]))
+
+
+def load_cached(path: Path, fp: str | None = None) -> dict[str, Any] | None:
+    """A cached track (mel float16), or ``None`` when absent, unreadable or stale."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if fp is not None and str(z["fingerprint"]) != fp:
+                return None
+            out: dict[str, Any] = json.loads(str(z["meta"]))
+            out["mel"] = z["mel"]
+            out["labels"] = z["labels"]
+    except Exception:  # noqa: BLE001 - a damaged cache file is recomputed
+        return None
+    return out
+
+
+@dataclass(frozen=True)
+class _Job:
+    track: Track
+    cfg: FeatureConfig
+    labels: str
+    classes: tuple[str, ...]
+    overrun_s: float
+    cache: Path
+    fingerprint: str
+
+
+def _run_job(job: _Job) -> dict[str, str] | None:
+    """Worker: process + cache one track. Returns ``None`` or a skipped-entry dict."""
+    try:
+        arrays = process_track(job.track, job.cfg, job.labels, job.classes, job.overrun_s)
+    except TrackError as exc:
+        return Problem(job.track.track_id, exc.file, str(exc)).to_dict()
+    except Exception as exc:  # noqa: BLE001 - one odd track never stops the build
+        msg = f"{job.track.audio}: unexpected {type(exc).__name__}: {exc}".replace("\n", " ")
+        return Problem(job.track.track_id, str(job.track.audio), msg).to_dict()
+    save_cached(job.cache, arrays, job.fingerprint)
+    delay = float(os.environ.get(DELAY_ENV, "0") or 0)
+    if delay > 0:
+        time.sleep(delay)
+    return None
+
+
+def _run_jobs(
+    jobs: list[_Job], workers: int, progress: bool
+) -> list[dict[str, str]]:
+    """Run jobs on ``workers`` processes (inline when 1), with a progress bar."""
+    from tqdm import tqdm
+
+    problems: list[dict[str, str]] = []
+    bar = tqdm(total=len(jobs), desc="tracks", unit="track", disable=not progress or not jobs)
+    try:
+        if workers <= 1 or len(jobs) <= 1:
+            for job in jobs:
+                res = _run_job(job)
+                if res:
+                    problems.append(res)
+                bar.update()
+            return problems
+        # spawn: the parent may already hold TensorFlow (tests, notebooks); fork would copy it.
+        ctx = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
+            futures = {pool.submit(_run_job, job): job for job in jobs}
+            try:
+                for fut in cf.as_completed(futures):
+                    res = fut.result()
+                    if res:
+                        problems.append(res)
+                    bar.update()
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+        return problems
+    finally:
+        bar.close()
+
+
+# ----------------------------------------------------------------------------- assembly
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that decide the records' content."""
+    out = {"python": sys.version.split()[0]}
+    for name in _VERSION_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def auto_shards(n_tracks: int, n_bytes: int) -> int:
+    """Shards for one split: about TARGET_SHARD_BYTES each, at most one per track."""
+    if n_tracks == 0:
+        return 0
+    return max(1, min(n_tracks, math.ceil(n_bytes / TARGET_SHARD_BYTES)))
+
+
+def _clear_outputs(out: Path) -> None:
+    """Remove a previous manifest and every shard (complete or temporary) from ``out``."""
+    (out / "manifest.json").unlink(missing_ok=True)
+    for p in out.iterdir():
+        if p.is_file() and (p.name.endswith(".tfrecord") or p.name.endswith(".tfrecord.tmp")):
+            p.unlink()
+
+
+def _write_split(
+    out: Path,
+    split: str,
+    ids: list[str],
+    work: Path,
+    n_shards: int,
+    schema: Schema,
+    progress: bool,
+    on_track: Callable[[dict[str, Any]], None],
+) -> dict[str, dict[str, Any]]:
+    """Write one split's shards from the cache, in ``ids`` order; ``on_track`` sees each."""
+    from tqdm import tqdm
+
+    from tfrecords_tools.writer import ShardedWriter
+
+    with ShardedWriter(out, split, n_shards, schema) as writer:
+        for tid in tqdm(ids, desc=f"writing {split}", unit="track", disable=not progress):
+            cached = load_cached(_cache_path(work, tid))
+            if cached is None:
+                raise BuildError(f"{_cache_path(work, tid)}: cache file vanished or is damaged")
+            cached["split"] = split
+            on_track(cached)
+            writer.write(to_record(cached, split))
+        return writer.close()
+
+
+def build_records(
+    roots: Sequence[str | Path],
+    out_dir: str | Path,
+    options: BuildOptions | None = None,
+    cfg: FeatureConfig | None = None,
+) -> BuildResult:
+    """Build the records directory ``out_dir`` from AAM ``roots``. See the module docstring.
+
+    Raises :class:`BuildError` when nothing usable remains, or on any skip with ``strict``.
+    """
+    opts = options or BuildOptions()
+    cfg = cfg or FeatureConfig()
+    classes = tuple(AAM_CLASSES)
+    if opts.labels not in LABEL_MODES:
+        raise BuildError(f"--labels must be one of {', '.join(LABEL_MODES)}")
+    check_fractions(opts.val_fraction, opts.test_fraction)
+    split_map = read_split_file(opts.split_file) if opts.split_file else None
+
+    tracks, found_problems = discover(roots)
+    skipped: list[dict[str, str]] = [p.to_dict() for p in found_problems]
+    split_of: dict[str, str] = {}
+    usable: list[Track] = []
+    for t in tracks:
+        split = assign_split(t.track_id, t.source_id, split_map, opts.val_fraction, opts.test_fraction)
+        if split is None:
+            skipped.append(
+                Problem(t.track_id, str(opts.split_file), f"{opts.split_file}: lists neither track {t.track_id} nor its source {t.source_id}").to_dict()
+            )
+            continue
+        split_of[t.track_id] = split
+        usable.append(t)
+
+    out = Path(out_dir)
+    work = out / WORK_DIR
+    work.mkdir(parents=True, exist_ok=True)
+    for stale in work.glob("*.tmp"):
+        stale.unlink(missing_ok=True)
+
+    jobs: list[_Job] = []
+    reused = 0
+    for t in usable:
+        fp = fingerprint(t, cfg, opts.labels, classes, opts.overrun_s)
+        cache = _cache_path(work, t.track_id)
+        if load_cached(cache, fp) is not None:
+            reused += 1
+            continue
+        cache.unlink(missing_ok=True)
+        jobs.append(_Job(t, cfg, opts.labels, classes, opts.overrun_s, cache, fp))
+    failed = _run_jobs(jobs, opts.workers, opts.progress)
+    skipped.extend(failed)
+    failed_ids = {p["track"] for p in failed}
+    good = [t for t in usable if t.track_id not in failed_ids]
+    skipped.sort(key=lambda p: (p["track"], p["file"]))
+
+    if not good:
+        reasons = "; ".join(p["reason"] for p in skipped[:5])
+        raise BuildError(f"no usable tracks in {', '.join(map(str, roots))}" + (f" ({reasons})" if reasons else ""))
+    if opts.strict and skipped:
+        lines = "\n".join(f"  {p['track']}: {p['reason']}" for p in skipped)
+        raise BuildError(f"--strict: {len(skipped)} track(s) skipped (nothing written):\n{lines}")
+
+    manifest = _assemble(out, work, good, split_of, skipped, cfg, classes, opts)
+    from tfrecords_tools.reader import write_manifest
+
+    manifest_path = write_manifest(out, manifest)
+    if not opts.keep_cache:
+        shutil.rmtree(work, ignore_errors=True)
+    return BuildResult(out, manifest_path, manifest, computed=len(jobs) - len(failed), reused=reused, skipped=skipped)
+
+
+def _assemble(
+    out: Path,
+    work: Path,
+    good: list[Track],
+    split_of: dict[str, str],
+    skipped: list[dict[str, str]],
+    cfg: FeatureConfig,
+    classes: tuple[str, ...],
+    opts: BuildOptions,
+) -> dict[str, Any]:
+    """Write all shards from the cache and return the manifest (not yet written)."""
+    n_cls = len(classes)
+    splits = {s: sorted(t.track_id for t in good if split_of[t.track_id] == s) for s in SPLITS}
+    tracks_meta: dict[str, dict[str, Any]] = {}
+    track_counts = {s: np.zeros(n_cls, dtype=np.int64) for s in SPLITS}
+    active_frames = {s: np.zeros(n_cls, dtype=np.int64) for s in SPLITS}
+    frames = dict.fromkeys(SPLITS, 0)
+    mel_sum = np.zeros(cfg.n_mels, dtype=np.float64)
+    mel_sq = np.zeros(cfg.n_mels, dtype=np.float64)
+
+    def on_track(rec: dict[str, Any]) -> None:
+        split = rec["split"]
+        mel, lab = rec["mel"], rec["labels"]  # (frames, n_mels) float16, (frames, n_cls) uint8
+        tracks_meta[rec["track_id"]] = {
+            "split": split,
+            "source_id": rec["source_id"],
+            "n_frames": int(mel.shape[0]),
+            "duration_s": round(float(rec["duration_s"]), 6),
+            "audio": rec["audio"],
+        }
+        per_class = lab.sum(axis=0, dtype=np.int64)  # (n_cls,)
+        active_frames[split] += per_class
+        track_counts[split] += per_class > 0
+        frames[split] += int(mel.shape[0])
+        if split == "train":
+            m = mel.astype(np.float64)
+            mel_sum[:] += m.sum(axis=0)
+            mel_sq[:] += np.square(m).sum(axis=0)
+
+    _clear_outputs(out)
+    shards: dict[str, dict[str, Any]] = {}
+    bytes_per_frame = cfg.n_mels * 2 + n_cls
+    schema = record_schema(cfg, n_cls)
+    for split in SPLITS:
+        ids = splits[split]
+        if not ids:
+            continue
+        if opts.shards_per_split:
+            n = min(opts.shards_per_split, len(ids))
+        else:
+            n_frames = sum(cached_meta(_cache_path(work, t))["n_frames"] for t in ids)
+            n = auto_shards(len(ids), n_frames * bytes_per_frame)
+        shards.update(_write_split(out, split, ids, work, n, schema, opts.progress, on_track))
+
+    if frames["train"]:
+        mean = mel_sum / frames["train"]
+        std = np.sqrt(np.maximum(mel_sq / frames["train"] - mean**2, 0.0))
+        mel_stats: dict[str, Any] = {"train": {"mean": mean.tolist(), "std": std.tolist()}}
+    else:
+        mel_stats = {"train": None}
+    return {
+        "schema": schema.to_json(),
+        "shards": shards,
+        "feature_config": cfg.to_dict(),
+        "classes": list(classes),
+        "labels": opts.labels,
+        "splits": splits,
+        "tracks": {k: tracks_meta[k] for k in sorted(tracks_meta)},
+        "class_track_counts": {
+            s: {c: int(v) for c, v in zip(classes, track_counts[s], strict=True)} for s in SPLITS
+        },
+        "class_active_frames": {
+            s: {c: int(v) for c, v in zip(classes, active_frames[s], strict=True)} for s in SPLITS
+        },
+        "frames": frames,
+        "mel_stats": mel_stats,
+        "skipped": skipped,
+        "versions": package_versions(),
+    }
