@@ -1,0 +1,1 @@
+"""Training: input pipeline, models, loss, callbacks and the fit loop (imports TensorFlow)."""

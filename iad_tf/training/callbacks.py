@@ -1,0 +1,161 @@
+"""Training callbacks: masked validation metrics, NaN guard, per-epoch JSON lines, and the
+standard set (checkpoint, early stopping, CSV, TensorBoard, backup) wired to the same names.
+
+Order matters: :class:`MaskedValidationMetrics` comes first so that ``val_<name>`` is in the
+epoch logs before the checkpoint, early stopping and loggers read them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from iad_tf.metrics import F1_MACRO, METRIC_NAMES, binarize, frame_metrics
+
+log = logging.getLogger(__name__)
+
+MONITOR = f"val_{F1_MACRO}"
+VAL_LOSS = "val_loss"
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite; the message names epoch and step."""
+
+
+def collect_predictions(model: keras.Model, dataset: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Run ``model`` over (mel, labels, mask) batches; keep real frames only.
+
+    Returns (labels uint8 (N, C), probabilities float32 (N, C), logits float32 (N, C),
+    masked loss of the model's compiled loss or NaN when it has none).
+    """
+    import tensorflow as tf
+
+    ys, ps, zs = [], [], []
+    loss_sum, weight_sum = 0.0, 0.0
+    loss_fn = getattr(model, "loss", None)
+    n_mels = int(model.input.shape[-1])
+    forward = tf.function(  # one graph for every track length (an eager GRU loops in Python)
+        lambda x: model(x, training=False), input_signature=[tf.TensorSpec((None, None, n_mels), tf.float32)]
+    )
+    for mel, labels, mask in dataset:
+        logits = forward(mel)  # (b, T, C)
+        if callable(loss_fn):
+            w = float(np.sum(mask))
+            loss_sum += float(loss_fn(labels, logits, sample_weight=mask)) * w
+            weight_sum += w
+        keep = np.asarray(mask).astype(bool)  # (b, T)
+        z = np.asarray(logits)[keep]  # (n, C)
+        ys.append(np.asarray(labels)[keep].astype(np.uint8))
+        zs.append(z.astype(np.float32))
+        ps.append((1.0 / (1.0 + np.exp(-z))).astype(np.float32))
+    if not ys:
+        raise ValueError("validation dataset is empty")
+    loss = loss_sum / weight_sum if weight_sum else float("nan")
+    return np.concatenate(ys), np.concatenate(ps), np.concatenate(zs), loss
+
+
+class MaskedValidationMetrics(keras.callbacks.Callback):
+    """After every epoch: predict the validation set, score real frames with
+    :func:`iad_tf.metrics.frame_metrics` and add ``val_loss`` and ``val_<name>`` for every
+    name in :data:`iad_tf.metrics.METRIC_NAMES` to the epoch logs."""
+
+    def __init__(self, dataset: Any, threshold: float = 0.5) -> None:
+        super().__init__()
+        self.dataset = dataset
+        self.threshold = threshold
+
+    def evaluate(self) -> dict[str, float]:
+        y, p, _, loss = collect_predictions(self.model, self.dataset)
+        scores = frame_metrics(y, binarize(p, self.threshold))
+        return {VAL_LOSS: loss, **{f"val_{k}": scores[k] for k in METRIC_NAMES}}
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs is not None:
+            logs.update(self.evaluate())
+
+
+class NaNGuard(keras.callbacks.Callback):
+    """Stop at the first non-finite training loss with a message naming epoch and step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.model.stop_training = True
+            raise TrainingDiverged(
+                f"training loss became {float(loss)} at epoch {self.epoch + 1}, step {batch + 1}; "
+                "try a lower --learning-rate or check the records"
+            )
+
+
+class JsonLinesLogger(keras.callbacks.Callback):
+    """Append one JSON object per epoch ({"epoch", "time_s", logs...}) to ``path``."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self._t0 = time.monotonic()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._t0 = time.monotonic()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        row = {"epoch": epoch + 1, "time_s": round(time.monotonic() - self._t0, 3)}
+        row.update({k: float(v) for k, v in (logs or {}).items()})
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+
+def best_so_far(metrics_jsonl: Path, key: str = MONITOR) -> float | None:
+    """Best ``key`` over the epochs already logged (for a resumed run's checkpoint)."""
+    if not metrics_jsonl.is_file():
+        return None
+    values = []
+    for line in metrics_jsonl.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            v = json.loads(line).get(key)
+            if v is not None and math.isfinite(v):
+                values.append(v)
+    return max(values) if values else None
+
+
+def standard_callbacks(
+    run_dir: Path, val_dataset: Any, threshold: float, patience: int, resumed_best: float | None = None
+) -> list[keras.callbacks.Callback]:
+    """Metrics first, then checkpoint/early stopping on ``val_f1_macro``, logs and backup.
+
+    TensorBoard logging needs the ``tensorboard`` package (TensorFlow 2.21 no longer pulls it
+    in); without it the run goes on with a warning and no ``logs/``.
+    """
+    tensorboard: list[keras.callbacks.Callback] = []
+    if importlib.util.find_spec("tensorboard") is not None:
+        tensorboard.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False, profile_batch=0))
+    else:
+        log.warning("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
+    return [
+        NaNGuard(),
+        MaskedValidationMetrics(val_dataset, threshold),
+        keras.callbacks.ModelCheckpoint(
+            str(run_dir / "model.keras"), monitor=MONITOR, mode="max", save_best_only=True,
+            initial_value_threshold=resumed_best, verbose=0,
+        ),
+        keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=patience, verbose=1),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        JsonLinesLogger(run_dir / "metrics.jsonl"),
+        *tensorboard,
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+    ]

@@ -1,0 +1,226 @@
+"""Model and training configuration: frozen dataclasses, TOML loading, CLI overrides.
+
+A TOML file (``iad-tf fit --config FILE``) may hold three tables::
+
+    [model]            # ModelConfig fields, e.g. gru_units = 96
+    conv_blocks = [[16, 4], [32, 4], [64, 2]]
+    [train]            # TrainConfig fields, e.g. epochs = 30
+    batching = "windows"
+    [feature]          # FeatureConfig the records must have been built with (default: defaults)
+    n_mels = 128
+
+Command-line options then override single fields (``dataclasses.replace``). The resolved
+configs are written to ``<run_dir>/config.json`` next to the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from iad_tf.config import NUM_CLASSES, FeatureConfig
+
+MODEL_NAMES: tuple[str, ...] = ("mlp", "crnn", "attention")
+Batching = Literal["tracks", "windows"]
+ClassWeighting = Literal["none", "pos_weight"]
+CONFIG_JSON = "config.json"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Sizes of the three architectures (one table, each builder reads its own fields).
+
+    ``conv_blocks``: one ``(filters, freq_pool)`` row per convolution block of the CRNN and
+    of the attention model's front end; blocks pool along frequency only, so the time
+    resolution (one output per input frame) is kept.
+    """
+
+    n_mels: int = 128
+    n_classes: int = NUM_CLASSES
+    dropout: float = 0.2
+    # MLP: frame-wise dense layers; the first sees ``2 * mlp_context + 1`` frames.
+    mlp_units: tuple[int, ...] = (256, 128)
+    mlp_context: int = 2
+    # CRNN: conv blocks -> bidirectional GRU -> per-frame dense.
+    conv_blocks: tuple[tuple[int, int], ...] = ((16, 4), (32, 4), (64, 2))
+    gru_units: int = 64
+    # Attention: conv front end -> positional encoding -> encoder layers over time.
+    attn_conv_blocks: tuple[tuple[int, int], ...] = ((16, 4), (32, 4), (32, 2))
+    attn_dim: int = 64
+    attn_heads: int = 4
+    attn_layers: int = 2
+    attn_ff: int = 128
+    #: Self-attention works inside blocks of this many frames (memory stays bounded for
+    #: whole 3-minute tracks; frames of neighbouring blocks meet through the conv front end).
+    attn_block_frames: int = 256
+
+    def __post_init__(self) -> None:
+        for name in ("conv_blocks", "attn_conv_blocks"):
+            rows = tuple(tuple(int(v) for v in r) for r in getattr(self, name))
+            if any(len(r) != 2 or r[0] < 1 or r[1] < 1 for r in rows):
+                raise ValueError(f"{name}: rows must be (filters >= 1, freq_pool >= 1), got {rows}")
+            object.__setattr__(self, name, rows)
+        object.__setattr__(self, "mlp_units", tuple(int(u) for u in self.mlp_units))
+        if self.attn_dim % self.attn_heads:
+            raise ValueError(f"attn_dim {self.attn_dim} is not divisible by attn_heads {self.attn_heads}")
+
+    def conv_out_bins(self, blocks: tuple[tuple[int, int], ...]) -> int:
+        """Mel bins left after the frequency pooling of ``blocks``."""
+        bins = self.n_mels
+        for _, pool in blocks:
+            bins //= pool
+        if bins < 1:
+            raise ValueError(f"conv blocks {blocks} pool {self.n_mels} mel bins away")
+        return bins
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_jsonable(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        return _from_dict(cls, data, "model")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything about one training run except the model sizes."""
+
+    epochs: int = 50
+    batch_size: int = 2
+    learning_rate: float = 1e-3
+    #: "tracks": whole tracks, padded_batch + per-frame mask (the original study);
+    #: "windows": random fixed-length windows of ``window_seconds``.
+    batching: Batching = "windows"
+    window_seconds: float = 6.0
+    #: Instruments active in fewer train tracks than this are rare ...
+    rare_threshold: int = 5
+    #: ... and tracks holding one are drawn this many times as often (1 = no resampling).
+    oversample_factor: float = 4.0
+    class_weighting: ClassWeighting = "pos_weight"
+    #: pos_weight = neg/pos frames of each class in train, clipped to this range.
+    pos_weight_min: float = 1.0
+    pos_weight_max: float = 50.0
+    augment: bool = True
+    time_masks: int = 2
+    time_mask_frames: int = 20
+    freq_masks: int = 2
+    freq_mask_bins: int = 16
+    #: Decision threshold of the validation metrics logged while training.
+    threshold: float = 0.5
+    patience: int = 10
+    shuffle_buffer: int = 256
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.batching not in ("tracks", "windows"):
+            raise ValueError(f"batching must be 'tracks' or 'windows', got {self.batching!r}")
+        if self.class_weighting not in ("none", "pos_weight"):
+            raise ValueError(f"class_weighting must be 'none' or 'pos_weight', got {self.class_weighting!r}")
+        for name in ("epochs", "batch_size", "rare_threshold", "shuffle_buffer"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.learning_rate <= 0 or self.window_seconds <= 0:
+            raise ValueError("learning_rate and window_seconds must be > 0")
+        if self.oversample_factor < 1:
+            raise ValueError(f"oversample_factor must be >= 1, got {self.oversample_factor}")
+
+    def window_frames(self, feature: FeatureConfig) -> int:
+        """Frames per training window (``batching="windows"``)."""
+        return max(1, feature.seconds_to_frames(self.window_seconds))
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_jsonable(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        return _from_dict(cls, data, "train")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The three configs of a run, as read from TOML and overridden by the CLI."""
+
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    feature: FeatureConfig = FeatureConfig()
+
+
+def _to_jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(d))  # tuples -> lists
+
+
+def _from_dict(cls: type, data: dict[str, Any], table: str) -> Any:
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"[{table}]: unknown keys {sorted(unknown)} (known: {sorted(known)})")
+    return cls(**data)
+
+
+def load_toml(path: str | Path) -> RunConfig:
+    """Read ``[model]``, ``[train]`` and ``[feature]`` tables; raise ValueError naming the file."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ValueError(f"{path}: no such config file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML ({exc})") from exc
+    extra = set(data) - {"model", "train", "feature"}
+    if extra:
+        raise ValueError(f"{path}: unknown tables {sorted(extra)} (allowed: model, train, feature)")
+    try:
+        return RunConfig(
+            model=ModelConfig.from_dict(data.get("model", {})),
+            train=TrainConfig.from_dict(data.get("train", {})),
+            feature=FeatureConfig.from_dict(data.get("feature", {})),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+
+
+def with_overrides(cfg: Any, **overrides: Any) -> Any:
+    """``dataclasses.replace`` with the overrides that are not None (unset CLI options)."""
+    return dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def run_config_dict(
+    model_name: str,
+    model: ModelConfig,
+    train: TrainConfig,
+    feature: FeatureConfig,
+    classes: tuple[str, ...] | list[str],
+    records_dir: str | Path,
+    mel_stats: dict[str, list[float]],
+    pos_weight: list[float] | None,
+) -> dict[str, Any]:
+    """The content of ``<run_dir>/config.json``."""
+    from iad_tf import __version__
+
+    return {
+        "model_name": model_name,
+        "model": model.to_dict(),
+        "train": train.to_dict(),
+        "feature_config": feature.to_dict(),
+        "classes": list(classes),
+        "records_dir": str(Path(records_dir).resolve()),
+        "mel_stats": mel_stats,
+        "pos_weight": pos_weight,
+        "window_frames": train.window_frames(feature),
+        "version": __version__,
+    }
+
+
+def read_run_config(run_dir: str | Path) -> dict[str, Any]:
+    """``<run_dir>/config.json`` as a dict; ValueError naming the file when missing/bad."""
+    path = Path(run_dir) / CONFIG_JSON
+    if not path.is_file():
+        raise ValueError(f"{run_dir}: no {CONFIG_JSON} (not a run directory?)")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc

@@ -1,0 +1,157 @@
+"""``fit``: train one model on a records directory into a run directory.
+
+Run directory: ``config.json`` (model/train/feature configs, classes, records dir, mel stats,
+pos_weight, class distribution before/after oversampling), ``model.keras`` (best epoch on
+``val_f1_macro``), ``history.csv``, ``metrics.jsonl`` (one JSON object per epoch), ``logs/``
+(TensorBoard) and, while a run is unfinished, ``backup/``: calling :func:`fit` again with the
+same arguments resumes after the last completed epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from iad_tf.config import FeatureConfig
+from iad_tf.training.config import CONFIG_JSON, ModelConfig, TrainConfig, run_config_dict
+
+log = logging.getLogger(__name__)
+
+#: Keys of config.json that must match for a run to resume.
+RESUME_KEYS: tuple[str, ...] = ("model_name", "model", "train", "feature_config", "classes", "records_dir")
+
+
+@dataclass(frozen=True)
+class FitResult:
+    run_dir: Path
+    epochs_run: int
+    best_epoch: int | None
+    best: dict[str, float]  # the metrics.jsonl row of the best epoch
+    resumed: bool
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _prepare_run_dir(run_dir: Path, config: dict[str, Any]) -> bool:
+    """Create ``run_dir`` or check it can be resumed; return True when resuming."""
+    cfg_path = run_dir / CONFIG_JSON
+    if not cfg_path.is_file():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return False
+    old = json.loads(cfg_path.read_text(encoding="utf-8"))
+    if (run_dir / "backup").is_dir():
+        diff = [k for k in RESUME_KEYS if old.get(k) != config.get(k)]
+        if diff:
+            raise ValueError(
+                f"{run_dir}: holds an unfinished run with a different {', '.join(diff)}; "
+                "rerun with the same settings to resume, or choose a new --run-dir"
+            )
+        return True
+    if (run_dir / "model.keras").is_file():
+        raise ValueError(f"{run_dir}: already holds a finished run (model.keras); choose a new --run-dir")
+    # Interrupted before the first epoch completed: start afresh.
+    for name in ("history.csv", "metrics.jsonl"):
+        (run_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(run_dir / "logs", ignore_errors=True)
+    return False
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def fit(
+    records_dir: str | Path,
+    run_dir: str | Path,
+    model_name: str,
+    train_cfg: TrainConfig,
+    model_cfg: ModelConfig | None = None,
+    feature_cfg: FeatureConfig | None = None,
+    strategy: Any = None,
+    verbose: int | str = "auto",
+) -> FitResult:
+    """Train ``model_name`` on ``records_dir`` (train split; val split for metrics).
+
+    Every check (records, feature config, model name, empty splits, run dir) happens before
+    TensorFlow builds anything; errors are ``ValueError``/``FileNotFoundError`` with a
+    one-line message. ``strategy`` (a ``tf.distribute.Strategy``) scopes model, loss and
+    optimizer creation; default: TensorFlow's default strategy.
+    """
+    from iad_tf.training.models import check_model_name
+    from iad_tf.training.records_info import open_records
+
+    check_model_name(model_name)
+    info = open_records(records_dir, expected_feature=feature_cfg)
+    run_dir = Path(run_dir)
+    model_cfg = dataclasses.replace(
+        model_cfg or ModelConfig(), n_mels=info.feature.n_mels, n_classes=len(info.classes)
+    )
+
+    import keras
+    import tensorflow as tf
+
+    from iad_tf.training.callbacks import MONITOR, best_so_far, standard_callbacks
+    from iad_tf.training.losses import MaskedWeightedBCE, pos_weight_from_manifest
+    from iad_tf.training.models import build_model
+    from iad_tf.training.pipeline import eval_dataset, plan_resampling, train_dataset
+
+    pos_weight = (
+        pos_weight_from_manifest(info.manifest, train_cfg.pos_weight_min, train_cfg.pos_weight_max)
+        if train_cfg.class_weighting == "pos_weight"
+        else None
+    )
+    config = run_config_dict(
+        model_name, model_cfg, train_cfg, info.feature, info.classes, info.records_dir, info.mel_stats, pos_weight
+    )
+    resumed = _prepare_run_dir(run_dir, config)
+
+    keras.utils.set_random_seed(train_cfg.seed)
+    plan = plan_resampling(info, train_cfg) if train_cfg.oversample_factor > 1 else None
+    config["class_distribution"] = plan.report(info.classes) if plan is not None else None
+    train = train_dataset(info, train_cfg, plan)
+    val = eval_dataset(info, "val")
+    _write_json(run_dir / CONFIG_JSON, config)
+
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        model = build_model(model_name, model_cfg, info.mel_stats)
+        model.compile(
+            optimizer=keras.optimizers.Adam(train_cfg.learning_rate),
+            loss=MaskedWeightedBCE(pos_weight),
+        )
+    callbacks = standard_callbacks(
+        run_dir, val, train_cfg.threshold, train_cfg.patience,
+        resumed_best=best_so_far(run_dir / "metrics.jsonl") if resumed else None,
+    )
+    if resumed:
+        log.info("resuming the unfinished run in %s", run_dir)
+    log.info(
+        "training %s (%d parameters): %d train / %d val tracks, %s batches of %d, %d steps per epoch",
+        model_name, model.count_params(), len(info.tracks("train")), len(info.tracks("val")),
+        train_cfg.batching, train_cfg.batch_size, train.steps_per_epoch,
+    )
+    model.fit(
+        train.dataset, epochs=train_cfg.epochs, steps_per_epoch=train.steps_per_epoch,
+        callbacks=callbacks, verbose=verbose, shuffle=False,  # the dataset shuffles itself
+    )
+    rows = _read_jsonl(run_dir / "metrics.jsonl")
+    best_row = max(rows, key=lambda r: r.get(MONITOR, float("-inf")), default=None)
+    return FitResult(
+        run_dir=run_dir,
+        epochs_run=len(rows),
+        best_epoch=None if best_row is None else int(best_row["epoch"]),
+        best={} if best_row is None else best_row,
+        resumed=resumed,
+    )

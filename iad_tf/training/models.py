@@ -1,0 +1,157 @@
+"""Keras functional model builders: input ``mel`` (batch, frames, n_mels) raw dB log-mel ->
+output ``logits`` (batch, frames, n_classes), for any number of frames.
+
+Every model starts with a Normalization layer holding the training set's per-mel-bin mean
+and variance (``mel_stats`` from the records manifest), so evaluate, export and predict feed
+raw dB and never need the statistics separately.
+
+For TFLite export, :func:`with_fixed_input` rebuilds a trained model with a fixed input shape
+(e.g. (1, 256, 128)) and copies its weights: a Bidirectional GRU converts to builtin ops only
+with a static time axis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import keras
+import numpy as np
+from keras import layers
+
+from iad_tf.training import layers as iad_layers  # noqa: F401  (registers custom layers)
+from iad_tf.training.config import MODEL_NAMES, ModelConfig
+
+INPUT_NAME = "mel"
+OUTPUT_NAME = "logits"
+
+
+def _inputs(cfg: ModelConfig, frames: int | None, batch_size: int | None) -> keras.KerasTensor:
+    return keras.Input(shape=(frames, cfg.n_mels), batch_size=batch_size, name=INPUT_NAME)
+
+
+def _standardize(
+    x: keras.KerasTensor, cfg: ModelConfig, mel_stats: Mapping[str, Sequence[float]] | None
+) -> keras.KerasTensor:
+    """Per-mel-bin (x - mean) / std with the training statistics (identity if None)."""
+    if mel_stats is None:
+        mean, var = np.zeros(cfg.n_mels), np.ones(cfg.n_mels)
+    else:
+        mean = np.asarray(mel_stats["mean"], dtype=np.float64)
+        var = np.asarray(mel_stats["std"], dtype=np.float64) ** 2
+        if mean.shape != (cfg.n_mels,) or var.shape != (cfg.n_mels,):
+            raise ValueError(f"mel_stats must hold {cfg.n_mels} means and stds, got {mean.shape}, {var.shape}")
+    return layers.Normalization(axis=-1, mean=mean.tolist(), variance=var.tolist(), name="standardize")(x)
+
+
+def _conv_front_end(
+    x: keras.KerasTensor, cfg: ModelConfig, blocks: tuple[tuple[int, int], ...], prefix: str
+) -> keras.KerasTensor:
+    """(batch, frames, n_mels) -> (batch, frames, bins * filters): 3x3 convs pooling frequency only."""
+    h = layers.Reshape((-1, cfg.n_mels, 1), name=f"{prefix}_to_image")(x)  # (b, T, F, 1)
+    for i, (filters, pool) in enumerate(blocks):
+        h = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{prefix}{i}_conv")(h)
+        h = layers.BatchNormalization(name=f"{prefix}{i}_bn")(h)
+        h = layers.ReLU(name=f"{prefix}{i}_relu")(h)
+        h = layers.MaxPooling2D((1, pool), name=f"{prefix}{i}_pool")(h)  # (b, T, F / pool, filters)
+    bins = cfg.conv_out_bins(blocks)
+    return layers.Reshape((-1, bins * blocks[-1][0]), name=f"{prefix}_to_sequence")(h)  # (b, T, bins * c)
+
+
+def build_mlp(
+    cfg: ModelConfig,
+    mel_stats: Mapping[str, Sequence[float]] | None = None,
+    frames: int | None = None,
+    batch_size: int | None = None,
+) -> keras.Model:
+    """Frame-wise MLP. The first layer sees ``2 * mlp_context + 1`` frames (a Conv1D over time,
+    i.e. a dense layer on stacked neighbouring frames); the others see one frame."""
+    inp = _inputs(cfg, frames, batch_size)
+    h = _standardize(inp, cfg, mel_stats)
+    for i, units in enumerate(cfg.mlp_units):
+        if i == 0 and cfg.mlp_context > 0:
+            h = layers.Conv1D(units, 2 * cfg.mlp_context + 1, padding="same", activation="relu", name="dense0_context")(h)
+        else:
+            h = layers.Dense(units, activation="relu", name=f"dense{i}")(h)
+        h = layers.Dropout(cfg.dropout, name=f"dropout{i}")(h)
+    out = layers.Dense(cfg.n_classes, name=OUTPUT_NAME)(h)  # (b, T, C)
+    return keras.Model(inp, out, name="mlp")
+
+
+def build_crnn(
+    cfg: ModelConfig,
+    mel_stats: Mapping[str, Sequence[float]] | None = None,
+    frames: int | None = None,
+    batch_size: int | None = None,
+) -> keras.Model:
+    """Conv blocks (frequency pooling only) -> Bidirectional GRU -> per-frame Dense."""
+    inp = _inputs(cfg, frames, batch_size)
+    h = _standardize(inp, cfg, mel_stats)
+    h = _conv_front_end(h, cfg, cfg.conv_blocks, "conv")
+    h = layers.Dropout(cfg.dropout, name="conv_dropout")(h)
+    h = layers.Bidirectional(layers.GRU(cfg.gru_units, return_sequences=True), name="bigru")(h)  # (b, T, 2u)
+    h = layers.Dropout(cfg.dropout, name="gru_dropout")(h)
+    out = layers.Dense(cfg.n_classes, name=OUTPUT_NAME)(h)  # (b, T, C)
+    return keras.Model(inp, out, name="crnn")
+
+
+def build_attention(
+    cfg: ModelConfig,
+    mel_stats: Mapping[str, Sequence[float]] | None = None,
+    frames: int | None = None,
+    batch_size: int | None = None,
+) -> keras.Model:
+    """Conv front end -> projection + sinusoidal positions -> block transformer encoders -> Dense."""
+    inp = _inputs(cfg, frames, batch_size)
+    h = _standardize(inp, cfg, mel_stats)
+    h = _conv_front_end(h, cfg, cfg.attn_conv_blocks, "conv")
+    h = layers.Dense(cfg.attn_dim, name="project")(h)  # (b, T, d)
+    h = iad_layers.SinusoidalPositionalEncoding(name="positions")(h)
+    h = layers.Dropout(cfg.dropout, name="input_dropout")(h)
+    for i in range(cfg.attn_layers):
+        h = iad_layers.BlockTransformerEncoder(
+            cfg.attn_dim, cfg.attn_heads, cfg.attn_ff, cfg.attn_block_frames, cfg.dropout, name=f"encoder{i}"
+        )(h)
+    out = layers.Dense(cfg.n_classes, name=OUTPUT_NAME)(h)  # (b, T, C)
+    return keras.Model(inp, out, name="attention")
+
+
+BUILDERS: dict[str, Callable[..., keras.Model]] = {
+    "mlp": build_mlp,
+    "crnn": build_crnn,
+    "attention": build_attention,
+}
+assert tuple(BUILDERS) == MODEL_NAMES
+
+
+def check_model_name(name: str) -> None:
+    if name not in BUILDERS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
+
+
+def build_model(
+    name: str,
+    cfg: ModelConfig,
+    mel_stats: Mapping[str, Sequence[float]] | None = None,
+    frames: int | None = None,
+    batch_size: int | None = None,
+) -> keras.Model:
+    """Build ``name`` in {mlp, crnn, attention}; ``frames``/``batch_size`` fix the input shape."""
+    check_model_name(name)
+    return BUILDERS[name](cfg, mel_stats=mel_stats, frames=frames, batch_size=batch_size)
+
+
+def with_fixed_input(model: keras.Model, frames: int, batch_size: int = 1) -> keras.Model:
+    """A copy of ``model`` whose input is fixed to (batch_size, frames, n_mels), same weights.
+
+    Works on any functional model from this module (also one loaded from ``model.keras``):
+    the input layer's shape in the model's config is replaced and the weights copied.
+    """
+    config = model.get_config()
+    inputs = [layer for layer in config["layers"] if layer["class_name"] == "InputLayer"]
+    if len(inputs) != 1:
+        raise ValueError(f"expected one input layer, found {len(inputs)}")
+    n_mels = inputs[0]["config"]["batch_shape"][-1]
+    inputs[0]["config"]["batch_shape"] = [batch_size, frames, n_mels]
+    fixed = keras.Model.from_config(config)
+    fixed.set_weights(model.get_weights())
+    return fixed

@@ -1,0 +1,252 @@
+"""tf.data input pipeline for training and validation.
+
+    shards -> read_dataset (interleave + schema parse) -> float32 + per-frame mask
+      train: shuffle -> repeat -> rejection_resample by rarest instrument
+             -> [windows: random-phase fixed windows, shuffled] -> SpecAugment -> batch
+      val:   whole tracks, one per batch (no padding at all)
+    -> prefetch
+
+Elements are ``(mel, labels, mask)``: mel float32 (batch, frames, n_mels) raw dB, labels
+float32 (batch, frames, C), mask float32 (batch, frames) 1 for real frames, 0 for padding;
+Keras passes the mask to the loss as ``sample_weight``. Standardisation is not done here: the
+model's first layer holds the training statistics.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from iad_tf.training.config import TrainConfig
+from iad_tf.training.records_info import (
+    RecordsInfo,
+    class_distribution,
+    key_weights,
+    rarest_keys,
+    resampling_dists,
+)
+from tfrecords_tools.reader import read_dataset
+
+log = logging.getLogger(__name__)
+
+
+def read_tracks(info: RecordsInfo, split: str, deterministic: bool = True) -> Any:
+    """Dataset of dicts {mel float32 (T, n_mels), labels float32 (T, C), mask float32 (T,)}."""
+    import tensorflow as tf
+
+    def prepare(ex: dict[str, Any]) -> dict[str, Any]:
+        mel = tf.cast(ex["mel"], tf.float32)
+        return {
+            "mel": mel,
+            "labels": tf.cast(ex["labels"], tf.float32),
+            "mask": tf.ones(tf.shape(mel)[:1], tf.float32),
+        }
+
+    ds = read_dataset(info.shards(split), info.schema, deterministic=deterministic)
+    return ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+
+
+def to_tuple(ex: dict[str, Any]) -> tuple[Any, Any, Any]:
+    return ex["mel"], ex["labels"], ex["mask"]
+
+
+# ------------------------------------------------------------------ oversampling
+@dataclass(frozen=True)
+class Resampling:
+    """Rejection-resampling plan: key distributions and the class distribution it yields."""
+
+    track_counts: np.ndarray  # (C,) train tracks per class
+    initial: np.ndarray  # (C + 1,) key distribution of the train tracks
+    target: np.ndarray  # (C + 1,)
+    before: np.ndarray  # (C,) fraction of drawn tracks holding each class, no resampling
+    after: np.ndarray  # (C,) the same with resampling
+
+    @property
+    def active(self) -> bool:
+        return not np.allclose(self.initial, self.target)
+
+    def report(self, classes: tuple[str, ...]) -> dict[str, Any]:
+        return {
+            c: {"train_tracks": int(n), "drawn_before": round(float(b), 4), "drawn_after": round(float(a), 4)}
+            for c, n, b, a in zip(classes, self.track_counts, self.before, self.after, strict=True)
+        }
+
+
+def track_activity(info: RecordsInfo, split: str = "train") -> np.ndarray:
+    """bool (N, C): which classes are active anywhere in each track of ``split``."""
+    import tensorflow as tf
+
+    ds = read_tracks(info, split).map(lambda ex: tf.reduce_max(ex["labels"], axis=0) > 0)
+    rows = [a.numpy() for a in ds]
+    return np.stack(rows) if rows else np.zeros((0, len(info.classes)), dtype=bool)
+
+
+def plan_resampling(info: RecordsInfo, cfg: TrainConfig, active: np.ndarray | None = None) -> Resampling:
+    """Key each train track by its rarest instrument; rare keys get ``oversample_factor``."""
+    counts = info.class_track_counts("train")
+    active = track_activity(info, "train") if active is None else active
+    n_keys = len(info.classes) + 1
+    keys = rarest_keys(active, counts)
+    weights = key_weights(counts, cfg.rare_threshold, cfg.oversample_factor)
+    init, target = resampling_dists(keys, weights, n_keys)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        track_w = (target / np.where(init > 0, init, 1.0))[keys]
+    plan = Resampling(counts, init, target, class_distribution(active), class_distribution(active, track_w))
+    rare = [c for c, n in zip(info.classes, counts, strict=True) if 0 < n < cfg.rare_threshold]
+    log.info(
+        "oversampling: %d rare classes (< %d train tracks): %s; factor %g; resampling %s",
+        len(rare), cfg.rare_threshold, ", ".join(rare) or "none", cfg.oversample_factor,
+        "on" if plan.active else "off (nothing to change)",
+    )
+    for c, row in plan.report(info.classes).items():
+        if row["train_tracks"]:
+            log.info("  %-20s tracks %3d  drawn %.3f -> %.3f", c, row["train_tracks"], row["drawn_before"], row["drawn_after"])
+    return plan
+
+
+def rarest_key_fn(track_counts: np.ndarray) -> Any:
+    """Graph version of :func:`rarest_keys` for one element: dict -> int32 key in [0, C]."""
+    import tensorflow as tf
+
+    counts = tf.constant(track_counts, tf.int64)
+    n_classes = int(track_counts.shape[0])
+    big = tf.constant(np.iinfo(np.int64).max, tf.int64)
+
+    def key(ex: dict[str, Any]) -> Any:
+        present = tf.reduce_max(ex["labels"], axis=0) > 0  # (C,)
+        k = tf.argmin(tf.where(present, counts, big), output_type=tf.int32)
+        return tf.where(tf.reduce_any(present), k, tf.constant(n_classes, tf.int32))
+
+    return key
+
+
+def oversample(ds: Any, key_fn: Any, initial: np.ndarray, target: np.ndarray, seed: int | None) -> Any:
+    """``Dataset.rejection_resample`` drawing keys with ``target`` instead of ``initial``.
+
+    ``ds`` must repeat (rejection only drops elements; drawing rare ones more often means
+    drawing common ones less often from an endless stream).
+    """
+    out = ds.rejection_resample(
+        key_fn, target_dist=target.astype(np.float32), initial_dist=initial.astype(np.float32), seed=seed
+    )
+    return out.map(lambda _key, ex: ex)
+
+
+# ------------------------------------------------------------------ windows and augmentation
+def split_windows(window: int) -> Any:
+    """Map fn: a track dict -> Dataset of ``window``-frame windows at a random phase.
+
+    A track of T >= window frames gives floor((T - offset) / window) windows, offset uniform in
+    [0, min(window, T - window)]; a shorter track gives one window padded with mask 0.
+    """
+    import tensorflow as tf
+
+    def fn(ex: dict[str, Any]) -> Any:
+        t = tf.shape(ex["mel"])[0]
+        hi = tf.minimum(window, t - window + 1)
+        offset = tf.cond(hi > 1, lambda: tf.random.uniform((), 0, tf.maximum(hi, 1), tf.int32), lambda: 0)
+        n = tf.maximum(1, (t - offset) // window)
+        total = n * window
+
+        def cut(x: Any) -> Any:
+            x = x[offset : offset + total]
+            pad = total - tf.shape(x)[0]
+            paddings = tf.concat([[[0, pad]], tf.zeros([tf.rank(x) - 1, 2], tf.int32)], axis=0)
+            x = tf.pad(x, paddings)
+            out = tf.reshape(x, tf.concat([[n, window], tf.shape(x)[1:]], axis=0))  # (n, window, ...)
+            return tf.ensure_shape(out, [None, window, *x.shape[1:]])
+
+        return tf.data.Dataset.from_tensor_slices({k: cut(v) for k, v in ex.items()})
+
+    return fn
+
+
+def spec_augment(cfg: TrainConfig, fill: np.ndarray, window: int) -> Any:
+    """Map fn: SpecAugment on a dict's mel (T, n_mels) with tensorflow-io's time/freq masks.
+
+    Masked cells get the training mean of their mel bin (``fill``, (n_mels,)), i.e. zero after
+    the model's standardisation. ``time_masks`` masks per ``window`` frames of the example.
+    """
+    import tensorflow as tf
+
+    from iad_tf._tfio import tfio_audio
+
+    audio = tfio_audio()
+    fill_t = tf.constant(fill, tf.float32)[None, :]  # (1, n_mels)
+
+    def fn(ex: dict[str, Any]) -> dict[str, Any]:
+        mel = ex["mel"]
+        keep = tf.ones_like(mel)
+        t = tf.shape(mel)[0]
+        n_time = cfg.time_masks * tf.maximum(1, t // window)
+        t_param = tf.maximum(1, tf.minimum(cfg.time_mask_frames, t // 2))
+        keep = tf.while_loop(
+            lambda i, k: i < n_time, lambda i, k: (i + 1, audio.time_mask(k, param=t_param)), (0, keep)
+        )[1]
+        f_param = max(1, min(cfg.freq_mask_bins, len(fill) // 2))
+        for _ in range(cfg.freq_masks):
+            keep = audio.freq_mask(keep, param=f_param)
+        return {**ex, "mel": mel * keep + fill_t * (1.0 - keep)}
+
+    return fn
+
+
+# ------------------------------------------------------------------ datasets
+@dataclass
+class TrainData:
+    """The training dataset with its epoch length and the resampling it applies."""
+
+    dataset: Any
+    steps_per_epoch: int
+    resampling: Resampling | None
+
+
+def train_dataset(
+    info: RecordsInfo, cfg: TrainConfig, resampling: Resampling | None = None, batch_size: int | None = None
+) -> TrainData:
+    """Endless (mel, labels, mask) batches of ``cfg.batching``; epoch = one train set's worth."""
+    import tensorflow as tf
+
+    batch = batch_size or cfg.batch_size
+    window = cfg.window_frames(info.feature)
+    ds = read_tracks(info, "train")
+    n_tracks = len(info.tracks("train"))
+    ds = ds.shuffle(min(n_tracks, cfg.shuffle_buffer), seed=cfg.seed, reshuffle_each_iteration=True).repeat()
+    if resampling is not None and resampling.active:
+        ds = oversample(ds, rarest_key_fn(resampling.track_counts), resampling.initial, resampling.target, cfg.seed)
+    if cfg.batching == "windows":
+        ds = ds.flat_map(split_windows(window))
+        ds = ds.shuffle(cfg.shuffle_buffer, seed=cfg.seed + 1, reshuffle_each_iteration=True)
+        examples = sum(max(1, n // window) for n in info.n_frames("train"))
+    else:
+        examples = n_tracks
+    if cfg.augment:
+        fill = np.asarray(info.mel_stats["mean"], dtype=np.float32)
+        ds = ds.map(spec_augment(cfg, fill, window), num_parallel_calls=tf.data.AUTOTUNE)
+    if cfg.batching == "windows":
+        ds = ds.batch(batch, drop_remainder=True)
+    else:
+        ds = _padded(ds, batch, info)
+    ds = ds.map(to_tuple).prefetch(tf.data.AUTOTUNE)
+    return TrainData(ds, max(1, math.ceil(examples / batch)), resampling)
+
+
+def _padded(ds: Any, batch: int, info: RecordsInfo) -> Any:
+    n_mels, n_classes = info.feature.n_mels, len(info.classes)
+    return ds.padded_batch(
+        batch,
+        padded_shapes={"mel": [None, n_mels], "labels": [None, n_classes], "mask": [None]},
+        drop_remainder=False,
+    )
+
+
+def eval_dataset(info: RecordsInfo, split: str = "val", batch_size: int = 1) -> Any:
+    """Whole tracks of ``split``, (mel, labels, mask) batches; padded only when batch_size > 1."""
+    import tensorflow as tf
+
+    ds = _padded(read_tracks(info, split), batch_size, info)
+    return ds.map(to_tuple).prefetch(tf.data.AUTOTUNE)

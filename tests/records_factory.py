@@ -1,0 +1,91 @@
+"""Tiny synthetic records directories for the training tests (no audio, seconds to write).
+
+Each track has a few active classes switched on and off in runs of frames; the log-mel holds
+a bump at a class-specific band while the class plays, so a model can learn the task. The
+manifest follows docs/ARCHITECTURE.md, computed from the written arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from iad_tf.config import AAM_CLASSES, FeatureConfig
+from iad_tf.data.records import record_schema
+from tfrecords_tools.reader import write_manifest
+from tfrecords_tools.writer import ShardedWriter
+
+N_MELS = 128
+
+
+def synth_track(rng: np.random.Generator, classes: Sequence[int], n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """mel float16 (n_frames, 128) dB and labels uint8 (n_frames, 31) for active ``classes``."""
+    labels = np.zeros((n_frames, len(AAM_CLASSES)), dtype=np.uint8)
+    for c in classes:
+        t = 0
+        while t < n_frames:
+            run = int(rng.integers(5, 30))
+            labels[t : t + run, c] = rng.random() < 0.6
+            t += run
+    mel = rng.normal(-60.0, 3.0, (n_frames, N_MELS))
+    for c in classes:
+        band = slice(4 * c, 4 * c + 4)
+        mel[:, band] += 30.0 * labels[:, c : c + 1]
+    return mel.astype(np.float16), labels
+
+
+def make_records(
+    out: Path,
+    tracks: dict[str, Sequence[Sequence[int]]] | None = None,
+    n_frames: int = 120,
+    seed: int = 0,
+    feature: FeatureConfig | None = None,
+) -> Path:
+    """Write records for ``tracks`` = {split: [classes of track 0, classes of track 1, ...]}."""
+    feature = feature or FeatureConfig()
+    rng = np.random.default_rng(seed)
+    if tracks is None:
+        tracks = {
+            "train": [[0, 8], [8, 9], [0, 9, 22], [22, 8], [1, 8]],
+            "val": [[0, 8], [9, 22]],
+            "test": [[8, 22]],
+        }
+    schema = record_schema(feature)
+    manifest: dict = {
+        "schema": schema.to_json(), "shards": {}, "feature_config": feature.to_dict(),
+        "classes": list(AAM_CLASSES), "labels": "onsets", "splits": {}, "tracks": {},
+        "class_track_counts": {}, "class_active_frames": {}, "frames": {}, "mel_stats": {},
+        "skipped": [], "versions": {},
+    }
+    k = 0
+    for split, rows in tracks.items():
+        mels, ids = [], []
+        track_counts = np.zeros(len(AAM_CLASSES), dtype=np.int64)
+        active_frames = np.zeros(len(AAM_CLASSES), dtype=np.int64)
+        if not rows:
+            manifest["splits"][split] = []
+            continue
+        with ShardedWriter(out, split, 2 if len(rows) > 1 else 1, schema) as writer:
+            for classes in rows:
+                k += 1
+                tid = f"{k:04d}"
+                t = int(n_frames + rng.integers(-n_frames // 4, n_frames // 4 + 1))
+                mel, labels = synth_track(rng, classes, t)
+                writer.write({"track_id": tid, "source_id": tid, "split": split, "n_frames": t, "mel": mel, "labels": labels})
+                manifest["tracks"][tid] = {"split": split, "source_id": tid, "n_frames": t, "duration_s": t * feature.frame_seconds, "audio": ""}
+                ids.append(tid)
+                mels.append(mel.astype(np.float64))
+                track_counts += labels.max(axis=0) > 0
+                active_frames += labels.sum(axis=0, dtype=np.int64)
+            manifest["shards"].update(writer.close())
+        manifest["splits"][split] = ids
+        manifest["class_track_counts"][split] = {c: int(n) for c, n in zip(AAM_CLASSES, track_counts, strict=True)}
+        manifest["class_active_frames"][split] = {c: int(n) for c, n in zip(AAM_CLASSES, active_frames, strict=True)}
+        manifest["frames"][split] = int(sum(m.shape[0] for m in mels))
+        if split == "train":
+            allm = np.concatenate(mels)
+            manifest["mel_stats"]["train"] = {"mean": allm.mean(axis=0).tolist(), "std": allm.std(axis=0).tolist()}
+    write_manifest(out, manifest)
+    return out
