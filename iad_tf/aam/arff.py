@@ -216,7 +216,14 @@ def read_beatinfo(path: str | Path) -> list[Beat]:
 
 
 def _fmt_time(t: float) -> str:
-    """AAM prints times like Java floats: '0.0', '0.184049', '17.66871'."""
+    """AAM prints times like Java floats: '0.0', '0.184049', '17.66871', '0.36809817'.
+
+    A time that is the value of a float32's shortest repr (every time read from an AAM file)
+    is printed as that repr; other times with 6 decimals.
+    """
+    s32 = np.format_float_positional(np.float32(t), unique=True, trim="0")
+    if float(s32) == t:
+        return s32
     s = f"{t:.6f}".rstrip("0")
     return s + "0" if s.endswith(".") else s
 
