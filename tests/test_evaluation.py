@@ -295,3 +295,60 @@ def test_cli_errors_are_one_line_messages(tmp_path: Path) -> None:
     assert res.exit_code == 1 and "odd" in res.output
     res = CliRunner().invoke(cli, ["plot", "--run", str(run2)])
     assert res.exit_code == 1 and "metrics.json" in res.output
+
+
+# ---------------------------------------------------------------- end to end (TF)
+
+
+def test_evaluate_end_to_end_on_tiny_run(tiny_aam: Path, tmp_path: Path) -> None:
+    """tiny AAM -> records -> 1-epoch tiny MLP -> evaluate/plot/compare through the CLI."""
+    from click.testing import CliRunner
+
+    from iad_tf.cli.main import cli
+    from iad_tf.data.build import BuildOptions, build_records
+    from iad_tf.data.records import load_track
+    from iad_tf.evaluation.inference import load_model, open_run, track_probs
+    from iad_tf.training.config import ModelConfig, TrainConfig
+    from iad_tf.training.fit import fit
+
+    split_file = tmp_path / "splits.json"
+    split_file.write_text(json.dumps({"train": ["0001", "0002"], "val": ["0003"], "test": ["0004"]}))
+    records = tmp_path / "records"
+    build_records([tiny_aam], records, BuildOptions(split_file=split_file, progress=False))
+    run = tmp_path / "run"
+    fit(records, run, "mlp",
+        TrainConfig(epochs=1, batch_size=2, window_seconds=2.0, augment=False, oversample_factor=1.0),
+        ModelConfig(mlp_units=(16,), mlp_context=1), verbose=0)
+
+    res = CliRunner().invoke(cli, ["evaluate", "--run", str(run), "--records", str(records),
+                                   "--median-window", "3"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads((run / "metrics.json").read_text())
+    assert rep["split"] == "test" and rep["tracks"] == ["0004"] and rep["median_window"] == 3
+    assert list(rep["results"]) == ["flat", "flat_median", "tuned", "tuned_median"]
+    thr = json.loads((run / "thresholds.json").read_text())
+    assert thr["classes"] == list(AAM_CLASSES) and thr["median_window"] == 3
+    assert rep["results"]["tuned"]["thresholds"] == thr["thresholds"]
+    assert rep["tuning"]["f1_macro_tuned"] >= rep["tuning"]["f1_macro_flat"]
+
+    # the saved probabilities are the model's on the test track; the report scores them
+    track = load_track(records, "0004")
+    expected = track_probs(load_model(open_run(run)), track["mel"])
+    saved, _ = load_predictions(run / "predictions.npz")
+    np.testing.assert_allclose(saved[0].probs, expected, atol=1e-3)
+    np.testing.assert_array_equal(saved[0].labels, track["labels"])
+    pred = decide(expected, np.array(thr["thresholds"]), 3)
+    assert rep["results"]["tuned_median"]["frame"] == pytest.approx(frame_metrics(track["labels"], pred), abs=1e-3)
+    f1_line = f"{rep['results']['flat']['frame']['f1_macro']:.3f}"
+    assert f1_line in res.output and "Per instrument" in res.output
+
+    plots = run / "plots"
+    expected_pngs = {"training_curves.png", "f1_per_instrument.png", "confusion.png", "rolls/0004.png"}
+    assert {str(p.relative_to(plots)) for p in plots.rglob("*.png")} == expected_pngs
+    for p in plots.rglob("*.png"):
+        p.unlink()
+    res = CliRunner().invoke(cli, ["plot", "--run", str(run)])  # redraw without the model
+    assert res.exit_code == 0, res.output
+    assert {str(p.relative_to(plots)) for p in plots.rglob("*.png")} == expected_pngs
+    res = CliRunner().invoke(cli, ["compare", str(run)])
+    assert res.exit_code == 0 and f"{rep['results']['tuned_median']['frame']['f1_macro']:.3f}" in res.output
