@@ -135,6 +135,8 @@ def training_curves(
     skip = {"epoch", "lr", "learning_rate"}
     losses = sorted(k for k in hist if k not in skip and k.endswith("loss") and "hamming" not in k)
     others = sorted(k for k in hist if k not in skip and k not in losses)
+    from matplotlib.ticker import MaxNLocator
+
     fig = _figure(figsize, dpi)
     ax1, ax2 = fig.subplots(1, 2)
     for ax, keys, name in ((ax1, losses, "loss"), (ax2, others, "metric")):
@@ -142,6 +144,7 @@ def training_curves(
             ax.plot(epochs, hist[k], marker="o", markersize=3,
                     linestyle="--" if k.startswith("val_") else "-", label=k)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
         if keys:

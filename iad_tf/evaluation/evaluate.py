@@ -97,6 +97,9 @@ def evaluate_run(
                 "f1_macro_tuned": float(t.f1_tuned[present].mean()) if present.any() else None,
             }
             result.files.append(save_thresholds(run.run_dir, run.classes, tuned, median_window))
+            if split == "val":
+                result.notes.append("thresholds were tuned on the evaluated split (val) itself: "
+                                    "the tuned results are optimistic")
             log(f"tuned thresholds on val ({len(val_tracks)} tracks): macro F1 "
                 f"{_f(tuning['f1_macro_flat'])} at 0.5 -> {_f(tuning['f1_macro_tuned'])}")
     elif saved is not None:
