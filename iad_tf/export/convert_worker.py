@@ -1,0 +1,33 @@
+"""Child process of :func:`iad_tf.export.tflite.convert_isolated`.
+
+``python -m iad_tf.export.convert_worker SAVED_MODEL MODE REPRESENTATIVE.npy OUT.tflite``
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def main(argv: list[str]) -> int:
+    saved, mode, rep_path, out = argv
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from iad_tf.export.tflite import ConversionError, convert
+
+    rep = np.load(rep_path)
+    try:
+        data = convert(saved, mode, rep if rep.size else None)
+    except ConversionError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    tmp = Path(out).with_suffix(".partial")
+    tmp.write_bytes(data)
+    os.replace(tmp, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,82 @@
+"""Export a run directory (``fit --run-dir``): model, thresholds, records -> :func:`export_model`."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from iad_tf.export.data import read_tracks, representative_windows
+from iad_tf.export.pipeline import ExportResult, ExportSettings, export_model
+from iad_tf.inference.windows import silence_db
+
+DEFAULT_WINDOW_FRAMES = 256
+
+
+def hop_for(window_frames: int) -> int:
+    """Default hop: three quarters of the window (a quarter overlaps the next window)."""
+    return max(1, (3 * window_frames) // 4)
+
+
+def export_run(
+    run_dir: str | Path,
+    out_dir: str | Path,
+    records_dir: str | Path | None = None,
+    settings: ExportSettings | None = None,
+    window_frames: int | None = None,
+    progress: Any = None,
+) -> ExportResult:
+    """Export ``run_dir`` into ``out_dir``; ``ValueError`` naming the file for bad input.
+
+    The window defaults to :data:`DEFAULT_WINDOW_FRAMES` (256 frames = 5.9 s at 22050 Hz /
+    hop 512, about the 6 s training windows) and the hop to 3/4 of it. Thresholds and the
+    median window come from ``thresholds.json`` (evaluate) when present, else 0.5 and 1.
+    """
+    from iad_tf.evaluation.inference import check_records, load_model, open_run
+    from iad_tf.evaluation.io import read_json
+    from iad_tf.evaluation.thresholds import load_thresholds
+
+    say = progress or (lambda msg: None)
+    run = open_run(run_dir)
+    window = window_frames or DEFAULT_WINDOW_FRAMES
+    settings = replace(settings or ExportSettings(), window_frames=window, hop_frames=hop_for(window))
+    records_dir = Path(records_dir or run.config.get("records_dir", ""))
+    if not str(records_dir) or not records_dir.is_dir():
+        raise ValueError(f"{run_dir}: records directory {str(records_dir)!r} not found; pass --records DIR")
+    manifest = check_records(run, records_dir)
+    loaded = load_thresholds(run_dir, run.classes)
+    thresholds, median_window = loaded if loaded is not None else (np.full(len(run.classes), 0.5), 1)
+
+    say(f"reading validation and training records from {records_dir}")
+    val = read_tracks(records_dir, "val", manifest, limit=settings.max_val_tracks)
+    if not val:
+        raise ValueError(f"records {records_dir}: no validation tracks for the export checks")
+    pad = silence_db(run.feature)
+    rep = None
+    if settings.quantize == "int8":
+        train = read_tracks(records_dir, "train", manifest, limit=16) or val
+        rep = representative_windows(train, window, settings.hop_frames, pad,
+                                     settings.representative_windows, settings.seed)
+    model = load_model(run)
+    metrics_path = Path(run_dir) / "metrics.json"
+    info = {
+        "model": {
+            "architecture": run.model_name, "run_dir": str(Path(run_dir).resolve()),
+            "parameters": int(model.count_params()), "config": run.config.get("model", {}),
+            "thresholds_from": "thresholds.json" if loaded is not None else "default 0.5 (no thresholds.json)",
+        },
+        "training_data": {
+            "records_dir": str(records_dir.resolve()), "labels": manifest.get("labels"),
+            "tracks": {k: len(v) for k, v in manifest.get("splits", {}).items()},
+            "frames": manifest.get("frames", {}),
+            "train_tracks": list(manifest.get("splits", {}).get("train", [])),
+        },
+        "validation": read_json(metrics_path) if metrics_path.is_file() else None,
+    }
+    return export_model(
+        model, out_dir, feature=run.feature, classes=run.classes, val_tracks=val,
+        representative=rep, thresholds=thresholds, median_window=median_window,
+        settings=settings, info=info, progress=say,
+    )

@@ -1,0 +1,101 @@
+"""SavedModel (fixed shape) -> TFLite, builtin ops only, float32 or quantised.
+
+Quantisation modes: ``int8`` (full-integer weights and activations, calibrated on
+representative windows; float32 input/output), ``dynamic`` (int8 weights, float
+activations), ``float16`` (float16 weights). The int8 converter calibrates by running the
+model in TensorFlow's own TFLite interpreter, which can crash the whole process on a
+recurrent WHILE loop (seen here with a Bidirectional GRU: SIGSEGV), so it runs in a child
+process and a crash becomes an ordinary failure.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+QUANT_MODES: tuple[str, ...] = ("int8", "dynamic", "float16")
+#: Fallback order after a failed mode (the requested mode starts the chain).
+FALLBACK: dict[str, tuple[str, ...]] = {
+    "int8": ("int8", "dynamic", "float16"),
+    "dynamic": ("dynamic", "float16"),
+    "float16": ("float16",),
+}
+
+
+class ConversionError(RuntimeError):
+    """The TFLite converter failed (or crashed) for a model and mode."""
+
+
+def convert(saved_model_dir: str | Path, mode: str = "float32", representative: np.ndarray | None = None) -> bytes:
+    """Convert ``saved_model_dir`` (fixed-shape ``serving_default``) to TFLite bytes in ``mode``
+    (float32, int8, dynamic, float16); ``representative`` (N, W, n_mels) is needed for int8."""
+    import tensorflow as tf
+
+    from iad_tf.inference.metadata import INPUT_NAME, SIGNATURE_KEY
+
+    conv = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir), signature_keys=[SIGNATURE_KEY])
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no Select-TF (Flex) ops
+    if mode == "float32":
+        pass
+    elif mode == "dynamic":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif mode == "float16":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.target_spec.supported_types = [tf.float16]
+    elif mode == "int8":
+        if representative is None or len(representative) == 0:
+            raise ConversionError("int8 needs representative windows")
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+        reps = np.asarray(representative, dtype=np.float32)
+
+        def gen():  # one (1, W, n_mels) window per calibration step
+            for w in reps:
+                yield {INPUT_NAME: w[None]}
+
+        conv.representative_dataset = gen
+    else:
+        raise ValueError(f"unknown mode {mode!r} (float32, {', '.join(QUANT_MODES)})")
+    try:
+        return conv.convert()
+    except Exception as exc:  # noqa: BLE001 - converter errors come in many types
+        raise ConversionError(f"{mode} conversion failed: {str(exc).strip().splitlines()[-1][:500]}") from exc
+
+
+def convert_isolated(saved_model_dir: str | Path, mode: str, representative: np.ndarray | None,
+                     timeout_s: float = 1800.0) -> bytes:
+    """:func:`convert` in a child process (``python -m iad_tf.export.convert_worker``): a
+    converter crash raises :class:`ConversionError` instead of killing the export."""
+    with tempfile.TemporaryDirectory(prefix="iad-tf-convert-") as tmp:
+        rep = Path(tmp) / "representative.npy"
+        out = Path(tmp) / "model.tflite"
+        np.save(rep, np.zeros((0,), np.float32) if representative is None else representative)
+        cmd = [sys.executable, "-m", "iad_tf.export.convert_worker", str(saved_model_dir), mode, str(rep), str(out)]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            raise ConversionError(f"{mode} conversion timed out after {timeout_s:.0f} s") from exc
+        if proc.returncode != 0 or not out.is_file():
+            if proc.returncode < 0:
+                raise ConversionError(f"{mode} converter crashed (signal {-proc.returncode}) while "
+                                      "calibrating the model")
+            tail = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()][-1:] or ["no output"]
+            raise ConversionError(f"{mode} conversion failed (exit {proc.returncode}): {tail[0][:500]}")
+        return out.read_bytes()
+
+
+def op_names(model_path: str | Path) -> list[str]:
+    """Sorted operator names in a .tflite (LiteRT's view), e.g. ['CONV_2D', 'WHILE', ...]."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(model_path))
+    return sorted({d["op_name"] for d in it._get_ops_details()})
+
+
+def non_builtin_ops(names: list[str]) -> list[str]:
+    """Operators that are Select-TF (Flex) or custom, i.e. not in the LiteRT runtime."""
+    return [n for n in names if n.startswith("Flex") or n in ("CUSTOM", "FlexDelegate")]
