@@ -51,8 +51,9 @@ def load_run_summary(path: str | Path) -> RunSummary:
         raise ValueError(f"{metrics_path}: not an iad-tf evaluation (no results/headline)")
     run_dir = metrics_path.parent
     config = _read_optional_json(run_dir / "config.json")
-    if not config and report.get("run"):
+    if not config and report.get("run"):  # evaluated with --out elsewhere: the run it names
         config = _read_optional_json(Path(report["run"]) / "config.json")
+        run_dir = Path(report["run"]) if config else run_dir
     train_tracks = None
     if config.get("records_dir"):
         manifest = _read_optional_json(Path(config["records_dir"]) / "manifest.json")
@@ -63,7 +64,7 @@ def load_run_summary(path: str | Path) -> RunSummary:
     if history.is_file():
         with open(history, encoding="utf-8", newline="") as f:
             epochs = max(0, sum(1 for _ in csv.reader(f)) - 1)
-    name = run_dir.name if metrics_path.name == METRICS_FILE else str(metrics_path)
+    name = metrics_path.parent.name if metrics_path.name == METRICS_FILE else str(metrics_path)
     return RunSummary(name, metrics_path, report, config, train_tracks, epochs)
 
 
