@@ -81,13 +81,15 @@ def fit(
     feature_cfg: FeatureConfig | None = None,
     strategy: Any = None,
     verbose: int | str = "auto",
+    extra_callbacks: list[Any] | None = None,
 ) -> FitResult:
     """Train ``model_name`` on ``records_dir`` (train split; val split for metrics).
 
     Every check (records, feature config, model name, empty splits, run dir) happens before
     TensorFlow builds anything; errors are ``ValueError``/``FileNotFoundError`` with a
     one-line message. ``strategy`` (a ``tf.distribute.Strategy``) scopes model, loss and
-    optimizer creation; default: TensorFlow's default strategy.
+    optimizer creation; default: TensorFlow's default strategy. ``extra_callbacks`` run after
+    the standard ones (the epoch logs then hold every ``val_*`` metric).
     """
     from iad_tf.training.models import check_model_name
     from iad_tf.training.records_info import open_records
@@ -134,7 +136,7 @@ def fit(
     callbacks = standard_callbacks(
         run_dir, val, train_cfg.threshold, train_cfg.patience,
         resumed_best=best_so_far(run_dir / "metrics.jsonl") if resumed else None,
-    )
+    ) + list(extra_callbacks or [])
     if resumed:
         log.info("resuming the unfinished run in %s", run_dir)
     log.info(

@@ -130,9 +130,10 @@ def oversample(ds: Any, key_fn: Any, initial: np.ndarray, target: np.ndarray, se
     ``ds`` must repeat (rejection only drops elements; drawing rare ones more often means
     drawing common ones less often from an endless stream).
     """
-    out = ds.rejection_resample(
-        key_fn, target_dist=target.astype(np.float32), initial_dist=initial.astype(np.float32), seed=seed
-    )
+    with np.errstate(invalid="ignore", divide="ignore"):  # TF divides by the zeros of unused keys
+        out = ds.rejection_resample(
+            key_fn, target_dist=target.astype(np.float32), initial_dist=initial.astype(np.float32), seed=seed
+        )
     return out.map(lambda _key, ex: ex)
 
 
