@@ -23,6 +23,8 @@ from iad_tf.evaluation.predictions import TrackPrediction, load_predictions, sav
 from iad_tf.evaluation.report import build_report, render_report
 from iad_tf.evaluation.segments import segment_metrics, segment_roll
 from iad_tf.evaluation.thresholds import (
+    CANDIDATES,
+    candidate_counts,
     class_counts,
     f1_from_counts,
     load_thresholds,
@@ -205,6 +207,19 @@ def test_tuned_thresholds_never_lower_validation_f1(window: int) -> None:
     np.testing.assert_allclose(f_best[:-1], tuned.f1_tuned[:-1])
     np.testing.assert_allclose(f_flat[:-1], tuned.f1_flat[:-1])
     assert frame_metrics(truth, best)["f1_macro"] > frame_metrics(truth, flat)["f1_macro"]
+
+
+@pytest.mark.parametrize("window", [1, 3, 5])
+def test_candidate_counts_equal_decide_per_candidate(window: int) -> None:
+    """The fast tuning path (filter probabilities once) equals thresholding then filtering."""
+    tracks = [t.pair for t in fake_tracks(seed=3, n_tracks=2, frames=120)]
+    tracks = [(np.round(p, 2).astype(np.float32), lab) for p, lab in tracks]  # ties at candidates
+    tp, fp, fn = candidate_counts(tracks, CANDIDATES, window)
+    for k in (0, 9, 29, 49, 70, 98):
+        ref = class_counts(tracks, float(CANDIDATES[k]), window)
+        np.testing.assert_array_equal(tp[k], ref[0])
+        np.testing.assert_array_equal(fp[k], ref[1])
+        np.testing.assert_array_equal(fn[k], ref[2])
 
 
 def test_tuning_keeps_half_when_nothing_beats_it() -> None:

@@ -88,7 +88,7 @@ def evaluate_run(
         except ValueError as exc:
             result.notes.append(f"thresholds not tuned: {exc}")
         if val_tracks is not None:
-            t = tune_thresholds([v.pair for v in val_tracks], median_window, progress=progress)
+            t = tune_thresholds([v.pair for v in val_tracks], median_window)
             tuned = t.thresholds
             present = t.support > 0
             tuning = {

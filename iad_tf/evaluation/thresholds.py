@@ -63,32 +63,64 @@ def f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray
     return np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
 
 
+def smoothed_probs(probs: np.ndarray, median_window: int) -> np.ndarray:
+    """Median-filtered probabilities (frames, C) along time (``mode="nearest"``, odd window).
+
+    A median filter commutes with thresholding (a monotone map), so
+    ``smoothed_probs(p, w) >= t`` equals ``decide(p, t, w)`` for every ``t``: tuning can score
+    all candidate thresholds from one filtered copy instead of filtering once per candidate.
+    """
+    p = np.asarray(probs, dtype=np.float32)
+    if median_window <= 1:
+        return p
+    from scipy.ndimage import median_filter
+
+    return median_filter(p, size=(median_window, 1), mode="nearest")
+
+
+def candidate_counts(
+    tracks: Sequence[tuple[np.ndarray, np.ndarray]], candidates: np.ndarray, median_window: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """TP, FP, FN (candidates, C) of every candidate threshold at once (same as
+    :func:`class_counts` per candidate, in O(N log N) per class)."""
+    probs = np.concatenate([smoothed_probs(p, median_window) for p, _ in tracks])  # (N, C)
+    labels = np.concatenate([lab for _, lab in tracks]).astype(bool)
+    thr = np.asarray(candidates, dtype=np.float32)  # binarize compares in the probs' dtype
+    c = probs.shape[1]
+    tp = np.zeros((thr.size, c), np.int64)
+    fp = np.zeros((thr.size, c), np.int64)
+    for k in range(c):
+        pos = np.sort(probs[labels[:, k], k])
+        neg = np.sort(probs[~labels[:, k], k])
+        tp[:, k] = pos.size - np.searchsorted(pos, thr, side="left")  # count of p >= t
+        fp[:, k] = neg.size - np.searchsorted(neg, thr, side="left")
+    fn = labels.sum(axis=0)[None, :] - tp
+    return tp, fp, fn
+
+
 def tune_thresholds(
     tracks: Sequence[tuple[np.ndarray, np.ndarray]],
     median_window: int = 1,
     candidates: np.ndarray = CANDIDATES,
-    progress: bool = False,
 ) -> Tuned:
     """Choose per-class thresholds maximising F1 over validation ``tracks``.
 
-    ``tracks``: (probs float (frames, C), labels 0/1 (frames, C)) per track. Each candidate
-    is applied to every class at once (the median filter works per class, so the classes
-    stay independent); per class the best candidate wins only if strictly better than 0.5.
+    ``tracks``: (probs float (frames, C), labels 0/1 (frames, C)) per track; the median
+    filter (window ``median_window``) runs within each track, as in evaluation. Per class the
+    best candidate wins only if strictly better than 0.5; absent classes keep 0.5.
     """
     if not tracks:
         raise ValueError("no validation tracks to tune thresholds on")
-    from tqdm import tqdm
-
-    tp0, fp0, fn0 = class_counts(tracks, FLAT_THRESHOLD, median_window)
-    f1_flat = f1_from_counts(tp0, fp0, fn0)
-    support = tp0 + fn0
-    scores = np.empty((len(candidates), f1_flat.size))  # (candidates, C)
-    for k, thr in enumerate(tqdm(candidates, desc="tuning thresholds", disable=not progress, leave=False)):
-        scores[k] = f1_from_counts(*class_counts(tracks, float(thr), median_window))
-    best = scores.argmax(axis=0)  # (C,)
-    best_f1 = scores[best, np.arange(f1_flat.size)]
+    cands = np.unique(np.append(np.asarray(candidates, dtype=np.float64), FLAT_THRESHOLD))
+    scores = f1_from_counts(*candidate_counts(tracks, cands, median_window))  # (candidates, C)
+    c = scores.shape[1]
+    f1_flat = scores[int(np.flatnonzero(cands == FLAT_THRESHOLD)[0])]
+    labels = np.concatenate([lab for _, lab in tracks])
+    support = labels.sum(axis=0).astype(np.int64)
+    best = scores.argmax(axis=0)  # (C,) first best: the lowest threshold among ties
+    best_f1 = scores[best, np.arange(c)]
     better = (best_f1 > f1_flat + 1e-12) & (support > 0)
-    thresholds = np.where(better, candidates[best], FLAT_THRESHOLD).astype(np.float64)
+    thresholds = np.where(better, cands[best], FLAT_THRESHOLD).astype(np.float64)
     f1_tuned = np.where(better, best_f1, f1_flat)
     return Tuned(thresholds, f1_flat, f1_tuned, support, median_window)
 
