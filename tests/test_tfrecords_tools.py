@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -127,3 +128,30 @@ def test_cli_errors(tmp_path: Path) -> None:
     assert res.exit_code == 1 and "no manifest.json" in res.output
     res = CliRunner().invoke(cli, ["inspect", str(tmp_path)])
     assert res.exit_code == 1 and "no manifest.json" in res.output
+
+
+def test_wire_crc32c_and_example_match_tensorflow(tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    from tfrecords_tools import wire
+
+    assert wire.crc32c(b"123456789") == 0xE3069283  # the CRC-32C check value
+    assert wire.crc32c(b"") == 0
+    blob = np.random.default_rng(0).integers(0, 256, 100_000, dtype=np.uint8).tobytes()
+    assert wire.crc32c(blob) == wire._crc32c_py(np.frombuffer(blob, np.uint8), wire._TABLE)
+    rec = {"name": "é-1", "count": -(2**40), "x": np.full((2, 3), -1.5, np.float32)}
+    ex = tf.train.Example.FromString(SCHEMA.encode(rec))
+    assert ex.features.feature["name"].bytes_list.value == ["é-1".encode()]
+    assert ex.features.feature["count"].int64_list.value == [-(2**40)]
+    assert np.frombuffer(ex.features.feature["x"].bytes_list.value[0], "<f4").tolist() == [-1.5] * 6
+    floats = tf.train.Feature.FromString(wire.float_feature([0.5, -2.0]))
+    assert list(floats.float_list.value) == [0.5, -2.0]
+    # the framing (both CRCs) is checked by TensorFlow's reader
+    path = tmp_path / "x.tfrecord"
+    w = wire.RecordFileWriter(path)
+    for k in range(3):
+        w.write(SCHEMA.encode({**rec, "count": k}))
+    w.close()
+    got = [SCHEMA.decode(r.numpy())["count"] for r in tf.data.TFRecordDataset(str(path))]
+    assert got == [0, 1, 2]
+    assert w.hexdigest() == hashlib.sha256(path.read_bytes()).hexdigest()

@@ -7,7 +7,7 @@ Each feature is one of:
 * ``tensor``: a numpy array stored as raw little-endian bytes of ``dtype``, with ``shape``
   where at most one dimension is ``None`` (inferred from the byte count at parse time).
 
-Encoding needs only the protobuf classes (``tf.train.Example``); parsing is available both
+Encoding is pure Python (no TensorFlow import, see :mod:`tfrecords_tools.wire`); parsing is available both
 in-graph for tf.data (:meth:`Schema.parse`) and eagerly to numpy (:meth:`Schema.decode`).
 """
 
@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+
+from tfrecords_tools import wire
 
 Kind = Literal["bytes", "int64", "float", "tensor"]
 _TF_DTYPES = {"float16", "float32", "float64", "uint8", "int8", "int16", "int32", "int64", "bool"}
@@ -79,30 +81,30 @@ class Schema:
 
     # ------------------------------------------------------------------ encoding
     def encode(self, values: Mapping[str, Any]) -> bytes:
-        """Serialise one record (a dict with exactly the schema's keys) to Example bytes."""
-        from tensorflow.core.example import example_pb2, feature_pb2
+        """Serialise one record (a dict with exactly the schema's keys) to Example bytes.
 
+        Pure Python (:mod:`tfrecords_tools.wire`): writing needs no TensorFlow import.
+        """
         missing = set(self.names) - set(values)
         extra = set(values) - set(self.names)
         if missing or extra:
             raise SchemaError(f"record keys differ from schema: missing {sorted(missing)}, extra {sorted(extra)}")
-        feats = {}
+        feats = []
         for spec in self.features:
             v = values[spec.name]
             if spec.kind == "bytes":
                 b = v.encode("utf-8") if isinstance(v, str) else bytes(v)
-                feats[spec.name] = feature_pb2.Feature(bytes_list=feature_pb2.BytesList(value=[b]))
+                feats.append((spec.name, wire.bytes_feature([b])))
             elif spec.kind == "int64":
-                feats[spec.name] = feature_pb2.Feature(int64_list=feature_pb2.Int64List(value=[int(v)]))
+                feats.append((spec.name, wire.int64_feature([int(v)])))
             elif spec.kind == "float":
-                feats[spec.name] = feature_pb2.Feature(float_list=feature_pb2.FloatList(value=[float(v)]))
+                feats.append((spec.name, wire.float_feature([float(v)])))
             else:
                 arr = np.asarray(v)
                 self._check_shape(spec, arr.shape)
                 raw = np.ascontiguousarray(arr, dtype=np.dtype(spec.dtype).newbyteorder("<")).tobytes()
-                feats[spec.name] = feature_pb2.Feature(bytes_list=feature_pb2.BytesList(value=[raw]))
-        example = example_pb2.Example(features=feature_pb2.Features(feature=feats))
-        return example.SerializeToString()
+                feats.append((spec.name, wire.bytes_feature([raw])))
+        return wire.example(feats)
 
     @staticmethod
     def _check_shape(spec: FeatureSpec, shape: tuple[int, ...]) -> None:

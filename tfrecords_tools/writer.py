@@ -1,4 +1,7 @@
-"""Sharded TFRecord writing: temporary names while open, renamed when complete."""
+"""Sharded TFRecord writing: temporary names while open, renamed when complete.
+
+No TensorFlow import: records are framed by :mod:`tfrecords_tools.wire`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tfrecords_tools.schema import Schema
+from tfrecords_tools.wire import RecordFileWriter
 
 TMP_SUFFIX = ".tmp"
 
@@ -34,17 +38,13 @@ class ShardedWriter:
     """
 
     def __init__(self, out_dir: str | Path, prefix: str, num_shards: int, schema: Schema) -> None:
-        import tensorflow as tf
-
         if num_shards < 1:
             raise ValueError("num_shards must be >= 1")
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.schema = schema
         self.names = [shard_name(prefix, i, num_shards) for i in range(num_shards)]
-        self._writers = [
-            tf.io.TFRecordWriter(str(self.out_dir / (n + TMP_SUFFIX))) for n in self.names
-        ]
+        self._writers = [RecordFileWriter(self.out_dir / (n + TMP_SUFFIX)) for n in self.names]
         self._counts = [0] * num_shards
         self._next = 0
         self._closed = False
@@ -68,7 +68,7 @@ class ShardedWriter:
             w.close()
             tmp = self.out_dir / (n + TMP_SUFFIX)
             final = self.out_dir / n
-            info[n] = {"records": c, "sha256": sha256_file(tmp)}
+            info[n] = {"records": c, "sha256": w.hexdigest()}
             tmp.replace(final)
         self._closed = True
         return info

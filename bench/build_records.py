@@ -1,0 +1,132 @@
+"""Benchmark: ``iad-tf build-records --workers 2`` vs a naive serial loop on the AAM sample.
+
+Not a unit test. Arms, each run end to end as its own subprocess (interpreter start and
+imports included, as a user would run them), interleaved round by round so that load from
+other processes on the machine hits both arms alike:
+
+* ``naive``: for each track ``librosa.load(sr=22050)`` + ``melspectrogram`` +
+  ``power_to_db`` + ``np.save`` (the same features, no labels, no records);
+* ``build_w1`` / ``build_w2``: ``python -m iad_tf build-records --workers 1|2`` into a fresh
+  directory (decode, log-mel, labels, cache, shards, checksums, manifest).
+
+Peak memory is the largest resident set of any process of the arm
+(``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` measured in a wrapper process).
+
+Usage: ``python bench/build_records.py [--aam-root DIR] [--rounds 3]``; writes
+``bench/results/build_records.json`` and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_ROOT = REPO.parent / "shared" / "aam-sample"
+
+NAIVE = r"""
+import glob, os, sys
+import librosa, numpy as np
+root, out = sys.argv[1], sys.argv[2]
+for p in sorted(glob.glob(os.path.join(root, "audio-mixes-mp3", "*_mix.mp3"))):
+    y, sr = librosa.load(p, sr=22050)
+    S = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=2048, hop_length=512, n_mels=128)
+    np.save(os.path.join(out, os.path.basename(p) + ".npy"),
+            librosa.power_to_db(S, ref=1.0, amin=1e-10, top_db=None))
+"""
+
+# Runs one command, reports wall time and the peak RSS of its process tree (KiB on Linux).
+WRAPPER = r"""
+import json, resource, subprocess, sys, time
+t0 = time.perf_counter()
+rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+wall = time.perf_counter() - t0
+print(json.dumps({"rc": rc, "wall_s": wall,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+"""
+
+
+def run_arm(cmd: list[str]) -> dict:
+    res = subprocess.run([sys.executable, "-c", WRAPPER, *cmd], capture_output=True, text=True, check=True)
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    if out["rc"] != 0:
+        raise RuntimeError(f"{cmd} exited with {out['rc']}")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--aam-root", type=Path, default=Path(os.environ.get("IAD_TF_AAM_SAMPLE", DEFAULT_ROOT)))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "build_records.json")
+    args = ap.parse_args()
+    n_tracks = len(list((args.aam_root / "audio-mixes-mp3").glob("*_mix.mp3")))
+    if n_tracks == 0:
+        sys.exit(f"{args.aam_root}: no audio-mixes-mp3/*_mix.mp3")
+
+    arms = ("naive", "build_w1", "build_w2")
+    runs: dict[str, list[dict]] = {a: [] for a in arms}
+    with tempfile.TemporaryDirectory(prefix="bench-build-") as tmp:
+        for r in range(args.rounds):
+            order = arms if r % 2 == 0 else tuple(reversed(arms))
+            for arm in order:
+                dest = Path(tmp) / f"{arm}-{r}"
+                if arm == "naive":
+                    dest.mkdir()
+                    cmd = [sys.executable, "-c", NAIVE, str(args.aam_root), str(dest)]
+                else:
+                    workers = arm[-1]
+                    cmd = [sys.executable, "-m", "iad_tf", "build-records", "--aam-root", str(args.aam_root),
+                           "--out", str(dest), "--workers", workers]
+                res = run_arm(cmd)
+                res["tracks_per_s"] = n_tracks / res["wall_s"]
+                runs[arm].append(res)
+                print(f"round {r}: {arm:9s} {res['wall_s']:6.2f} s  {res['tracks_per_s']:5.2f} tracks/s  "
+                      f"peak {res['peak_rss_mb']:7.1f} MB", flush=True)
+                shutil.rmtree(dest, ignore_errors=True)
+
+    summary = {
+        arm: {
+            "median_wall_s": statistics.median(x["wall_s"] for x in rs),
+            "median_tracks_per_s": statistics.median(x["tracks_per_s"] for x in rs),
+            "peak_rss_mb": max(x["peak_rss_mb"] for x in rs),
+        }
+        for arm, rs in runs.items()
+    }
+    per_round = [
+        runs["build_w2"][r]["tracks_per_s"] / runs["naive"][r]["tracks_per_s"] for r in range(args.rounds)
+    ]
+    result = {
+        "what": "end-to-end wall time on the AAM sample, each arm a fresh subprocess, arms interleaved",
+        "tracks": n_tracks,
+        "rounds": args.rounds,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                    "loadavg_at_end": os.getloadavg()},
+        "summary": summary,
+        "speedup_w2_vs_naive_median": summary["build_w2"]["median_tracks_per_s"] / summary["naive"]["median_tracks_per_s"],
+        "speedup_w2_vs_naive_per_round": per_round,
+        "speedup_w2_vs_w1_median": summary["build_w2"]["median_tracks_per_s"] / summary["build_w1"]["median_tracks_per_s"],
+        "target": 1.7,
+        "runs": runs,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = args.out.with_name(args.out.name + ".tmp")
+    tmp_out.write_text(json.dumps(result, indent=2) + "\n")
+    tmp_out.replace(args.out)
+    print(json.dumps({k: result[k] for k in ("summary", "speedup_w2_vs_naive_median",
+                                             "speedup_w2_vs_naive_per_round", "speedup_w2_vs_w1_median")}, indent=2))
+    print(f"written {args.out}")
+
+
+if __name__ == "__main__":
+    main()
