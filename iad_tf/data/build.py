@@ -257,15 +257,31 @@ class _Job:
     fingerprint: str
 
 
+def try_process_track(
+    track: Track,
+    cfg: FeatureConfig,
+    labels: str = "onsets",
+    classes: Sequence[str] = AAM_CLASSES,
+    overrun_s: float = DEFAULT_OVERRUN_S,
+) -> tuple[dict[str, Any] | None, dict[str, str] | None]:
+    """:func:`process_track` that never raises for a bad track (both runners call this).
+
+    Returns ``(arrays, None)`` or ``(None, {"track", "file", "reason"})`` (a skipped entry).
+    """
+    try:
+        return process_track(track, cfg, labels, classes, overrun_s), None
+    except TrackError as exc:
+        return None, Problem(track.track_id, exc.file, str(exc)).to_dict()
+    except Exception as exc:  # noqa: BLE001 - one odd track never stops the build
+        msg = f"{track.audio}: unexpected {type(exc).__name__}: {exc}".replace("\n", " ")
+        return None, Problem(track.track_id, str(track.audio), msg).to_dict()
+
+
 def _run_job(job: _Job) -> dict[str, str] | None:
     """Worker: process + cache one track. Returns ``None`` or a skipped-entry dict."""
-    try:
-        arrays = process_track(job.track, job.cfg, job.labels, job.classes, job.overrun_s)
-    except TrackError as exc:
-        return Problem(job.track.track_id, exc.file, str(exc)).to_dict()
-    except Exception as exc:  # noqa: BLE001 - one odd track never stops the build
-        msg = f"{job.track.audio}: unexpected {type(exc).__name__}: {exc}".replace("\n", " ")
-        return Problem(job.track.track_id, str(job.track.audio), msg).to_dict()
+    arrays, problem = try_process_track(job.track, job.cfg, job.labels, job.classes, job.overrun_s)
+    if arrays is None:
+        return problem
     save_cached(job.cache, arrays, job.fingerprint)
     delay = float(os.environ.get(DELAY_ENV, "0") or 0)
     if delay > 0:
@@ -362,19 +378,13 @@ def _write_split(
         return writer.close()
 
 
-def build_records(
-    roots: Sequence[str | Path],
-    out_dir: str | Path,
-    options: BuildOptions | None = None,
-    cfg: FeatureConfig | None = None,
-) -> BuildResult:
-    """Build the records directory ``out_dir`` from AAM ``roots``. See the module docstring.
+def plan_tracks(
+    roots: Sequence[str | Path], opts: BuildOptions
+) -> tuple[list[Track], dict[str, str], list[dict[str, str]]]:
+    """Discover tracks and assign splits: (usable tracks, {track_id: split}, skipped entries).
 
-    Raises :class:`BuildError` when nothing usable remains, or on any skip with ``strict``.
+    Checks the options first (:class:`BuildError`, ``SplitError``). Used by both runners.
     """
-    opts = options or BuildOptions()
-    cfg = cfg or FeatureConfig()
-    classes = tuple(AAM_CLASSES)
     if opts.labels not in LABEL_MODES:
         raise BuildError(f"--labels must be one of {', '.join(LABEL_MODES)}")
     check_fractions(opts.val_fraction, opts.test_fraction)
@@ -393,6 +403,42 @@ def build_records(
             continue
         split_of[t.track_id] = split
         usable.append(t)
+    return usable, split_of, skipped
+
+
+def check_outcome(
+    n_good: int, skipped: list[dict[str, str]], roots: Sequence[str | Path], strict: bool
+) -> None:
+    """Raise :class:`BuildError` when no track is usable, or on any skip with ``strict``."""
+    if not n_good:
+        reasons = "; ".join(p["reason"] for p in skipped[:5])
+        raise BuildError(f"no usable tracks in {', '.join(map(str, roots))}" + (f" ({reasons})" if reasons else ""))
+    if strict and skipped:
+        lines = "\n".join(f"  {p['track']}: {p['reason']}" for p in skipped)
+        raise BuildError(f"--strict: {len(skipped)} track(s) skipped (nothing written):\n{lines}")
+
+
+def shards_for_split(opts: BuildOptions, n_tracks: int, n_frames: int, cfg: FeatureConfig, n_classes: int) -> int:
+    """Shards of one split: ``--shards-per-split`` (at most one per track) or auto by size."""
+    if opts.shards_per_split:
+        return min(opts.shards_per_split, n_tracks)
+    return auto_shards(n_tracks, n_frames * (cfg.n_mels * 2 + n_classes))
+
+
+def build_records(
+    roots: Sequence[str | Path],
+    out_dir: str | Path,
+    options: BuildOptions | None = None,
+    cfg: FeatureConfig | None = None,
+) -> BuildResult:
+    """Build the records directory ``out_dir`` from AAM ``roots``. See the module docstring.
+
+    Raises :class:`BuildError` when nothing usable remains, or on any skip with ``strict``.
+    """
+    opts = options or BuildOptions()
+    cfg = cfg or FeatureConfig()
+    classes = tuple(AAM_CLASSES)
+    usable, split_of, skipped = plan_tracks(roots, opts)
 
     out = Path(out_dir)
     work = out / WORK_DIR
@@ -415,13 +461,7 @@ def build_records(
     failed_ids = {p["track"] for p in failed}
     good = [t for t in usable if t.track_id not in failed_ids]
     skipped.sort(key=lambda p: (p["track"], p["file"]))
-
-    if not good:
-        reasons = "; ".join(p["reason"] for p in skipped[:5])
-        raise BuildError(f"no usable tracks in {', '.join(map(str, roots))}" + (f" ({reasons})" if reasons else ""))
-    if opts.strict and skipped:
-        lines = "\n".join(f"  {p['track']}: {p['reason']}" for p in skipped)
-        raise BuildError(f"--strict: {len(skipped)} track(s) skipped (nothing written):\n{lines}")
+    check_outcome(len(good), skipped, roots, opts.strict)
 
     manifest = _assemble(out, work, good, split_of, skipped, cfg, classes, opts)
     from tfrecords_tools.reader import write_manifest
@@ -430,6 +470,91 @@ def build_records(
     if not opts.keep_cache:
         shutil.rmtree(work, ignore_errors=True)
     return BuildResult(out, manifest_path, manifest, computed=len(jobs) - len(failed), reused=reused, skipped=skipped)
+
+
+def track_summary(rec: dict[str, Any]) -> dict[str, Any]:
+    """The small per-track numbers the manifest is assembled from (both runners).
+
+    ``rec``: track_id, source_id, split, audio, duration_s, mel float16 (frames, n_mels),
+    labels uint8 (frames, C) (a cached track or :func:`to_record` output plus metadata).
+    Returns JSON-able values: ``active_frames`` [C] ints and, for train tracks only,
+    ``mel_sum``/``mel_sq`` [n_mels] float64 sums over frames (``None`` otherwise).
+    """
+    mel, lab = np.asarray(rec["mel"]), np.asarray(rec["labels"])  # (frames, n_mels) f16, (frames, C)
+    out: dict[str, Any] = {
+        "track_id": rec["track_id"],
+        "split": rec["split"],
+        "source_id": rec["source_id"],
+        "n_frames": int(mel.shape[0]),
+        "duration_s": round(float(rec["duration_s"]), 6),
+        "audio": rec["audio"],
+        "active_frames": lab.sum(axis=0, dtype=np.int64).tolist(),  # (C,)
+        "mel_sum": None,
+        "mel_sq": None,
+    }
+    if rec["split"] == "train":
+        m = mel.astype(np.float64)
+        out["mel_sum"] = m.sum(axis=0).tolist()  # (n_mels,)
+        out["mel_sq"] = np.square(m).sum(axis=0).tolist()
+    return out
+
+
+def assemble_manifest(
+    summaries: list[dict[str, Any]],
+    shards: dict[str, dict[str, Any]],
+    skipped: list[dict[str, str]],
+    cfg: FeatureConfig,
+    classes: tuple[str, ...],
+    labels: str,
+) -> dict[str, Any]:
+    """The manifest (see docs/ARCHITECTURE.md) from :func:`track_summary` rows and shard info.
+
+    Summaries are accumulated in track-id order whatever order they arrive in, so both runners
+    produce the same statistics to the last bit.
+    """
+    n_cls = len(classes)
+    rows = sorted(summaries, key=lambda r: r["track_id"])
+    splits = {s: [r["track_id"] for r in rows if r["split"] == s] for s in SPLITS}
+    track_counts = {s: np.zeros(n_cls, dtype=np.int64) for s in SPLITS}
+    active_frames = {s: np.zeros(n_cls, dtype=np.int64) for s in SPLITS}
+    frames = dict.fromkeys(SPLITS, 0)
+    mel_sum = np.zeros(cfg.n_mels, dtype=np.float64)
+    mel_sq = np.zeros(cfg.n_mels, dtype=np.float64)
+    for r in rows:
+        split = r["split"]
+        per_class = np.asarray(r["active_frames"], dtype=np.int64)  # (n_cls,)
+        active_frames[split] += per_class
+        track_counts[split] += per_class > 0
+        frames[split] += r["n_frames"]
+        if split == "train":
+            mel_sum += np.asarray(r["mel_sum"], dtype=np.float64)
+            mel_sq += np.asarray(r["mel_sq"], dtype=np.float64)
+    if frames["train"]:
+        mean = mel_sum / frames["train"]
+        std = np.sqrt(np.maximum(mel_sq / frames["train"] - mean**2, 0.0))
+        mel_stats: dict[str, Any] = {"train": {"mean": mean.tolist(), "std": std.tolist()}}
+    else:
+        mel_stats = {"train": None}
+    meta_keys = ("split", "source_id", "n_frames", "duration_s", "audio")
+    return {
+        "schema": record_schema(cfg, n_cls).to_json(),
+        "shards": shards,
+        "feature_config": cfg.to_dict(),
+        "classes": list(classes),
+        "labels": labels,
+        "splits": splits,
+        "tracks": {r["track_id"]: {k: r[k] for k in meta_keys} for r in rows},
+        "class_track_counts": {
+            s: {c: int(v) for c, v in zip(classes, track_counts[s], strict=True)} for s in SPLITS
+        },
+        "class_active_frames": {
+            s: {c: int(v) for c, v in zip(classes, active_frames[s], strict=True)} for s in SPLITS
+        },
+        "frames": frames,
+        "mel_stats": mel_stats,
+        "skipped": skipped,
+        "versions": package_versions(),
+    }
 
 
 def _assemble(
@@ -443,71 +568,20 @@ def _assemble(
     opts: BuildOptions,
 ) -> dict[str, Any]:
     """Write all shards from the cache and return the manifest (not yet written)."""
-    n_cls = len(classes)
     splits = {s: sorted(t.track_id for t in good if split_of[t.track_id] == s) for s in SPLITS}
-    tracks_meta: dict[str, dict[str, Any]] = {}
-    track_counts = {s: np.zeros(n_cls, dtype=np.int64) for s in SPLITS}
-    active_frames = {s: np.zeros(n_cls, dtype=np.int64) for s in SPLITS}
-    frames = dict.fromkeys(SPLITS, 0)
-    mel_sum = np.zeros(cfg.n_mels, dtype=np.float64)
-    mel_sq = np.zeros(cfg.n_mels, dtype=np.float64)
+    summaries: list[dict[str, Any]] = []
 
     def on_track(rec: dict[str, Any]) -> None:
-        split = rec["split"]
-        mel, lab = rec["mel"], rec["labels"]  # (frames, n_mels) float16, (frames, n_cls) uint8
-        tracks_meta[rec["track_id"]] = {
-            "split": split,
-            "source_id": rec["source_id"],
-            "n_frames": int(mel.shape[0]),
-            "duration_s": round(float(rec["duration_s"]), 6),
-            "audio": rec["audio"],
-        }
-        per_class = lab.sum(axis=0, dtype=np.int64)  # (n_cls,)
-        active_frames[split] += per_class
-        track_counts[split] += per_class > 0
-        frames[split] += int(mel.shape[0])
-        if split == "train":
-            m = mel.astype(np.float64)
-            mel_sum[:] += m.sum(axis=0)
-            mel_sq[:] += np.square(m).sum(axis=0)
+        summaries.append(track_summary(rec))
 
     _clear_outputs(out)
     shards: dict[str, dict[str, Any]] = {}
-    bytes_per_frame = cfg.n_mels * 2 + n_cls
-    schema = record_schema(cfg, n_cls)
+    schema = record_schema(cfg, len(classes))
     for split in SPLITS:
         ids = splits[split]
         if not ids:
             continue
-        if opts.shards_per_split:
-            n = min(opts.shards_per_split, len(ids))
-        else:
-            n_frames = sum(cached_meta(_cache_path(work, t))["n_frames"] for t in ids)
-            n = auto_shards(len(ids), n_frames * bytes_per_frame)
+        n_frames = 0 if opts.shards_per_split else sum(cached_meta(_cache_path(work, t))["n_frames"] for t in ids)
+        n = shards_for_split(opts, len(ids), n_frames, cfg, len(classes))
         shards.update(_write_split(out, split, ids, work, n, schema, opts.progress, on_track))
-
-    if frames["train"]:
-        mean = mel_sum / frames["train"]
-        std = np.sqrt(np.maximum(mel_sq / frames["train"] - mean**2, 0.0))
-        mel_stats: dict[str, Any] = {"train": {"mean": mean.tolist(), "std": std.tolist()}}
-    else:
-        mel_stats = {"train": None}
-    return {
-        "schema": schema.to_json(),
-        "shards": shards,
-        "feature_config": cfg.to_dict(),
-        "classes": list(classes),
-        "labels": opts.labels,
-        "splits": splits,
-        "tracks": {k: tracks_meta[k] for k in sorted(tracks_meta)},
-        "class_track_counts": {
-            s: {c: int(v) for c, v in zip(classes, track_counts[s], strict=True)} for s in SPLITS
-        },
-        "class_active_frames": {
-            s: {c: int(v) for c, v in zip(classes, active_frames[s], strict=True)} for s in SPLITS
-        },
-        "frames": frames,
-        "mel_stats": mel_stats,
-        "skipped": skipped,
-        "versions": package_versions(),
-    }
+    return assemble_manifest(summaries, shards, skipped, cfg, classes, opts.labels)
