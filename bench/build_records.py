@@ -9,6 +9,8 @@ other processes on the machine hits both arms alike:
 * ``build_w1`` / ``build_w2``: ``python -m iad_tf build-records --workers 1|2`` into a fresh
   directory (decode, log-mel, labels, cache, shards, checksums, manifest).
 
+CPU time (user + sys of the arm's process tree) is reported beside wall time: on a machine
+shared with other jobs it shows the work each arm does independently of the contention.
 Peak memory is the largest resident set of any process of the arm
 (``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` measured in a wrapper process).
 
@@ -50,8 +52,9 @@ import json, resource, subprocess, sys, time
 t0 = time.perf_counter()
 rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
 wall = time.perf_counter() - t0
-print(json.dumps({"rc": rc, "wall_s": wall,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"rc": rc, "wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime,
+                  "peak_rss_mb": ru.ru_maxrss / 1024}))
 """
 
 
@@ -91,13 +94,15 @@ def main() -> None:
                 res["tracks_per_s"] = n_tracks / res["wall_s"]
                 runs[arm].append(res)
                 print(f"round {r}: {arm:9s} {res['wall_s']:6.2f} s  {res['tracks_per_s']:5.2f} tracks/s  "
-                      f"peak {res['peak_rss_mb']:7.1f} MB", flush=True)
+                      f"cpu {res['cpu_s']:6.2f} s  peak {res['peak_rss_mb']:7.1f} MB  "
+                      f"load {os.getloadavg()[0]:.1f}", flush=True)
                 shutil.rmtree(dest, ignore_errors=True)
 
     summary = {
         arm: {
             "median_wall_s": statistics.median(x["wall_s"] for x in rs),
             "median_tracks_per_s": statistics.median(x["tracks_per_s"] for x in rs),
+            "median_cpu_s": statistics.median(x["cpu_s"] for x in rs),
             "peak_rss_mb": max(x["peak_rss_mb"] for x in rs),
         }
         for arm, rs in runs.items()

@@ -17,7 +17,7 @@ from iad_tf.cli.options import workers_option
     help="AAM root (annotations/ + audio-mixes-*/). Repeat for real + synthetic + remix folders.",
 )
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Records directory to write (shards + manifest.json).")
+              help="Records directory to write (shards + manifest.json); shards and manifest already there are replaced.")
 @workers_option
 @click.option("--labels", type=click.Choice(["onsets", "segments"]), default="onsets", show_default=True,
               help="Frame labels from the onset events or from the segments' instrument lists.")
