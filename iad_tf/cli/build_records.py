@@ -29,6 +29,12 @@ from iad_tf.cli.options import workers_option
               help="Shards per split [default: auto, ~128 MB each].")
 @click.option("--strict", is_flag=True, help="Fail (write nothing) if any track is skipped.")
 @click.option("--keep-cache", is_flag=True, help="Keep OUT/.work (per-track arrays) after success.")
+@click.option("--runner", type=click.Choice(["local", "beam"]), default="local", show_default=True,
+              help="local: process pool with a resumable cache. beam: Apache Beam pipeline "
+                   "(pip install 'iad-tf[beam]'); runs on DirectRunner or a cluster.")
+@click.option("--beam-options", default=None, metavar="'FLAGS'",
+              help="Beam pipeline flags for --runner beam, e.g. '--runner=FlinkRunner "
+                   "--flink_master=host:8081' [default: DirectRunner with --workers processes].")
 def build_records(
     aam_roots: tuple[Path, ...],
     out_dir: Path,
@@ -40,6 +46,8 @@ def build_records(
     shards_per_split: int | None,
     strict: bool,
     keep_cache: bool,
+    runner: str,
+    beam_options: str | None,
 ) -> None:
     """Decode, featurise and label every AAM track; write train/val/test TFRecord shards.
 
@@ -54,8 +62,15 @@ def build_records(
         labels=labels, val_fraction=val_fraction, test_fraction=test_fraction, split_file=split_file,
         shards_per_split=shards_per_split, workers=workers, strict=strict, keep_cache=keep_cache,
     )
+    if beam_options is not None and runner != "beam":
+        raise click.UsageError("--beam-options needs --runner beam")
     try:
-        result = run(list(aam_roots), out_dir, opts)
+        if runner == "beam":
+            from iad_tf.data.beam import build_records_beam, parse_beam_options
+
+            result = build_records_beam(list(aam_roots), out_dir, opts, beam_args=parse_beam_options(beam_options))
+        else:
+            result = run(list(aam_roots), out_dir, opts)
     except (BuildError, DatasetError, SplitError) as exc:
         raise click.ClickException(str(exc)) from None
     m = result.manifest
