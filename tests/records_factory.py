@@ -20,7 +20,9 @@ from tfrecords_tools.writer import ShardedWriter
 N_MELS = 128
 
 
-def synth_track(rng: np.random.Generator, classes: Sequence[int], n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+def synth_track(
+    rng: np.random.Generator, classes: Sequence[int], n_frames: int
+) -> tuple[np.ndarray, np.ndarray]:
     """mel float16 (n_frames, 128) dB and labels uint8 (n_frames, 31) for active ``classes``."""
     labels = np.zeros((n_frames, len(AAM_CLASSES)), dtype=np.uint8)
     for c in classes:
@@ -56,10 +58,19 @@ def make_records(
         }
     schema = record_schema(feature)
     manifest: dict = {
-        "schema": schema.to_json(), "shards": {}, "feature_config": feature.to_dict(),
-        "classes": list(AAM_CLASSES), "labels": "onsets", "splits": {}, "tracks": {},
-        "class_track_counts": {}, "class_active_frames": {}, "frames": {}, "mel_stats": {},
-        "skipped": [], "versions": {},
+        "schema": schema.to_json(),
+        "shards": {},
+        "feature_config": feature.to_dict(),
+        "classes": list(AAM_CLASSES),
+        "labels": "onsets",
+        "splits": {},
+        "tracks": {},
+        "class_track_counts": {},
+        "class_active_frames": {},
+        "frames": {},
+        "mel_stats": {},
+        "skipped": [],
+        "versions": {},
     }
     k = 0
     for split, rows in tracks.items():
@@ -75,19 +86,41 @@ def make_records(
                 tid = f"{k:04d}"
                 t = int(n_frames + rng.integers(-n_frames // 4, n_frames // 4 + 1))
                 mel, labels = synth_track(rng, classes, t)
-                writer.write({"track_id": tid, "source_id": tid, "split": split, "n_frames": t, "mel": mel, "labels": labels})
-                manifest["tracks"][tid] = {"split": split, "source_id": tid, "n_frames": t, "duration_s": t * feature.frame_seconds, "audio": ""}
+                writer.write(
+                    {
+                        "track_id": tid,
+                        "source_id": tid,
+                        "split": split,
+                        "n_frames": t,
+                        "mel": mel,
+                        "labels": labels,
+                    }
+                )
+                manifest["tracks"][tid] = {
+                    "split": split,
+                    "source_id": tid,
+                    "n_frames": t,
+                    "duration_s": t * feature.frame_seconds,
+                    "audio": "",
+                }
                 ids.append(tid)
                 mels.append(mel.astype(np.float64))
                 track_counts += labels.max(axis=0) > 0
                 active_frames += labels.sum(axis=0, dtype=np.int64)
             manifest["shards"].update(writer.close())
         manifest["splits"][split] = ids
-        manifest["class_track_counts"][split] = {c: int(n) for c, n in zip(AAM_CLASSES, track_counts, strict=True)}
-        manifest["class_active_frames"][split] = {c: int(n) for c, n in zip(AAM_CLASSES, active_frames, strict=True)}
+        manifest["class_track_counts"][split] = {
+            c: int(n) for c, n in zip(AAM_CLASSES, track_counts, strict=True)
+        }
+        manifest["class_active_frames"][split] = {
+            c: int(n) for c, n in zip(AAM_CLASSES, active_frames, strict=True)
+        }
         manifest["frames"][split] = int(sum(m.shape[0] for m in mels))
         if split == "train":
             allm = np.concatenate(mels)
-            manifest["mel_stats"]["train"] = {"mean": allm.mean(axis=0).tolist(), "std": allm.std(axis=0).tolist()}
+            manifest["mel_stats"]["train"] = {
+                "mean": allm.mean(axis=0).tolist(),
+                "std": allm.std(axis=0).tolist(),
+            }
     write_manifest(out, manifest)
     return out

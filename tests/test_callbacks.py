@@ -33,7 +33,9 @@ def framewise_model(seed: int = 0) -> keras.Model:
     return model
 
 
-def val_batches(seed: int, garbage: bool = False) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def val_batches(
+    seed: int, garbage: bool = False
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(seed)
     junk = np.random.default_rng(seed + 100)  # garbage from its own stream: same real frames
     batches = []
@@ -80,15 +82,24 @@ def test_metrics_equal_sklearn_on_real_frames() -> None:
         ps.append((probs[keep] >= 0.5).astype(int))
     y, p = np.concatenate(ys), np.concatenate(ps)
     present = np.flatnonzero(y.sum(axis=0) > 0)
-    assert logs["val_f1_macro"] == pytest.approx(f1_score(y, p, labels=present, average="macro", zero_division=0))
+    assert logs["val_f1_macro"] == pytest.approx(
+        f1_score(y, p, labels=present, average="macro", zero_division=0)
+    )
     assert logs["val_f1_micro"] == pytest.approx(f1_score(y, p, average="micro", zero_division=0))
-    assert logs["val_f1_weighted"] == pytest.approx(f1_score(y, p, average="weighted", zero_division=0))
+    assert logs["val_f1_weighted"] == pytest.approx(
+        f1_score(y, p, average="weighted", zero_division=0)
+    )
     assert logs["val_hamming_loss"] == pytest.approx(hamming_loss(y, p))
-    assert logs["val_jaccard_samples"] == pytest.approx(jaccard_score(y, p, average="samples", zero_division=1.0))
+    assert logs["val_jaccard_samples"] == pytest.approx(
+        jaccard_score(y, p, average="samples", zero_division=1.0)
+    )
     assert 0.05 < logs["val_f1_micro"] < 0.95  # a real, non-degenerate comparison
 
     # val_loss: the model's masked loss averaged over real frames
-    losses = [(float(model.loss(lab, model.predict_on_batch(m), sample_weight=k)), k.sum()) for m, lab, k in batches]
+    losses = [
+        (float(model.loss(lab, model.predict_on_batch(m), sample_weight=k)), k.sum())
+        for m, lab, k in batches
+    ]
     want = sum(v * w for v, w in losses) / sum(w for _, w in losses)
     assert logs["val_loss"] == pytest.approx(want, rel=1e-5)
 
@@ -117,5 +128,10 @@ def test_nan_loss_stops_naming_epoch_and_step() -> None:
 def test_best_so_far_reads_metrics_jsonl(tmp_path: Path) -> None:
     path = tmp_path / "metrics.jsonl"
     assert best_so_far(path) is None
-    path.write_text("".join(json.dumps({"epoch": i + 1, "val_f1_macro": v}) + "\n" for i, v in enumerate([0.2, 0.5, 0.4])))
+    path.write_text(
+        "".join(
+            json.dumps({"epoch": i + 1, "val_f1_macro": v}) + "\n"
+            for i, v in enumerate([0.2, 0.5, 0.4])
+        )
+    )
     assert best_so_far(path) == 0.5

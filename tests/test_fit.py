@@ -24,7 +24,9 @@ from tests.records_factory import make_records
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_MODEL = ModelConfig(conv_blocks=((4, 4), (8, 4)), gru_units=8)
-TRAIN = TrainConfig(epochs=2, batch_size=2, batching="windows", window_seconds=1.0, learning_rate=3e-3, augment=True)
+TRAIN = TrainConfig(
+    epochs=2, batch_size=2, batching="windows", window_seconds=1.0, learning_rate=3e-3, augment=True
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +53,14 @@ def test_fit_two_epochs_writes_every_artifact(records: Path, tmp_path: Path) -> 
     hist = read_history(run)
     assert [int(r["epoch"]) for r in hist] == [0, 1]
     assert float(hist[1]["loss"]) < float(hist[0]["loss"])
-    assert {"val_f1_macro", "val_f1_micro", "val_f1_weighted", "val_hamming_loss", "val_jaccard_samples", "val_loss"} <= set(hist[0])
+    assert {
+        "val_f1_macro",
+        "val_f1_micro",
+        "val_f1_weighted",
+        "val_hamming_loss",
+        "val_jaccard_samples",
+        "val_loss",
+    } <= set(hist[0])
 
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]
@@ -86,12 +95,25 @@ KILL_SCRIPT = textwrap.dedent(
 def test_killed_run_resumes(records: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(records), str(run)], env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, str(records), str(run)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == -9, proc.stderr[-2000:]
     assert (run / "backup").is_dir()
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
 
-    result = fit(records, run, "mlp", TrainConfig(epochs=3, batching="windows", window_seconds=1.0), ModelConfig(mlp_units=(16,)), verbose=0)
+    result = fit(
+        records,
+        run,
+        "mlp",
+        TrainConfig(epochs=3, batching="windows", window_seconds=1.0),
+        ModelConfig(mlp_units=(16,)),
+        verbose=0,
+    )
     assert result.resumed
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3]  # continued at epoch 2, nothing repeated
@@ -104,10 +126,17 @@ def test_bad_inputs_fail_before_training(records: Path, tmp_path: Path) -> None:
         fit(tmp_path / "nope", tmp_path / "r1", "crnn", TRAIN)
     with pytest.raises(ValueError, match="unknown model 'lstm'"):
         fit(records, tmp_path / "r2", "lstm", TRAIN)
-    other = make_records(tmp_path / "hop256", tracks={"train": [[0]], "val": [[0]]}, n_frames=30, feature=FeatureConfig(hop_length=256))
+    other = make_records(
+        tmp_path / "hop256",
+        tracks={"train": [[0]], "val": [[0]]},
+        n_frames=30,
+        feature=FeatureConfig(hop_length=256),
+    )
     with pytest.raises(ValueError, match="hop_length: expected 512"):
         fit(other, tmp_path / "r3", "crnn", TRAIN)
-    empty_val = make_records(tmp_path / "noval", tracks={"train": [[0], [1]], "val": []}, n_frames=30)
+    empty_val = make_records(
+        tmp_path / "noval", tracks={"train": [[0], [1]], "val": []}, n_frames=30
+    )
     with pytest.raises(ValueError, match="split 'val' has no tracks"):
         fit(empty_val, tmp_path / "r4", "crnn", TRAIN)
     for name in ("r1", "r2", "r3", "r4"):
@@ -116,22 +145,57 @@ def test_bad_inputs_fail_before_training(records: Path, tmp_path: Path) -> None:
 
 def test_cli_bad_input_is_one_line_error(records: Path, tmp_path: Path) -> None:
     runner = CliRunner()
-    res = runner.invoke(cli, ["fit", "--records", str(tmp_path / "missing"), "--run-dir", str(tmp_path / "run")])
+    res = runner.invoke(
+        cli, ["fit", "--records", str(tmp_path / "missing"), "--run-dir", str(tmp_path / "run")]
+    )
     assert res.exit_code == 1
-    assert "Error:" in res.output and "does not exist" in res.output and "Traceback" not in res.output
+    assert (
+        "Error:" in res.output and "does not exist" in res.output and "Traceback" not in res.output
+    )
     bad_toml = tmp_path / "bad.toml"
     bad_toml.write_text("[train]\nepochz = 3\n")
-    res = runner.invoke(cli, ["fit", "--records", str(records), "--run-dir", str(tmp_path / "run"), "--config", str(bad_toml)])
+    res = runner.invoke(
+        cli,
+        [
+            "fit",
+            "--records",
+            str(records),
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--config",
+            str(bad_toml),
+        ],
+    )
     assert res.exit_code == 1 and "unknown keys ['epochz']" in res.output
 
 
 def test_cli_toml_and_overrides(records: Path, tmp_path: Path) -> None:
     toml = tmp_path / "cfg.toml"
-    toml.write_text('[model]\nmlp_units = [8]\n[train]\nepochs = 5\nbatching = "windows"\nwindow_seconds = 1.0\n')
+    toml.write_text(
+        '[model]\nmlp_units = [8]\n[train]\nepochs = 5\nbatching = "windows"\nwindow_seconds = 1.0\n'
+    )
     run = tmp_path / "run"
-    res = CliRunner().invoke(cli, ["fit", "--model", "mlp", "--records", str(records), "--run-dir", str(run), "--config", str(toml), "--epochs", "1", "--no-augment"])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "fit",
+            "--model",
+            "mlp",
+            "--records",
+            str(records),
+            "--run-dir",
+            str(run),
+            "--config",
+            str(toml),
+            "--epochs",
+            "1",
+            "--no-augment",
+        ],
+    )
     assert res.exit_code == 0, res.output
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["train"]["epochs"] == 1 and cfg["train"]["augment"] is False  # CLI beats TOML
-    assert cfg["train"]["window_seconds"] == 1.0 and cfg["model"]["mlp_units"] == [8]  # TOML beats defaults
+    assert cfg["train"]["window_seconds"] == 1.0 and cfg["model"]["mlp_units"] == [
+        8
+    ]  # TOML beats defaults
     assert "best epoch 1" in res.output

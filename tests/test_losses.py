@@ -41,12 +41,16 @@ def test_loss_equals_numpy_reference(seed: int, weighted: bool) -> None:
     got = float(loss(labels, logits, sample_weight=mask))
     np.testing.assert_allclose(got, reference(labels, logits, mask, w), rtol=1e-5)
     # without a mask: plain mean over all frames
-    np.testing.assert_allclose(float(loss(labels, logits)), reference(labels, logits, None, w), rtol=1e-5)
+    np.testing.assert_allclose(
+        float(loss(labels, logits)), reference(labels, logits, None, w), rtol=1e-5
+    )
 
 
 def test_loss_matches_tensorflow_weighted_cross_entropy() -> None:
     logits, labels, mask, pw = random_batch(5)
-    tf_elem = tf.nn.weighted_cross_entropy_with_logits(labels, logits, pos_weight=pw).numpy()  # (B, T, C)
+    tf_elem = tf.nn.weighted_cross_entropy_with_logits(
+        labels, logits, pos_weight=pw
+    ).numpy()  # (B, T, C)
     want = tf_elem.mean(axis=-1)[mask.astype(bool)].mean()
     got = float(MaskedWeightedBCE(pw.tolist())(labels, logits, sample_weight=mask))
     np.testing.assert_allclose(got, want, rtol=1e-5)

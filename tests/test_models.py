@@ -15,8 +15,14 @@ from iad_tf.training.layers import BlockTransformerEncoder
 from iad_tf.training.models import build_model, with_fixed_input
 
 SMALL = ModelConfig(
-    mlp_units=(32, 16), conv_blocks=((4, 4), (8, 4)), gru_units=8,
-    attn_conv_blocks=((4, 4), (8, 4)), attn_dim=16, attn_heads=2, attn_ff=32, attn_block_frames=32,
+    mlp_units=(32, 16),
+    conv_blocks=((4, 4), (8, 4)),
+    gru_units=8,
+    attn_conv_blocks=((4, 4), (8, 4)),
+    attn_dim=16,
+    attn_heads=2,
+    attn_ff=32,
+    attn_block_frames=32,
 )
 STATS = {"mean": np.linspace(-70, -30, 128).tolist(), "std": np.linspace(4, 12, 128).tolist()}
 
@@ -43,7 +49,9 @@ def test_shapes_and_names_for_any_frame_count(models: dict[str, keras.Model], na
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_first_layer_standardises_with_training_stats(models: dict[str, keras.Model], name: str) -> None:
+def test_first_layer_standardises_with_training_stats(
+    models: dict[str, keras.Model], name: str
+) -> None:
     layer = models[name].get_layer("standardize")
     x = mel(5)
     want = (x - np.array(STATS["mean"])) / np.array(STATS["std"])
@@ -65,7 +73,9 @@ def test_fixed_input_rebuild_gives_same_outputs(models: dict[str, keras.Model], 
     fixed = with_fixed_input(models[name], frames=64, batch_size=1)
     assert tuple(fixed.inputs[0].shape) == (1, 64, 128)
     x = mel(64, batch=1, seed=3)
-    np.testing.assert_allclose(np.asarray(fixed(x)), np.asarray(models[name](x)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(fixed(x)), np.asarray(models[name](x)), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_mlp_context_is_local() -> None:
@@ -80,7 +90,9 @@ def test_mlp_context_is_local() -> None:
 
 def test_block_attention_stays_inside_blocks_and_ignores_padding() -> None:
     layer = BlockTransformerEncoder(dim=8, heads=2, ff=16, block_frames=16, dropout=0.0)
-    x = np.random.default_rng(1).normal(size=(2, 40, 8)).astype(np.float32)  # blocks 0-15, 16-31, 32-39 (+pad)
+    x = (
+        np.random.default_rng(1).normal(size=(2, 40, 8)).astype(np.float32)
+    )  # blocks 0-15, 16-31, 32-39 (+pad)
     full = np.asarray(layer(x))
     # the last, padded block gives the same result as running it alone (padding masked out)
     np.testing.assert_allclose(full[:, 32:], np.asarray(layer(x[:, 32:])), rtol=1e-5, atol=1e-5)

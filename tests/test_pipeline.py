@@ -52,7 +52,11 @@ def test_whole_tracks_padded_with_mask(records: Path) -> None:
             assert np.all(mask[b, :n] == 1) and np.all(mask[b, n:] == 0)
             assert np.all(mel[b, n:] == 0) and np.all(labels[b, n:] == 0)
             # the real frames are a written track, exactly
-            match = [r for r in ref.values() if r["n_frames"] == n and np.array_equal(r["mel"].astype(np.float32), mel[b, :n])]
+            match = [
+                r
+                for r in ref.values()
+                if r["n_frames"] == n and np.array_equal(r["mel"].astype(np.float32), mel[b, :n])
+            ]
             assert len(match) == 1
             np.testing.assert_array_equal(match[0]["labels"], labels[b, :n])
             seen.append(n)
@@ -69,7 +73,9 @@ def test_eval_dataset_is_whole_tracks_unpadded(records: Path) -> None:
 
 
 def test_windows_are_contiguous_slices_at_random_phase(tmp_path: Path) -> None:
-    rec = make_records(tmp_path / "r", tracks={"train": [[0], [1], [2]], "val": [[0]]}, n_frames=200, seed=2)
+    rec = make_records(
+        tmp_path / "r", tracks={"train": [[0], [1], [2]], "val": [[0]]}, n_frames=200, seed=2
+    )
     info = open_records(rec)
     ref = written_tracks(rec, "train")
     cfg = dataclasses.replace(PLAIN, batching="windows", window_seconds=1.0, batch_size=1)
@@ -105,7 +111,9 @@ def test_spec_augment_masks_with_training_mean() -> None:
     tf.random.set_seed(3)
     cfg = TrainConfig(time_masks=2, time_mask_frames=10, freq_masks=2, freq_mask_bins=8)
     fill = np.linspace(-80, -20, 128).astype(np.float32)
-    mel = np.random.default_rng(0).normal(0, 1, (100, 128)).astype(np.float32)  # never equal to fill
+    mel = (
+        np.random.default_rng(0).normal(0, 1, (100, 128)).astype(np.float32)
+    )  # never equal to fill
     out = P.spec_augment(cfg, fill, window=100)({"mel": tf.constant(mel)})["mel"].numpy()
     changed = out != mel
     np.testing.assert_array_equal(out[changed], np.broadcast_to(fill, mel.shape)[changed])
@@ -130,7 +138,9 @@ def test_resampler_shifts_distribution_as_configured() -> None:
     assert target[rare_class] == pytest.approx(0.5)
 
     ds = tf.data.Dataset.from_tensor_slices({"labels": labels, "idx": np.arange(n_tracks)})
-    ds = P.oversample(ds.shuffle(n_tracks, seed=0).repeat(), P.rarest_key_fn(counts), init, target, seed=1)
+    ds = P.oversample(
+        ds.shuffle(n_tracks, seed=0).repeat(), P.rarest_key_fn(counts), init, target, seed=1
+    )
     n = 4000
     idx = np.array([int(ex["idx"]) for ex in ds.take(n)])
     frac = float((idx < 4).mean())

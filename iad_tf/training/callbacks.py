@@ -30,21 +30,31 @@ class TrainingDiverged(RuntimeError):
     """The training loss became NaN or infinite; the message names epoch and step."""
 
 
-def collect_predictions(model: keras.Model, dataset: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+def inference_fn(model: keras.Model) -> Any:
+    """``model(x, training=False)`` as one tf.function for every batch size and track length
+    (an eager GRU would loop over the frames in Python)."""
+    import tensorflow as tf
+
+    n_mels = int(model.input.shape[-1])
+    return tf.function(
+        lambda x: model(x, training=False),
+        input_signature=[tf.TensorSpec((None, None, n_mels), tf.float32)],
+    )
+
+
+def collect_predictions(
+    model: keras.Model, dataset: Any, forward: Any = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Run ``model`` over (mel, labels, mask) batches; keep real frames only.
 
     Returns (labels uint8 (N, C), probabilities float32 (N, C), logits float32 (N, C),
-    masked loss of the model's compiled loss or NaN when it has none).
+    masked loss of the model's compiled loss or NaN when it has none). ``forward``: a
+    cached :func:`inference_fn` of ``model``.
     """
-    import tensorflow as tf
-
     ys, ps, zs = [], [], []
     loss_sum, weight_sum = 0.0, 0.0
     loss_fn = getattr(model, "loss", None)
-    n_mels = int(model.input.shape[-1])
-    forward = tf.function(  # one graph for every track length (an eager GRU loops in Python)
-        lambda x: model(x, training=False), input_signature=[tf.TensorSpec((None, None, n_mels), tf.float32)]
-    )
+    forward = forward or inference_fn(model)
     for mel, labels, mask in dataset:
         logits = forward(mel)  # (b, T, C)
         if callable(loss_fn):
@@ -71,9 +81,12 @@ class MaskedValidationMetrics(keras.callbacks.Callback):
         super().__init__()
         self.dataset = dataset
         self.threshold = threshold
+        self._forward: tuple[int, Any] | None = None
 
     def evaluate(self) -> dict[str, float]:
-        y, p, _, loss = collect_predictions(self.model, self.dataset)
+        if self._forward is None or self._forward[0] != id(self.model):
+            self._forward = (id(self.model), inference_fn(self.model))
+        y, p, _, loss = collect_predictions(self.model, self.dataset, self._forward[1])
         scores = frame_metrics(y, binarize(p, self.threshold))
         return {VAL_LOSS: loss, **{f"val_{k}": scores[k] for k in METRIC_NAMES}}
 
@@ -134,7 +147,11 @@ def best_so_far(metrics_jsonl: Path, key: str = MONITOR) -> float | None:
 
 
 def standard_callbacks(
-    run_dir: Path, val_dataset: Any, threshold: float, patience: int, resumed_best: float | None = None
+    run_dir: Path,
+    val_dataset: Any,
+    threshold: float,
+    patience: int,
+    resumed_best: float | None = None,
 ) -> list[keras.callbacks.Callback]:
     """Metrics first, then checkpoint/early stopping on ``val_f1_macro``, logs and backup.
 
@@ -143,15 +160,23 @@ def standard_callbacks(
     """
     tensorboard: list[keras.callbacks.Callback] = []
     if importlib.util.find_spec("tensorboard") is not None:
-        tensorboard.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False, profile_batch=0))
+        tensorboard.append(
+            keras.callbacks.TensorBoard(
+                log_dir=str(run_dir / "logs"), write_graph=False, profile_batch=0
+            )
+        )
     else:
         log.warning("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
     return [
         NaNGuard(),
         MaskedValidationMetrics(val_dataset, threshold),
         keras.callbacks.ModelCheckpoint(
-            str(run_dir / "model.keras"), monitor=MONITOR, mode="max", save_best_only=True,
-            initial_value_threshold=resumed_best, verbose=0,
+            str(run_dir / "model.keras"),
+            monitor=MONITOR,
+            mode="max",
+            save_best_only=True,
+            initial_value_threshold=resumed_best,
+            verbose=0,
         ),
         keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=patience, verbose=1),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),

@@ -66,7 +66,9 @@ class ModelConfig:
             object.__setattr__(self, name, rows)
         object.__setattr__(self, "mlp_units", tuple(int(u) for u in self.mlp_units))
         if self.attn_dim % self.attn_heads:
-            raise ValueError(f"attn_dim {self.attn_dim} is not divisible by attn_heads {self.attn_heads}")
+            raise ValueError(
+                f"attn_dim {self.attn_dim} is not divisible by attn_heads {self.attn_heads}"
+            )
 
     def conv_out_bins(self, blocks: tuple[tuple[int, int], ...]) -> int:
         """Mel bins left after the frequency pooling of ``blocks``."""
@@ -119,7 +121,9 @@ class TrainConfig:
         if self.batching not in ("tracks", "windows"):
             raise ValueError(f"batching must be 'tracks' or 'windows', got {self.batching!r}")
         if self.class_weighting not in ("none", "pos_weight"):
-            raise ValueError(f"class_weighting must be 'none' or 'pos_weight', got {self.class_weighting!r}")
+            raise ValueError(
+                f"class_weighting must be 'none' or 'pos_weight', got {self.class_weighting!r}"
+            )
         for name in ("epochs", "batch_size", "rare_threshold", "shuffle_buffer"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -24,7 +24,14 @@ from iad_tf.training.config import CONFIG_JSON, ModelConfig, TrainConfig, run_co
 log = logging.getLogger(__name__)
 
 #: Keys of config.json that must match for a run to resume.
-RESUME_KEYS: tuple[str, ...] = ("model_name", "model", "train", "feature_config", "classes", "records_dir")
+RESUME_KEYS: tuple[str, ...] = (
+    "model_name",
+    "model",
+    "train",
+    "feature_config",
+    "classes",
+    "records_dir",
+)
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,9 @@ def _prepare_run_dir(run_dir: Path, config: dict[str, Any]) -> bool:
             )
         return True
     if (run_dir / "model.keras").is_file():
-        raise ValueError(f"{run_dir}: already holds a finished run (model.keras); choose a new --run-dir")
+        raise ValueError(
+            f"{run_dir}: already holds a finished run (model.keras); choose a new --run-dir"
+        )
     # Interrupted before the first epoch completed: start afresh.
     for name in ("history.csv", "metrics.jsonl"):
         (run_dir / name).unlink(missing_ok=True)
@@ -69,7 +78,9 @@ def _prepare_run_dir(run_dir: Path, config: dict[str, Any]) -> bool:
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
 
 
 def fit(
@@ -115,7 +126,14 @@ def fit(
         else None
     )
     config = run_config_dict(
-        model_name, model_cfg, train_cfg, info.feature, info.classes, info.records_dir, info.mel_stats, pos_weight
+        model_name,
+        model_cfg,
+        train_cfg,
+        info.feature,
+        info.classes,
+        info.records_dir,
+        info.mel_stats,
+        pos_weight,
     )
     resumed = _prepare_run_dir(run_dir, config)
 
@@ -134,19 +152,31 @@ def fit(
             loss=MaskedWeightedBCE(pos_weight),
         )
     callbacks = standard_callbacks(
-        run_dir, val, train_cfg.threshold, train_cfg.patience,
+        run_dir,
+        val,
+        train_cfg.threshold,
+        train_cfg.patience,
         resumed_best=best_so_far(run_dir / "metrics.jsonl") if resumed else None,
     ) + list(extra_callbacks or [])
     if resumed:
         log.info("resuming the unfinished run in %s", run_dir)
     log.info(
         "training %s (%d parameters): %d train / %d val tracks, %s batches of %d, %d steps per epoch",
-        model_name, model.count_params(), len(info.tracks("train")), len(info.tracks("val")),
-        train_cfg.batching, train_cfg.batch_size, train.steps_per_epoch,
+        model_name,
+        model.count_params(),
+        len(info.tracks("train")),
+        len(info.tracks("val")),
+        train_cfg.batching,
+        train_cfg.batch_size,
+        train.steps_per_epoch,
     )
     model.fit(
-        train.dataset, epochs=train_cfg.epochs, steps_per_epoch=train.steps_per_epoch,
-        callbacks=callbacks, verbose=verbose, shuffle=False,  # the dataset shuffles itself
+        train.dataset,
+        epochs=train_cfg.epochs,
+        steps_per_epoch=train.steps_per_epoch,
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=False,  # the dataset shuffles itself
     )
     rows = _read_jsonl(run_dir / "metrics.jsonl")
     best_row = max(rows, key=lambda r: r.get(MONITOR, float("-inf")), default=None)

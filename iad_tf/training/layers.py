@@ -51,7 +51,13 @@ class BlockTransformerEncoder(layers.Layer):
     """
 
     def __init__(
-        self, dim: int, heads: int, ff: int, block_frames: int = 256, dropout: float = 0.1, **kwargs: Any
+        self,
+        dim: int,
+        heads: int,
+        ff: int,
+        block_frames: int = 256,
+        dropout: float = 0.1,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.dim, self.heads, self.ff = int(dim), int(heads), int(ff)

@@ -56,7 +56,9 @@ class MaskedWeightedBCE(keras.losses.Loss):
         pos = ops.softplus(-y_pred)  # -log(sigmoid(x))
         neg = ops.softplus(y_pred)  # -log(1 - sigmoid(x))
         if self.pos_weight is not None:
-            w = ops.convert_to_tensor(np.asarray(self.pos_weight, dtype=np.float32), dtype=y_pred.dtype)
+            w = ops.convert_to_tensor(
+                np.asarray(self.pos_weight, dtype=np.float32), dtype=y_pred.dtype
+            )
             pos = pos * w
         return ops.mean(y_true * pos + (1.0 - y_true) * neg, axis=-1)
 
@@ -80,4 +82,3 @@ def pos_weight_from_manifest(
         pos = float(active.get(c, 0))
         out.append(lo if pos <= 0 else float(np.clip((total - pos) / pos, lo, hi)))
     return out
-

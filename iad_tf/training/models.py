@@ -39,8 +39,12 @@ def _standardize(
         mean = np.asarray(mel_stats["mean"], dtype=np.float64)
         var = np.asarray(mel_stats["std"], dtype=np.float64) ** 2
         if mean.shape != (cfg.n_mels,) or var.shape != (cfg.n_mels,):
-            raise ValueError(f"mel_stats must hold {cfg.n_mels} means and stds, got {mean.shape}, {var.shape}")
-    return layers.Normalization(axis=-1, mean=mean.tolist(), variance=var.tolist(), name="standardize")(x)
+            raise ValueError(
+                f"mel_stats must hold {cfg.n_mels} means and stds, got {mean.shape}, {var.shape}"
+            )
+    return layers.Normalization(
+        axis=-1, mean=mean.tolist(), variance=var.tolist(), name="standardize"
+    )(x)
 
 
 def _conv_front_end(
@@ -54,7 +58,9 @@ def _conv_front_end(
         h = layers.ReLU(name=f"{prefix}{i}_relu")(h)
         h = layers.MaxPooling2D((1, pool), name=f"{prefix}{i}_pool")(h)  # (b, T, F / pool, filters)
     bins = cfg.conv_out_bins(blocks)
-    return layers.Reshape((-1, bins * blocks[-1][0]), name=f"{prefix}_to_sequence")(h)  # (b, T, bins * c)
+    return layers.Reshape((-1, bins * blocks[-1][0]), name=f"{prefix}_to_sequence")(
+        h
+    )  # (b, T, bins * c)
 
 
 def build_mlp(
@@ -69,7 +75,13 @@ def build_mlp(
     h = _standardize(inp, cfg, mel_stats)
     for i, units in enumerate(cfg.mlp_units):
         if i == 0 and cfg.mlp_context > 0:
-            h = layers.Conv1D(units, 2 * cfg.mlp_context + 1, padding="same", activation="relu", name="dense0_context")(h)
+            h = layers.Conv1D(
+                units,
+                2 * cfg.mlp_context + 1,
+                padding="same",
+                activation="relu",
+                name="dense0_context",
+            )(h)
         else:
             h = layers.Dense(units, activation="relu", name=f"dense{i}")(h)
         h = layers.Dropout(cfg.dropout, name=f"dropout{i}")(h)
@@ -88,7 +100,9 @@ def build_crnn(
     h = _standardize(inp, cfg, mel_stats)
     h = _conv_front_end(h, cfg, cfg.conv_blocks, "conv")
     h = layers.Dropout(cfg.dropout, name="conv_dropout")(h)
-    h = layers.Bidirectional(layers.GRU(cfg.gru_units, return_sequences=True), name="bigru")(h)  # (b, T, 2u)
+    h = layers.Bidirectional(layers.GRU(cfg.gru_units, return_sequences=True), name="bigru")(
+        h
+    )  # (b, T, 2u)
     h = layers.Dropout(cfg.dropout, name="gru_dropout")(h)
     out = layers.Dense(cfg.n_classes, name=OUTPUT_NAME)(h)  # (b, T, C)
     return keras.Model(inp, out, name="crnn")
@@ -109,7 +123,12 @@ def build_attention(
     h = layers.Dropout(cfg.dropout, name="input_dropout")(h)
     for i in range(cfg.attn_layers):
         h = iad_layers.BlockTransformerEncoder(
-            cfg.attn_dim, cfg.attn_heads, cfg.attn_ff, cfg.attn_block_frames, cfg.dropout, name=f"encoder{i}"
+            cfg.attn_dim,
+            cfg.attn_heads,
+            cfg.attn_ff,
+            cfg.attn_block_frames,
+            cfg.dropout,
+            name=f"encoder{i}",
         )(h)
     out = layers.Dense(cfg.n_classes, name=OUTPUT_NAME)(h)  # (b, T, C)
     return keras.Model(inp, out, name="attention")

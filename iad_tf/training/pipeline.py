@@ -71,7 +71,11 @@ class Resampling:
 
     def report(self, classes: tuple[str, ...]) -> dict[str, Any]:
         return {
-            c: {"train_tracks": int(n), "drawn_before": round(float(b), 4), "drawn_after": round(float(a), 4)}
+            c: {
+                "train_tracks": int(n),
+                "drawn_before": round(float(b), 4),
+                "drawn_after": round(float(a), 4),
+            }
             for c, n, b, a in zip(classes, self.track_counts, self.before, self.after, strict=True)
         }
 
@@ -85,7 +89,9 @@ def track_activity(info: RecordsInfo, split: str = "train") -> np.ndarray:
     return np.stack(rows) if rows else np.zeros((0, len(info.classes)), dtype=bool)
 
 
-def plan_resampling(info: RecordsInfo, cfg: TrainConfig, active: np.ndarray | None = None) -> Resampling:
+def plan_resampling(
+    info: RecordsInfo, cfg: TrainConfig, active: np.ndarray | None = None
+) -> Resampling:
     """Key each train track by its rarest instrument; rare keys get ``oversample_factor``."""
     counts = info.class_track_counts("train")
     active = track_activity(info, "train") if active is None else active
@@ -95,16 +101,27 @@ def plan_resampling(info: RecordsInfo, cfg: TrainConfig, active: np.ndarray | No
     init, target = resampling_dists(keys, weights, n_keys)
     with np.errstate(invalid="ignore", divide="ignore"):
         track_w = (target / np.where(init > 0, init, 1.0))[keys]
-    plan = Resampling(counts, init, target, class_distribution(active), class_distribution(active, track_w))
+    plan = Resampling(
+        counts, init, target, class_distribution(active), class_distribution(active, track_w)
+    )
     rare = [c for c, n in zip(info.classes, counts, strict=True) if 0 < n < cfg.rare_threshold]
     log.info(
         "oversampling: %d rare classes (< %d train tracks): %s; factor %g; resampling %s",
-        len(rare), cfg.rare_threshold, ", ".join(rare) or "none", cfg.oversample_factor,
+        len(rare),
+        cfg.rare_threshold,
+        ", ".join(rare) or "none",
+        cfg.oversample_factor,
         "on" if plan.active else "off (nothing to change)",
     )
     for c, row in plan.report(info.classes).items():
         if row["train_tracks"]:
-            log.info("  %-20s tracks %3d  drawn %.3f -> %.3f", c, row["train_tracks"], row["drawn_before"], row["drawn_after"])
+            log.info(
+                "  %-20s tracks %3d  drawn %.3f -> %.3f",
+                c,
+                row["train_tracks"],
+                row["drawn_before"],
+                row["drawn_after"],
+            )
     return plan
 
 
@@ -124,7 +141,9 @@ def rarest_key_fn(track_counts: np.ndarray) -> Any:
     return key
 
 
-def oversample(ds: Any, key_fn: Any, initial: np.ndarray, target: np.ndarray, seed: int | None) -> Any:
+def oversample(
+    ds: Any, key_fn: Any, initial: np.ndarray, target: np.ndarray, seed: int | None
+) -> Any:
     """``Dataset.rejection_resample`` drawing keys with ``target`` instead of ``initial``.
 
     ``ds`` must repeat (rejection only drops elements; drawing rare ones more often means
@@ -132,7 +151,10 @@ def oversample(ds: Any, key_fn: Any, initial: np.ndarray, target: np.ndarray, se
     """
     with np.errstate(invalid="ignore", divide="ignore"):  # TF divides by the zeros of unused keys
         out = ds.rejection_resample(
-            key_fn, target_dist=target.astype(np.float32), initial_dist=initial.astype(np.float32), seed=seed
+            key_fn,
+            target_dist=target.astype(np.float32),
+            initial_dist=initial.astype(np.float32),
+            seed=seed,
         )
     return out.map(lambda _key, ex: ex)
 
@@ -149,7 +171,9 @@ def split_windows(window: int) -> Any:
     def fn(ex: dict[str, Any]) -> Any:
         t = tf.shape(ex["mel"])[0]
         hi = tf.minimum(window, t - window + 1)
-        offset = tf.cond(hi > 1, lambda: tf.random.uniform((), 0, tf.maximum(hi, 1), tf.int32), lambda: 0)
+        offset = tf.cond(
+            hi > 1, lambda: tf.random.uniform((), 0, tf.maximum(hi, 1), tf.int32), lambda: 0
+        )
         n = tf.maximum(1, (t - offset) // window)
         total = n * window
 
@@ -158,7 +182,9 @@ def split_windows(window: int) -> Any:
             pad = total - tf.shape(x)[0]
             paddings = tf.concat([[[0, pad]], tf.zeros([tf.rank(x) - 1, 2], tf.int32)], axis=0)
             x = tf.pad(x, paddings)
-            out = tf.reshape(x, tf.concat([[n, window], tf.shape(x)[1:]], axis=0))  # (n, window, ...)
+            out = tf.reshape(
+                x, tf.concat([[n, window], tf.shape(x)[1:]], axis=0)
+            )  # (n, window, ...)
             return tf.ensure_shape(out, [None, window, *x.shape[1:]])
 
         return tf.data.Dataset.from_tensor_slices({k: cut(v) for k, v in ex.items()})
@@ -186,7 +212,9 @@ def spec_augment(cfg: TrainConfig, fill: np.ndarray, window: int) -> Any:
         n_time = cfg.time_masks * tf.maximum(1, t // window)
         t_param = tf.maximum(1, tf.minimum(cfg.time_mask_frames, t // 2))
         keep = tf.while_loop(
-            lambda i, k: i < n_time, lambda i, k: (i + 1, audio.time_mask(k, param=t_param)), (0, keep)
+            lambda i, k: i < n_time,
+            lambda i, k: (i + 1, audio.time_mask(k, param=t_param)),
+            (0, keep),
         )[1]
         f_param = max(1, min(cfg.freq_mask_bins, len(fill) // 2))
         for _ in range(cfg.freq_masks):
@@ -207,7 +235,10 @@ class TrainData:
 
 
 def train_dataset(
-    info: RecordsInfo, cfg: TrainConfig, resampling: Resampling | None = None, batch_size: int | None = None
+    info: RecordsInfo,
+    cfg: TrainConfig,
+    resampling: Resampling | None = None,
+    batch_size: int | None = None,
 ) -> TrainData:
     """Endless (mel, labels, mask) batches of ``cfg.batching``; epoch = one train set's worth."""
     import tensorflow as tf
@@ -216,9 +247,17 @@ def train_dataset(
     window = cfg.window_frames(info.feature)
     ds = read_tracks(info, "train")
     n_tracks = len(info.tracks("train"))
-    ds = ds.shuffle(min(n_tracks, cfg.shuffle_buffer), seed=cfg.seed, reshuffle_each_iteration=True).repeat()
+    ds = ds.shuffle(
+        min(n_tracks, cfg.shuffle_buffer), seed=cfg.seed, reshuffle_each_iteration=True
+    ).repeat()
     if resampling is not None and resampling.active:
-        ds = oversample(ds, rarest_key_fn(resampling.track_counts), resampling.initial, resampling.target, cfg.seed)
+        ds = oversample(
+            ds,
+            rarest_key_fn(resampling.track_counts),
+            resampling.initial,
+            resampling.target,
+            cfg.seed,
+        )
     if cfg.batching == "windows":
         ds = ds.flat_map(split_windows(window))
         ds = ds.shuffle(cfg.shuffle_buffer, seed=cfg.seed + 1, reshuffle_each_iteration=True)

@@ -20,8 +20,15 @@ from tfrecords_tools.reader import MANIFEST, read_manifest, shard_files
 from tfrecords_tools.schema import Schema
 
 REQUIRED_KEYS: tuple[str, ...] = (
-    "schema", "feature_config", "classes", "splits", "tracks",
-    "class_track_counts", "class_active_frames", "frames", "mel_stats",
+    "schema",
+    "feature_config",
+    "classes",
+    "splits",
+    "tracks",
+    "class_track_counts",
+    "class_active_frames",
+    "frames",
+    "mel_stats",
 )
 
 
@@ -74,7 +81,9 @@ def open_records(
     """
     records_dir = Path(records_dir)
     if not records_dir.is_dir():
-        raise FileNotFoundError(f"{records_dir}: records directory does not exist (run `iad-tf build-records`)")
+        raise FileNotFoundError(
+            f"{records_dir}: records directory does not exist (run `iad-tf build-records`)"
+        )
     manifest = read_manifest(records_dir)
     where = str(records_dir / MANIFEST)
     missing = [k for k in REQUIRED_KEYS if k not in manifest]
@@ -85,14 +94,18 @@ def open_records(
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{where}: bad feature_config ({exc})") from exc
     classes = tuple(manifest["classes"])
-    check_compatible(expected_feature or FeatureConfig(), feature, tuple(expected_classes), classes, where)
+    check_compatible(
+        expected_feature or FeatureConfig(), feature, tuple(expected_classes), classes, where
+    )
     schema = Schema.from_json(manifest["schema"])
     if schema != record_schema(feature, len(classes)):
         raise ValueError(f"{where}: record schema differs from iad_tf.data.records.record_schema")
     info = RecordsInfo(records_dir, manifest, schema, feature, classes)
     for split in splits:
         if not info.tracks(split):
-            raise ValueError(f"{where}: split {split!r} has no tracks; training needs train and val tracks")
+            raise ValueError(
+                f"{where}: split {split!r} has no tracks; training needs train and val tracks"
+            )
         if not info.shards(split):
             raise ValueError(f"{records_dir}: no {split}-*.tfrecord shards")
     if "train" not in manifest["mel_stats"]:
@@ -137,5 +150,9 @@ def resampling_dists(
 
 def class_distribution(active: np.ndarray, track_weights: np.ndarray | None = None) -> np.ndarray:
     """Expected fraction of drawn tracks holding each class (C,), tracks drawn ∝ weights."""
-    w = np.ones(active.shape[0]) if track_weights is None else np.asarray(track_weights, dtype=np.float64)
+    w = (
+        np.ones(active.shape[0])
+        if track_weights is None
+        else np.asarray(track_weights, dtype=np.float64)
+    )
     return (active.astype(np.float64) * w[:, None]).sum(axis=0) / w.sum()
