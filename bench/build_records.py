@@ -47,11 +47,22 @@ for p in sorted(glob.glob(os.path.join(root, "audio-mixes-mp3", "*_mix.mp3"))):
 """
 
 # Runs one command, reports wall time and the peak RSS of its process tree (KiB on Linux).
+# It is a child subreaper (Linux prctl), so processes orphaned by the arm (a multiprocessing
+# fork server and its workers) are reparented to it and reaped: their CPU time and memory count.
 WRAPPER = r"""
-import json, resource, subprocess, sys, time
+import ctypes, json, os, resource, subprocess, sys, time
+try:
+    ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+except Exception:
+    pass
 t0 = time.perf_counter()
 rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
 wall = time.perf_counter() - t0
+while True:  # reap orphaned descendants (they exit once the arm's main process is gone)
+    try:
+        os.waitpid(-1, 0)
+    except ChildProcessError:
+        break
 ru = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"rc": rc, "wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime,
                   "peak_rss_mb": ru.ru_maxrss / 1024}))
