@@ -96,7 +96,7 @@ def test_per_class_hand_example_and_all_positive_class() -> None:
 
 def test_median_settings_filter_within_each_track() -> None:
     tracks = fake_tracks(seed=1)
-    thr = np.array([0.3, 0.4, 0.5, 0.6, 0.5])
+    thr = np.array([0.3, 0.4, 0.5, 0.6, 0.3])  # E (never plays) gets false alarms
     rep = build_report(tracks, CLASSES, 0.05, median_window=5, tuned_thresholds=thr)
     assert list(rep["results"]) == ["flat", "flat_median", "tuned", "tuned_median"]
     assert rep["headline"] == "tuned_median"
@@ -113,7 +113,9 @@ def test_median_settings_filter_within_each_track() -> None:
     assert "tuned + median (5)" in text and f"{rep['results']['flat']['frame']['f1_macro']:.3f}" in text
     instrument_lines = text.split("Per instrument")[1].split("Top confusions")[0].splitlines()
     assert any(line.startswith("A ") for line in instrument_lines)
-    assert not any(line.startswith("E ") for line in instrument_lines)  # never plays nor predicted
+    assert not any(line.startswith("E ") for line in instrument_lines)  # absent: not a row
+    absent = rep["results"]["tuned_median"]["per_class"]["E"]["predicted"]
+    assert absent > 0 and f"Predicted but absent (frames): E {absent}" in text
 
 
 # ---------------------------------------------------------------- segment metrics (sed_eval)

@@ -187,21 +187,27 @@ def summary_rows(report: dict[str, Any]) -> list[list[Any]]:
 
 
 def instrument_rows(report: dict[str, Any]) -> list[list[Any]]:
-    """Per instrument (active in truth or predicted in any setting), headline setting."""
+    """Per instrument active in the truth (support > 0), headline setting."""
     head = report["results"][report["headline"]]
     flat = report["results"]["flat"]
     rank = report["ranking"]["per_class"]
     rows = []
     for i, c in enumerate(report["classes"]):
         pc = head["per_class"][c]
-        active = pc["support"] > 0 or any(
-            r["per_class"][c]["predicted"] > 0 for r in report["results"].values())
-        if not active:
+        if pc["support"] == 0:
             continue
         rows.append([c, pc["support"], pc["precision"], pc["recall"], pc["f1"],
                      flat["per_class"][c]["f1"], head["thresholds"][i],
                      rank[c]["average_precision"], rank[c]["roc_auc"]])
     return rows
+
+
+def false_alarm_classes(report: dict[str, Any]) -> list[tuple[str, int]]:
+    """(instrument, predicted frames) for instruments absent from the truth but predicted in
+    the headline setting, most frames first."""
+    head = report["results"][report["headline"]]["per_class"]
+    out = [(c, v["predicted"]) for c, v in head.items() if v["support"] == 0 and v["predicted"] > 0]
+    return sorted(out, key=lambda cv: -cv[1])
 
 
 INSTRUMENT_HEADERS = ("Instrument", "Support", "Precision", "Recall", "F1", "F1@0.5",
@@ -224,6 +230,8 @@ def render_report(report: dict[str, Any], top_k: int = 10) -> str:
         "",
         text_table(INSTRUMENT_HEADERS, instrument_rows(report),
                    title=f"Per instrument ({head}; F1@0.5 without smoothing):"),
+        "Predicted but absent (frames): "
+        + (", ".join(f"{c} {n}" for c, n in false_alarm_classes(report)) or "none"),
         "",
         pairs_table([tuple(p) for p in report["confusion"]["top_pairs"][:top_k]],
                     title=f"Top confusions ({head}): true instrument missed while another is predicted"),
