@@ -14,7 +14,10 @@ shared with other jobs it shows the work each arm does independently of the cont
 Peak memory is the largest resident set of any process of the arm
 (``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` measured in a wrapper process).
 
-Usage: ``python bench/build_records.py [--aam-root DIR] [--rounds 3]``; writes
+``--repeat K`` runs every arm on K copies of each track (symlinks under new ids) to show
+how the fixed costs (interpreter start, imports, fork server) amortise on larger inputs.
+
+Usage: ``python bench/build_records.py [--aam-root DIR] [--rounds 3] [--repeat 1]``; writes
 ``bench/results/build_records.json`` and prints it.
 """
 
@@ -69,6 +72,17 @@ print(json.dumps({"rc": rc, "wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime,
 """
 
 
+def repeated_root(src: Path, dest: Path, k: int) -> Path:
+    """An AAM root with ``k`` symlinked copies of every track of ``src`` (ids ``<id>r<j>``)."""
+    for sub in ("audio-mixes-mp3", "annotations"):
+        (dest / sub).mkdir(parents=True)
+        for p in sorted((src / sub).iterdir()):
+            tid, rest = p.name.split("_", 1)
+            for j in range(k):
+                (dest / sub / f"{tid}r{j}_{rest}").symlink_to(p.resolve())
+    return dest
+
+
 def run_arm(cmd: list[str]) -> dict:
     res = subprocess.run([sys.executable, "-c", WRAPPER, *cmd], capture_output=True, text=True, check=True)
     out = json.loads(res.stdout.strip().splitlines()[-1])
@@ -81,15 +95,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--aam-root", type=Path, default=Path(os.environ.get("IAD_TF_AAM_SAMPLE", DEFAULT_ROOT)))
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=1, help="copies of each track (symlinked, new ids)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "build_records.json")
     args = ap.parse_args()
-    n_tracks = len(list((args.aam_root / "audio-mixes-mp3").glob("*_mix.mp3")))
-    if n_tracks == 0:
+    if not list((args.aam_root / "audio-mixes-mp3").glob("*_mix.mp3")):
         sys.exit(f"{args.aam_root}: no audio-mixes-mp3/*_mix.mp3")
 
     arms = ("naive", "build_w1", "build_w2")
     runs: dict[str, list[dict]] = {a: [] for a in arms}
     with tempfile.TemporaryDirectory(prefix="bench-build-") as tmp:
+        if args.repeat > 1:
+            args.aam_root = repeated_root(args.aam_root, Path(tmp) / "aam", args.repeat)
+        n_tracks = len(list((args.aam_root / "audio-mixes-mp3").glob("*_mix.mp3")))
         for r in range(args.rounds):
             order = arms if r % 2 == 0 else tuple(reversed(arms))
             for arm in order:
@@ -124,6 +141,7 @@ def main() -> None:
     result = {
         "what": "end-to-end wall time on the AAM sample, each arm a fresh subprocess, arms interleaved",
         "tracks": n_tracks,
+        "repeat": args.repeat,
         "rounds": args.rounds,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "loadavg_at_end": os.getloadavg()},
