@@ -1,37 +1,58 @@
-"""The one place tensorflow-io is imported.
+"""Quiet imports of TensorFlow and tensorflow-io: the one place either is first loaded by CLI code.
 
+TensorFlow 2.21 writes C++ start-up lines (oneDNN notes, "Could not find cuda drivers") to
+file descriptor 2 before its logging is configured, whatever ``TF_CPP_MIN_LOG_LEVEL`` says.
 tensorflow-io 0.37.1 is its last release; its compiled kernels (decode_flac, resample,
-AudioIOTensor) do not load on TensorFlow 2.21, and importing it prints loader warnings.
-Only its graph-level audio ops are used (``time_mask``, ``freq_mask``), imported here with
-those warnings kept out of the user's terminal.
+AudioIOTensor) do not load on TensorFlow 2.21 and importing it prints loader warnings. Only its
+graph-level audio ops are used (``time_mask``, ``freq_mask``). Both imports below silence
+fd 2 for the duration of the import only; a failed import still raises its exception.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
-import logging
 import os
+import sys
 import warnings
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
+
+
+@contextlib.contextmanager
+def _silenced_stderr() -> Iterator[None]:
+    """Point fd 2 at /dev/null inside the block (C++ writes included), then restore it."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+@cache
+def tensorflow() -> Any:
+    """Import and return ``tensorflow`` without its C++ start-up chatter."""
+    if "tensorflow" in sys.modules:
+        import tensorflow as tf
+
+        return tf
+    with _silenced_stderr():
+        import tensorflow as tf
+    return tf
 
 
 @cache
 def tfio_audio() -> Any:
     """Return ``tensorflow_io.audio`` (imported once, quietly)."""
-    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
-        warnings.simplefilter("ignore")
-        level = logging.getLogger("tensorflow").level
-        logging.getLogger("tensorflow").setLevel(logging.ERROR)
-        old = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-        try:
-            import tensorflow_io as tfio
-        finally:
-            logging.getLogger("tensorflow").setLevel(level)
-            if old is None:
-                os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
-            else:
-                os.environ["TF_CPP_MIN_LOG_LEVEL"] = old
-        return tfio.audio
+    tensorflow()
+    with _silenced_stderr():
+        import tensorflow_io as tfio
+    return tfio.audio

@@ -4,12 +4,18 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
+from collections.abc import Callable
+from typing import Any
 
 import click
 
 from iad_tf import __version__
+
+#: Commands that run TensorFlow: it is imported quietly before their module loads.
+TF_COMMANDS: frozenset[str] = frozenset({"build-records", "fit", "evaluate", "export", "demo"})
 
 #: command name -> "module:function" (each module defines one click command).
 COMMANDS: dict[str, str] = {
@@ -26,6 +32,22 @@ COMMANDS: dict[str, str] = {
 }
 
 
+def _after_quiet_tensorflow(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a command body so TensorFlow is imported quietly before it runs (not on --help)."""
+    if getattr(callback, "_quiet_tf", False):
+        return callback
+
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        from iad_tf._tfio import tensorflow
+
+        tensorflow()
+        return callback(*args, **kwargs)
+
+    run._quiet_tf = True  # type: ignore[attr-defined]
+    return run
+
+
 class LazyGroup(click.Group):
     """A click group whose subcommands are imported on first use."""
 
@@ -36,19 +58,22 @@ class LazyGroup(click.Group):
         if cmd_name not in COMMANDS:
             return super().get_command(ctx, cmd_name)
         module_name, attr = COMMANDS[cmd_name].split(":")
+        # TensorFlow's C++ start-up chatter (no CUDA here, oneDNN notes) is noise for a CLI
+        # user: quieted when a command is loaded (not at import), unless the user chose a level.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name and exc.name.startswith("iad_tf"):
                 return None  # command not built yet in this checkout
             raise
-        return getattr(module, attr)
+        command: click.Command = getattr(module, attr)
+        if cmd_name in TF_COMMANDS and command.callback is not None:
+            command.callback = _after_quiet_tensorflow(command.callback)
+        return command
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="iad-tf")
 def cli() -> None:
     """Instrument activation detection: which instruments play in every ~23 ms frame."""
-    # TensorFlow's C++ start-up chatter (no CUDA on this machine, ...) is noise for a CLI user;
-    # set when a command runs (not at import), and only where the user has not chosen a level.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
