@@ -98,3 +98,17 @@ def test_missing_default_model_is_a_clear_message(tmp_path: Path, monkeypatch: p
     assert res.exit_code == 1
     assert "no default model found" in res.output and "--model FILE" in res.output
     assert str(tmp_path / "pkg" / DEFAULT_MODEL_NAME) in res.output and "Traceback" not in res.output
+
+
+def test_ship_default_installs_a_loadable_model(tmp_path: Path) -> None:
+    from iad_tf.export.ship import ship_default
+    from iad_tf.inference.litert import load_model
+    from tests.detector_model import export_detector
+
+    built = export_detector(tmp_path / "export", name="detector")
+    target = ship_default(built, tmp_path / "saved_models")
+    assert target == tmp_path / "saved_models" / DEFAULT_MODEL_NAME
+    assert target.read_bytes() == built.read_bytes()
+    model = load_model(target)
+    assert model.metadata.model["shipped_from"] == str(built.resolve())
+    assert model.metadata.classes == load_model(built).metadata.classes

@@ -17,8 +17,10 @@ import click
 @click.option("--quantize", type=click.Choice(["int8", "dynamic", "float16", "none"]), default="int8",
               show_default=True, help="Quantised model to add; falls back int8 -> dynamic -> float16.")
 @click.option("--name", default="model", show_default=True, help="File stem of the exported models.")
+@click.option("--ship", is_flag=True,
+              help="Also install the quantised model (float if none) as the default model in saved_models/.")
 def export(run_dir: str, out_dir: str, records_dir: str | None, window_frames: int | None,
-           quantize: str, name: str) -> None:
+           quantize: str, name: str, ship: bool) -> None:
     """Export a trained run and check every artifact against the Keras model.
 
     Writes <name>.tflite (float32), <name>_<mode>.tflite (quantised), each with a <stem>.json
@@ -42,3 +44,11 @@ def export(run_dir: str, out_dir: str, records_dir: str | None, window_frames: i
     click.echo(f"quantised: {q.get('mode')} ({q.get('why', '')})")
     click.echo(f"wrote {result.float_model}, {result.quantized_model or '(no quantised model)'}, "
                f"{result.saved_model}, {result.report}")
+    if ship:
+        from iad_tf.export.ship import ship_default
+
+        try:
+            target = ship_default(result.quantized_model or result.float_model)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"default model: {target} (+ {target.with_suffix('.json').name})")

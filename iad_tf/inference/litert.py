@@ -7,6 +7,10 @@ internal tensor indices. TF-free: ``ai_edge_litert`` only.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,7 +86,13 @@ def load_model(path: str | Path, threads: int | None = None) -> LiteRTModel:
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"{path}: cannot prepare the model ({_first_line(exc)})") from exc
     check_tensors(path, metadata, runner)
-    return LiteRTModel(path, metadata, runner, interpreter)
+    model = LiteRTModel(path, metadata, runner, interpreter)
+    try:  # one silent run: delegates log on first use, and a model that cannot run fails here
+        with quiet_native_stderr():
+            model.run_window(np.zeros((metadata.window_frames, metadata.feature_config.n_mels), np.float32))
+    except (ValueError, RuntimeError) as exc:
+        raise ModelError(f"{path}: the model does not run ({_first_line(exc)})") from exc
+    return model
 
 
 def check_tensors(path: Path, metadata: ModelMetadata, runner: Any) -> None:
@@ -105,6 +115,25 @@ def check_tensors(path: Path, metadata: ModelMetadata, runner: Any) -> None:
     if problems:
         raise ModelError(f"{path}: model does not match its metadata {sidecar_path(path).name}: "
                          + "; ".join(problems))
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Silence C++ writes to file descriptor 2 (not Python exceptions) inside the block."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stderr (e.g. captured): nothing to do
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,0 +1,39 @@
+"""Install an exported model as the shipped default (``saved_models/iad_tf_crnn.tflite``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from iad_tf.inference.default_model import DEFAULT_MODEL_NAME
+from iad_tf.inference.litert import load_model
+from iad_tf.inference.metadata import sidecar_path
+
+#: Size limit of the shipped model file.
+MAX_DEFAULT_BYTES = 5 * 1024 * 1024
+SAVED_MODELS = Path(__file__).resolve().parents[2] / "saved_models"
+
+
+def ship_default(model_path: str | Path, dest_dir: str | Path = SAVED_MODELS) -> Path:
+    """Copy ``model_path`` and its sidecar to ``dest_dir/iad_tf_crnn.{tflite,json}`` (after
+    loading it with LiteRT and checking the size); the sidecar records where it came from."""
+    model_path = Path(model_path)
+    load_model(model_path)  # the model and metadata load and agree
+    size = model_path.stat().st_size
+    if size > MAX_DEFAULT_BYTES:
+        raise ValueError(f"{model_path}: {size / 2**20:.1f} MB, over the {MAX_DEFAULT_BYTES / 2**20:.0f} MB limit")
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    target = dest_dir / DEFAULT_MODEL_NAME
+    meta = json.loads(sidecar_path(model_path).read_text(encoding="utf-8"))
+    meta.setdefault("model", {})["shipped_from"] = str(model_path.resolve())
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.copyfile(model_path, tmp)
+    os.replace(tmp, target)
+    tmp_json = target.with_name(f".{target.stem}.json.tmp")
+    tmp_json.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp_json, sidecar_path(target))
+    load_model(target)
+    return target
