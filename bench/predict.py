@@ -3,7 +3,9 @@ float TFLite vs Keras on the same windows, plus model sizes.
 
 * end to end: ``iad-tf predict TRACK --threads 1`` in a fresh process (start-up, imports,
   decode, resample, log-mel, LiteRT windows, stitching, thresholds, segments, files written),
-  best and median of ``--repeats`` runs; and in-process per stage after a warm-up;
+  best and median of ``--repeats`` runs, and the same command on a 1-second file (the fixed
+  start-up cost: Python, numpy, librosa/scipy imports, model load); and in-process per stage
+  after a warm-up (decode + resample, log-mel, TFLite windows, post-processing, files);
 * the same windows of the track through the float and quantised TFLite models (1 thread) and
   Keras ``predict`` (TensorFlow limited to 1 thread), with the max probability difference;
 * sizes of the exported files.
@@ -173,8 +175,15 @@ def main() -> None:
                          "median_s": round(statistics.median(walls), 3),
                          "rtf_best": round(duration / min(walls), 1),
                          "rtf_median": round(duration / statistics.median(walls), 1)}
-        stages = {k: round(v, 4) for k, v in stage_times(track, res.float_model, tmp).items()}
-        warm_total = sum(v for k, v in stages.items() if k != "windows")
+        short = tmp / "one_second.wav"
+        import soundfile as sf
+
+        sf.write(short, np.zeros(44100, np.float32), 44100)
+        startup = round(min(time_cli(short, res.quantized_model or res.float_model, tmp / "p1", args.repeats)), 3)
+        stages, warm_rtf = {}, {}
+        for name, path in models.items():
+            stages[name] = {k: round(v, 4) for k, v in stage_times(track, path, tmp).items()}
+            warm_rtf[name] = round(duration / sum(v for k, v in stages[name].items() if k != "windows"), 1)
 
         print("same windows: TFLite float / quantised / Keras ...", flush=True)
         windows, _ = make_windows(mel, w, hop, silence_db(feature))
@@ -198,8 +207,9 @@ def main() -> None:
         "track": str(track), "duration_s": round(duration, 2), "model": model_info,
         "quantization": {k: res.quantization.get(k) for k in ("mode", "requested", "why")},
         "end_to_end_cli_1_thread": e2e,
+        "cli_startup_s": startup,
         "in_process_warm_stages_s": stages,
-        "in_process_warm_rtf": round(duration / warm_total, 1),
+        "in_process_warm_rtf": warm_rtf,
         "same_windows_1_thread": same,
         "sizes_bytes": sizes,
         "target_rtf": 200,
