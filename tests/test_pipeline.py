@@ -161,3 +161,23 @@ def test_plan_resampling_reports_before_and_after(tmp_path: Path) -> None:
     assert rep[AAM_CLASSES[1]]["drawn_before"] == pytest.approx(1 / 6, abs=1e-4)
     assert rep[AAM_CLASSES[1]]["drawn_after"] == pytest.approx(4 / 9, abs=1e-4)  # 4 / (4 + 5)
     assert rep[AAM_CLASSES[8]]["drawn_after"] == pytest.approx(1.0)
+
+
+def test_mix_windows_sums_power_and_unites_labels() -> None:
+    rng = np.random.default_rng(0)
+    a = {"mel": rng.uniform(-80, 0, (8, 4)).astype(np.float32),
+         "labels": (rng.random((8, 3)) < 0.5).astype(np.float32),
+         "mask": np.ones(8, np.float32)}
+    b = {"mel": rng.uniform(-80, 0, (8, 4)).astype(np.float32),
+         "labels": (rng.random((8, 3)) < 0.5).astype(np.float32),
+         "mask": np.r_[np.ones(6), np.zeros(2)].astype(np.float32)}
+    always = P.mix_windows(TrainConfig(mix_prob=1.0, mix_gain_db=1e-6))
+    out = {k: v.numpy() for k, v in always({k: tf.constant(v) for k, v in a.items()},
+                                          {k: tf.constant(v) for k, v in b.items()}).items()}
+    want = 10 * np.log10(10 ** (a["mel"] / 10) + 10 ** (b["mel"] / 10))
+    np.testing.assert_allclose(out["mel"], want, atol=1e-3)
+    np.testing.assert_array_equal(out["labels"], np.maximum(a["labels"], b["labels"]))
+    np.testing.assert_array_equal(out["mask"], b["mask"])
+    never = P.mix_windows(TrainConfig(mix_prob=0.0))
+    kept = never({k: tf.constant(v) for k, v in a.items()}, {k: tf.constant(v) for k, v in b.items()})
+    np.testing.assert_array_equal(kept["mel"].numpy(), a["mel"])

@@ -114,6 +114,13 @@ class TrainConfig:
     time_mask_frames: int = 20
     freq_masks: int = 2
     freq_mask_bins: int = 16
+    #: Cross-track mixing (windows only): with this probability a training window is summed
+    #: (in the power domain) with a window of another track, labels united. AAM's songs are
+    #: few; mixing shows each instrument in new company, so the model cannot lean on
+    #: which instruments a song happens to combine.
+    mix_prob: float = 0.0
+    #: The added window is attenuated by a uniform random 0..mix_gain_db dB.
+    mix_gain_db: float = 6.0
     #: Decision threshold of the validation metrics logged while training.
     threshold: float = 0.5
     patience: int = 10
@@ -132,6 +139,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.learning_rate <= 0 or self.window_seconds <= 0:
             raise ValueError("learning_rate and window_seconds must be > 0")
+        if not 0.0 <= self.mix_prob <= 1.0:
+            raise ValueError(f"mix_prob must be in [0, 1], got {self.mix_prob}")
         if self.oversample_factor < 1:
             raise ValueError(f"oversample_factor must be >= 1, got {self.oversample_factor}")
 

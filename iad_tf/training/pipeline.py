@@ -224,6 +224,29 @@ def spec_augment(cfg: TrainConfig, fill: np.ndarray, window: int) -> Any:
     return fn
 
 
+def mix_windows(cfg: TrainConfig) -> Any:
+    """Map fn on a pair of window dicts: with probability ``cfg.mix_prob`` their power sum.
+
+    mel (dB) of a sum of independent sources ~ 10 log10(10^(a/10) + 10^(b/10)) (mel power is
+    additive up to phase cross terms); labels are united, the mask is the product (both real).
+    The second window is attenuated by U(0, mix_gain_db) dB.
+    """
+    import tensorflow as tf
+
+    def fn(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+        gain = -tf.random.uniform((), 0.0, cfg.mix_gain_db)
+        power = tf.pow(10.0, a["mel"] / 10.0) + tf.pow(10.0, (b["mel"] + gain) / 10.0)
+        mixed = {
+            "mel": 10.0 * tf.math.log(tf.maximum(power, 1e-10)) / tf.math.log(10.0),
+            "labels": tf.maximum(a["labels"], b["labels"]),
+            "mask": a["mask"] * b["mask"],
+        }
+        use = tf.random.uniform(()) < cfg.mix_prob
+        return {k: tf.where(use, mixed[k], a[k]) for k in a}
+
+    return fn
+
+
 # ------------------------------------------------------------------ datasets
 @dataclass
 class TrainData:
@@ -261,6 +284,12 @@ def train_dataset(
     if cfg.batching == "windows":
         ds = ds.flat_map(split_windows(window))
         ds = ds.shuffle(cfg.shuffle_buffer, seed=cfg.seed + 1, reshuffle_each_iteration=True)
+        if cfg.mix_prob > 0:
+            # A second, independently shuffled stream of windows to mix in.
+            other = ds.shuffle(cfg.shuffle_buffer, seed=cfg.seed + 2, reshuffle_each_iteration=True)
+            ds = tf.data.Dataset.zip(ds, other).map(
+                mix_windows(cfg), num_parallel_calls=tf.data.AUTOTUNE
+            )
         examples = sum(max(1, n // window) for n in info.n_frames("train"))
     else:
         examples = n_tracks
