@@ -68,11 +68,26 @@ _DEFAULT = RunConfig()
     "--augment/--no-augment", default=None, help="SpecAugment time/frequency masking. [default: on]"
 )
 @click.option(
+    "--mix-prob",
+    type=click.FloatRange(0, 1),
+    help="Probability of mixing a training window with another track's (windows only). "
+    f"[default: {_DEFAULT.train.mix_prob}]",
+)
+@click.option(
     "--patience",
     type=click.IntRange(min=1),
     help=f"Early stopping patience. [default: {_DEFAULT.train.patience}]",
 )
 @click.option("--seed", type=int, help=f"Random seed. [default: {_DEFAULT.train.seed}]")
+@click.option(
+    "--strategy",
+    "strategy_name",
+    type=click.Choice(["default", "mirrored", "multiworker"]),
+    default="default",
+    show_default=True,
+    help="tf.distribute: one device, all local GPUs (mirrored), or the hosts in TF_CONFIG "
+    "(multiworker; run the same command on every host).",
+)
 def fit(
     model_name: str,
     records_dir: str,
@@ -87,8 +102,10 @@ def fit(
     rare_threshold: int | None,
     oversample_factor: float | None,
     augment: bool | None,
+    mix_prob: float | None,
     patience: int | None,
     seed: int | None,
+    strategy_name: str,
 ) -> None:
     """Train MODEL on the records' train split; validation metrics every epoch."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -105,6 +122,7 @@ def fit(
             rare_threshold=rare_threshold,
             oversample_factor=oversample_factor,
             augment=augment,
+            mix_prob=mix_prob,
             patience=patience,
             seed=seed,
         )
@@ -112,11 +130,14 @@ def fit(
         raise click.ClickException(str(exc)) from exc
 
     from iad_tf.training.callbacks import TrainingDiverged
+    from iad_tf.training.distribute import make_strategy
     from iad_tf.training.fit import fit as fit_lib
 
     try:
+        strategy = make_strategy(strategy_name)  # first: multiworker configures the TF runtime
         result = fit_lib(
-            records_dir, run_dir, model_name, train_cfg, cfg.model, cfg.feature, verbose=1
+            records_dir, run_dir, model_name, train_cfg, cfg.model, cfg.feature,
+            strategy=strategy, verbose=1,
         )
     except (ValueError, FileNotFoundError, TrainingDiverged) as exc:
         raise click.ClickException(str(exc)) from exc

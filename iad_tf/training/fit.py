@@ -116,6 +116,7 @@ def fit(
     import tensorflow as tf
 
     from iad_tf.training.callbacks import MONITOR, best_so_far, standard_callbacks
+    from iad_tf.training.distribute import shard_input, worker_run_dir
     from iad_tf.training.losses import MaskedWeightedBCE, pos_weight_from_manifest
     from iad_tf.training.models import build_model
     from iad_tf.training.pipeline import eval_dataset, plan_resampling, train_dataset
@@ -135,29 +136,31 @@ def fit(
         info.mel_stats,
         pos_weight,
     )
+    strategy = strategy or tf.distribute.get_strategy()
+    run_dir = worker_run_dir(run_dir, strategy)  # only the chief writes the real run dir
     resumed = _prepare_run_dir(run_dir, config)
 
     keras.utils.set_random_seed(train_cfg.seed)
     plan = plan_resampling(info, train_cfg) if train_cfg.oversample_factor > 1 else None
     config["class_distribution"] = plan.report(info.classes) if plan is not None else None
     train = train_dataset(info, train_cfg, plan)
+    train.dataset = shard_input(train.dataset, strategy, len(info.shards("train")))
     val = eval_dataset(info, "val")
     _write_json(run_dir / CONFIG_JSON, config)
 
-    strategy = strategy or tf.distribute.get_strategy()
-    with strategy.scope():
+    with strategy.scope():  # model, optimizer, loss and callbacks
         model = build_model(model_name, model_cfg, info.mel_stats)
         model.compile(
             optimizer=keras.optimizers.Adam(train_cfg.learning_rate),
             loss=MaskedWeightedBCE(pos_weight),
         )
-    callbacks = standard_callbacks(
-        run_dir,
-        val,
-        train_cfg.threshold,
-        train_cfg.patience,
-        resumed_best=best_so_far(run_dir / "metrics.jsonl") if resumed else None,
-    ) + list(extra_callbacks or [])
+        callbacks = standard_callbacks(
+            run_dir,
+            val,
+            train_cfg.threshold,
+            train_cfg.patience,
+            resumed_best=best_so_far(run_dir / "metrics.jsonl") if resumed else None,
+        ) + list(extra_callbacks or [])
     if resumed:
         log.info("resuming the unfinished run in %s", run_dir)
     log.info(

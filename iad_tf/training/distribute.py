@@ -1,0 +1,165 @@
+"""``fit --strategy {default,mirrored,multiworker}``: tf.distribute strategies for training.
+
+* ``default``: TensorFlow's default (no-op) strategy, one device.
+* ``mirrored``: :class:`tf.distribute.MirroredStrategy` over every local GPU, or over every
+  logical CPU device when there is no GPU (``tf.config.set_logical_device_configuration``
+  splits a CPU in tests). Each step's global batch is split across the replicas and the
+  gradients are all-reduced, so the loss trajectory equals the single-device one (up to
+  float summation order).
+* ``multiworker``: :class:`tf.distribute.MultiWorkerMirroredStrategy` (with a fix for Keras 3,
+  :func:`multiworker_strategy_class`) over the hosts listed in ``TF_CONFIG`` (``{"cluster": {"worker": ["host:port", ...]}, "task": {"type":
+  "worker", "index": i}}``). The same command runs on every host; worker 0 is the chief.
+
+What each part does under a strategy (see :func:`iad_tf.training.fit.fit`):
+
+* the model, its optimizer, loss and the callbacks are created inside ``strategy.scope()``;
+* the training dataset keeps its *global* batch size; Keras distributes it and tf.data
+  auto-sharding gives each worker its own part (:func:`shard_input`: by file when there are
+  at least as many train shards as workers, else by element);
+* only the chief writes the run directory; other workers write theirs to
+  ``<run_dir>/workers/<index>`` (:func:`worker_run_dir`, scratch they need to resume);
+* ``model.keras`` and the ``backup/`` checkpoint hold plain weights: a run saved under one
+  strategy loads or resumes under any other.
+
+Two differences from one device, both inherent to Keras 3 + tf.distribute:
+
+* the loss of a replica is the masked mean over *its* frames and the replicas' losses are
+  averaged, so when padding masks differ between replicas (``batching="tracks"``) frames are
+  weighted slightly differently than in one global masked mean (``windows`` batches are
+  unpadded, except tracks shorter than a window);
+* under a strategy Keras draws one batch from the training dataset to build the model and
+  then restarts the dataset, so the random draws of the first epoch (shuffle order, window
+  offsets, SpecAugment) differ from a single-device run with the same seed.
+
+The strategy must be created before TensorFlow runs anything (``MultiWorkerMirroredStrategy``
+configures the runtime), so the CLI calls :func:`make_strategy` first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+STRATEGIES: tuple[str, ...] = ("default", "mirrored", "multiworker")
+
+
+class StrategyError(ValueError):
+    """A strategy that cannot be set up here (bad TF_CONFIG, unknown name)."""
+
+
+def read_tf_config(env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Parse and check ``TF_CONFIG`` for multi-worker training; raise :class:`StrategyError`."""
+    env = os.environ if env is None else env
+    raw = env.get("TF_CONFIG")
+    if not raw:
+        raise StrategyError(
+            "--strategy multiworker needs TF_CONFIG, e.g. "
+            '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
+        )
+    try:
+        cfg = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise StrategyError(f"TF_CONFIG is not valid JSON ({exc})") from None
+    workers = cfg.get("cluster", {}).get("worker") if isinstance(cfg, dict) else None
+    task = cfg.get("task", {}) if isinstance(cfg, dict) else {}
+    if not isinstance(workers, list) or not workers:
+        raise StrategyError("TF_CONFIG: cluster.worker must list the workers' host:port addresses")
+    ttype, index = task.get("type"), task.get("index")
+    if ttype not in ("worker", "chief") or not isinstance(index, int) or index < 0:
+        raise StrategyError("TF_CONFIG: task must be {\"type\": \"worker\"|\"chief\", \"index\": n}")
+    if index >= len(cfg["cluster"].get(ttype, [])):
+        raise StrategyError(f"TF_CONFIG: task index {index} but cluster.{ttype} lists {len(cfg['cluster'].get(ttype, []))}")
+    return cfg
+
+
+def make_strategy(name: str) -> Any:
+    """A ``tf.distribute.Strategy`` for ``name`` in :data:`STRATEGIES` (see module docstring)."""
+    if name not in STRATEGIES:
+        raise StrategyError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+    if name == "multiworker":
+        read_tf_config()
+    import tensorflow as tf
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")]
+        devices = devices or [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices=devices)
+    return multiworker_strategy_class()()
+
+
+def multiworker_strategy_class() -> type:
+    """``MultiWorkerMirroredStrategy`` whose ``reduce`` accepts what Keras 3 passes to it.
+
+    Keras 3's ``fit`` (keras-team/keras#20585, open) calls ``strategy.reduce`` in two ways
+    that the multi-worker strategy rejects: on a *tuple* of per-replica batches (to learn
+    input shapes: "Attempt to convert a value (PerReplica...)") and on *scalar* logs with
+    ``axis=0`` ("Invalid reduction dimension 0"). This subclass reduces each element of a
+    structure separately and a scalar across replicas (``axis=None``), which is what Keras
+    means in both cases. Everything else is the stock strategy.
+    """
+    import tensorflow as tf
+
+    class MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+        def reduce(self, reduce_op: Any, value: Any, axis: int | None = None) -> Any:
+            parent = super()
+
+            def one(v: Any) -> Any:
+                rank = self.experimental_local_results(v)[0].shape.rank
+                return parent.reduce(reduce_op, v, axis=None if rank == 0 else axis)
+
+            return tf.nest.map_structure(one, value)
+
+    return MultiWorkerStrategy
+
+
+def num_workers(strategy: Any) -> int:
+    """Hosts taking part (1 unless multi-worker)."""
+    extended = getattr(strategy, "extended", None)
+    return int(getattr(extended, "_num_workers", 1) or 1)
+
+
+def task_index(strategy: Any) -> int:
+    """This host's worker index (0 outside multi-worker training)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return int(getattr(resolver, "task_id", 0) or 0) if resolver is not None else 0
+
+
+def is_chief(strategy: Any) -> bool:
+    """Whether this process writes the run directory: the ``chief`` task, or worker 0 when
+    the cluster has no chief (TensorFlow's convention); always true on one host."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or num_workers(strategy) == 1:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def worker_run_dir(run_dir: str | Path, strategy: Any) -> Path:
+    """``run_dir`` on the chief; ``run_dir/workers/<index>`` on the other workers."""
+    run_dir = Path(run_dir)
+    return run_dir if is_chief(strategy) else run_dir / "workers" / str(task_index(strategy))
+
+
+def shard_input(dataset: Any, strategy: Any, n_files: int) -> Any:
+    """Set the auto-shard policy of ``dataset`` for ``strategy``'s workers.
+
+    FILE (each worker reads its own TFRecord shards) when there are at least as many files
+    as workers, else DATA (every worker reads everything and keeps every n-th element).
+    A single worker is left untouched.
+    """
+    import tensorflow as tf
+
+    workers = num_workers(strategy)
+    if workers <= 1:
+        return dataset
+    policy = tf.data.experimental.AutoShardPolicy
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = policy.FILE if n_files >= workers else policy.DATA
+    return dataset.with_options(options)
+
