@@ -20,6 +20,21 @@ def hop_for(window_frames: int) -> int:
     return max(1, (3 * window_frames) // 4)
 
 
+def evaluate_summary(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The scalar part of evaluate's ``metrics.json``: split, sizes, tuning and the frame
+    metrics (plus segment F1 / error rate) of each threshold setting."""
+    keep = ("split", "n_tracks", "n_frames", "median_window", "headline", "tuning")
+    out: dict[str, Any] = {k: metrics[k] for k in keep if k in metrics}
+    results = {}
+    for name, res in (metrics.get("results") or {}).items():
+        if isinstance(res, dict):
+            seg = res.get("segment") or {}
+            results[name] = {"frame": res.get("frame"),
+                             "segment": {k: seg[k] for k in ("f1", "error_rate") if k in seg}}
+    out["results"] = results
+    return out
+
+
 def export_run(
     run_dir: str | Path,
     out_dir: str | Path,
@@ -73,7 +88,7 @@ def export_run(
             "frames": manifest.get("frames", {}),
             "train_tracks": list(manifest.get("splits", {}).get("train", [])),
         },
-        "validation": read_json(metrics_path) if metrics_path.is_file() else None,
+        "validation": evaluate_summary(read_json(metrics_path)) if metrics_path.is_file() else None,
     }
     return export_model(
         model, out_dir, feature=run.feature, classes=run.classes, val_tracks=val,
