@@ -112,3 +112,38 @@ def test_ship_default_installs_a_loadable_model(tmp_path: Path) -> None:
     model = load_model(target)
     assert model.metadata.model["shipped_from"] == str(built.resolve())
     assert model.metadata.classes == load_model(built).metadata.classes
+
+
+@pytest.mark.sample
+def test_shipped_model_reproduces_its_validation_score_from_raw_audio(aam_sample: Path) -> None:
+    """The shipped model, run through the predict path on the validation tracks' mp3s, scores
+    what its metadata records (export measured it on the float16 records of the same audio)."""
+    import numpy as np
+
+    from iad_tf.aam.dataset import discover
+    from iad_tf.data.build import process_track
+    from iad_tf.inference.default_model import default_model_path
+    from iad_tf.inference.litert import load_model
+    from iad_tf.inference.predict import predict_audio
+    from iad_tf.metrics import frame_metrics
+
+    shipped = REPO / "saved_models" / DEFAULT_MODEL_NAME
+    if not shipped.is_file():
+        pytest.skip("no default model shipped yet")
+    model = load_model(default_model_path())
+    md = model.metadata
+    val = md.validation
+    mode = md.quantization["mode"]
+    tracks = {t.track_id: t for t in discover([aam_sample])[0]}
+    if not set(val["tracks"]) <= set(tracks):
+        pytest.skip(f"validation tracks {val['tracks']} are not in {aam_sample}")
+    truth, pred = [], []
+    for tid in val["tracks"]:
+        arrays = process_track(tracks[tid], md.feature_config, labels=md.training_data.get("labels", "onsets"))
+        song = predict_audio(tracks[tid].audio, model)
+        assert song.decisions.shape == arrays["labels"].shape
+        truth.append(arrays["labels"])
+        pred.append(song.decisions)
+    f1 = frame_metrics(np.concatenate(truth), np.concatenate(pred))
+    assert f1["f1_micro"] == pytest.approx(val[f"tflite_{mode}"]["f1_micro"], abs=0.01)
+    assert f1["f1_macro"] == pytest.approx(val[f"tflite_{mode}"]["f1_macro"], abs=0.01)
