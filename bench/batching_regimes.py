@@ -4,7 +4,7 @@ Trains the default CRNN with each ``--batching`` for ``--minutes`` (stopping at 
 epoch end past the budget), and records steps/s, epochs done and the best validation metrics.
 Results -> bench/results/batching_regimes.json; run dirs under ``--runs``.
 
-    python bench/batching_regimes.py --records /work/records/sample --minutes 5
+    python bench/batching_regimes.py --records bench/work/sample-records --minutes 5
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ import shutil
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results" / "batching_regimes.json"
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results" / "batching_regimes.json"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--records", default="/work/records/sample")
-    ap.add_argument("--runs", type=Path, default=Path("/work/runs/regimes"))
+    ap.add_argument("--records", default=str(REPO / "bench" / "work" / "sample-records"))
+    ap.add_argument("--runs", type=Path, default=REPO / "bench" / "work" / "regimes")
     ap.add_argument("--minutes", type=float, default=5.0)
     ap.add_argument(
         "--only",

@@ -7,7 +7,7 @@ In one run, for each batching regime (whole tracks, windows):
 and the time of one CRNN training epoch (steps_per_epoch steps) on the records.
 Target: pipeline >= 5x the model's consumption. Results -> bench/results/input_pipeline.json.
 
-    python bench/input_pipeline.py --records /work/records/sample
+    python bench/input_pipeline.py --records bench/work/sample-records
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import platform
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results" / "input_pipeline.json"
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results" / "input_pipeline.json"
 
 
 def time_pipeline(dataset, steps: int) -> tuple[float, int]:
@@ -45,7 +46,7 @@ def time_training(model, dataset, steps: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--records", default="/work/records/sample")
+    ap.add_argument("--records", default=str(REPO / "bench" / "work" / "sample-records"))
     ap.add_argument("--pipeline-steps", type=int, default=200)
     ap.add_argument("--model-steps", type=int, default=20)
     ap.add_argument("--out", type=Path, default=RESULTS)

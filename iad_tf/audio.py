@@ -1,12 +1,20 @@
-"""Audio decoding and the log-mel front end. No TensorFlow here: predict imports this.
+"""Audio decoding and the log-mel front end: THE feature function of iad-tf.
 
-``logmel`` is the single feature function used by build-records, predict, synth checks and
-the tests' references.
+``logmel`` is used by build-records, predict, synth checks and the tests' references. It is
+a numpy implementation of ``librosa.power_to_db(librosa.feature.melspectrogram(...), ref,
+amin, top_db)`` with librosa's defaults (``center=True`` with constant padding, periodic Hann
+window, Slaney mel scale and Slaney area normalisation), computed in float64 and equal to
+librosa within 1e-4 dB (tests/test_audio.py checks it against librosa itself). It exists so
+that ``iad-tf predict`` and the build workers start without importing librosa, scipy.signal
+and numba (seconds per process); decoding is soundfile (libsndfile: wav/flac/ogg/mp3) with
+``soxr`` resampling, exactly what ``librosa.resample(res_type="soxr_hq")`` runs, and librosa's
+loader only as a fallback for files libsndfile cannot open. No TensorFlow here.
 """
 
 from __future__ import annotations
 
 import warnings
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -20,53 +28,124 @@ class AudioError(ValueError):
     """An audio file that cannot be used; the message names the file and the problem."""
 
 
-def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
-    """Decode any mp3/flac/wav/ogg to mono float32 at ``sample_rate``: array (samples,).
+def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Band-limited resampling, soxr 'HQ' (librosa's ``res_type="soxr_hq"``)."""
+    if orig_sr == target_sr:
+        return y
+    import soxr
 
-    soundfile decodes (libsndfile handles mp3 too); librosa's loader is the fallback.
-    Raises :class:`AudioError` for a missing, undecodable or empty file.
-    """
-    import librosa
+    return soxr.resample(y, orig_sr, target_sr, quality="HQ")
+
+
+def _decode(path: Path) -> tuple[np.ndarray, int]:
+    """Mono float32 samples and their rate; soundfile first, librosa/audioread as fallback."""
     import soundfile as sf
 
-    path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"{path}: no such file")
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)  # (samples, channels)
-        y = data.mean(axis=1)
-    except Exception as sf_error:  # noqa: BLE001 - fall back to librosa/audioread
+        return data.mean(axis=1), int(sr)
+    except Exception as sf_error:  # noqa: BLE001 - libsndfile could not open it: try librosa
         try:
+            import librosa
+
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 y, sr = librosa.load(str(path), sr=None, mono=True)
+            return y, int(sr)
         except Exception as exc:  # noqa: BLE001
             raise AudioError(f"{path}: cannot decode audio ({sf_error}; {exc})") from exc
+
+
+def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
+    """Decode any mp3/flac/wav/ogg to mono float32 at ``sample_rate``: array (samples,).
+
+    Raises :class:`AudioError` for a missing, undecodable or empty file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such file")
+    y, sr = _decode(path)
     if y.size == 0:
         raise AudioError(f"{path}: audio is empty")
     if not np.all(np.isfinite(y)):
         raise AudioError(f"{path}: audio holds NaN or infinite samples")
-    if sr != sample_rate:
-        y = librosa.resample(y, orig_sr=sr, target_sr=sample_rate, res_type="soxr_hq")
-    return np.ascontiguousarray(y, dtype=np.float32)
+    return np.ascontiguousarray(resample(y, sr, sample_rate), dtype=np.float32)
+
+
+# ---------------------------------------------------------------------------- mel front end
+_F_SP = 200.0 / 3  # Slaney mel scale: linear below 1 kHz ...
+_MIN_LOG_HZ = 1000.0
+_MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
+_LOGSTEP = np.log(6.4) / 27.0  # ... logarithmic above
+
+
+def hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney mel of frequencies in Hz (librosa ``hz_to_mel(htk=False)``)."""
+    hz = np.asarray(hz, dtype=np.float64)
+    log_part = _MIN_LOG_MEL + np.log(np.maximum(hz, 1e-10) / _MIN_LOG_HZ) / _LOGSTEP
+    return np.where(hz >= _MIN_LOG_HZ, log_part, hz / _F_SP)
+
+
+def mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`hz_to_mel`."""
+    mel = np.asarray(mel, dtype=np.float64)
+    return np.where(mel >= _MIN_LOG_MEL, _MIN_LOG_HZ * np.exp(_LOGSTEP * (mel - _MIN_LOG_MEL)), _F_SP * mel)
+
+
+@lru_cache(maxsize=8)
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> np.ndarray:
+    """Slaney-normalised triangular filters, float64 (n_mels, 1 + n_fft // 2)."""
+    fmax = sample_rate / 2 if fmax is None else fmax
+    fft_freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    mel_f = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))  # (n_mels + 2,)
+    fdiff = np.diff(mel_f)
+    ramps = np.subtract.outer(mel_f, fft_freqs)  # (n_mels + 2, bins)
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_f[2:] - mel_f[:-2]))[:, None]
+    weights.setflags(write=False)
+    return weights
+
+
+@lru_cache(maxsize=8)
+def _hann(n_fft: int) -> np.ndarray:
+    """Periodic Hann window (scipy ``get_window("hann", n, fftbins=True)``), float64 (n_fft,)."""
+    w = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)
+    w.setflags(write=False)
+    return w
 
 
 def logmel(y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """Log-mel spectrogram of mono audio ``y`` (samples,) -> float32 (frames, n_mels) in dB."""
-    import librosa
+    """Log-mel spectrogram of mono audio ``y`` (samples,) -> float32 (frames, n_mels) in dB.
 
-    mel = librosa.feature.melspectrogram(
-        y=y,
-        sr=cfg.sample_rate,
-        n_fft=cfg.n_fft,
-        hop_length=cfg.hop_length,
-        n_mels=cfg.n_mels,
-        fmin=cfg.fmin,
-        fmax=cfg.fmax,
-        power=cfg.power,
-    )  # (n_mels, frames)
-    db = librosa.power_to_db(mel, ref=cfg.ref, amin=cfg.amin, top_db=cfg.top_db)
-    return np.ascontiguousarray(db.T, dtype=np.float32)  # (frames, n_mels)
+    frames = 1 + samples // hop_length; frame t is centred at t * hop_length / sample_rate s.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim != 1:
+        raise ValueError(f"logmel expects mono audio (samples,), got shape {y.shape}")
+    padded = np.pad(y, cfg.n_fft // 2)  # center=True, constant (zero) padding
+    if padded.shape[0] < cfg.n_fft:
+        padded = np.pad(padded, (0, cfg.n_fft - padded.shape[0]))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft)[:: cfg.hop_length]  # (T, n_fft)
+    fb = mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, float(cfg.fmin), cfg.fmax)
+    out = np.empty((frames.shape[0], cfg.n_mels), dtype=np.float32)
+    block = 1024  # frames per FFT block: bounded memory for long songs
+    for s in range(0, frames.shape[0], block):
+        spec = np.fft.rfft(frames[s : s + block] * _hann(cfg.n_fft), axis=1)  # (b, bins)
+        mag = spec.real**2 + spec.imag**2
+        if cfg.power != 2.0:
+            mag = mag ** (cfg.power / 2.0)
+        out[s : s + block] = _power_to_db(mag @ fb.T, cfg)
+    return out
+
+
+def _power_to_db(s: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """librosa ``power_to_db`` with a scalar ``ref`` (no top_db clipping when it is None)."""
+    db = 10.0 * np.log10(np.maximum(cfg.amin, s)) - 10.0 * np.log10(max(cfg.amin, abs(cfg.ref)))
+    if cfg.top_db is not None:
+        raise ValueError("top_db clipping depends on the whole song; iad-tf features use top_db=None")
+    return db
 
 
 def file_logmel(path: str | Path, cfg: FeatureConfig) -> tuple[np.ndarray, float]:

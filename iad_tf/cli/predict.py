@@ -1,6 +1,6 @@
 """``iad-tf predict``: which instrument plays when, per song, with the exported TFLite model.
 
-TF-free: LiteRT, numpy and the librosa front end only.
+TF-free: LiteRT, numpy, soundfile/soxr and the numpy log-mel front end only.
 """
 
 from __future__ import annotations

@@ -290,14 +290,14 @@ def _run_job(job: _Job) -> dict[str, str] | None:
 
 
 #: Imported once by the fork server, so forked workers start with them loaded.
-_PRELOAD = ["iad_tf.data.build", "librosa", "librosa.core.audio", "librosa.feature", "soundfile", "soxr"]
+_PRELOAD = ["iad_tf.data.build", "iad_tf.audio", "soundfile", "soxr"]
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
     """Worker start method: never a plain fork (the parent may hold TensorFlow's threads).
 
-    A fork server (a fresh process that imports librosa & co once and forks each worker)
-    where available, so the workers do not each pay the ~1.5 s of imports; else spawn.
+    A fork server (a fresh process that imports the decoder & co once and forks each worker)
+    where available, so the workers do not each pay the imports again; else spawn.
     """
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")

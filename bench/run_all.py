@@ -1,0 +1,196 @@
+"""``make bench``: run every benchmark in bench/ and write BENCHMARKS.md from their results.
+
+Benchmarks run on purpose, never inside the unit tests. Each script writes its own JSON under
+bench/results/; this runner prepares the shared inputs (records of the 12-track AAM sample,
+found through $IAD_TF_AAM_SAMPLE or ../shared/aam-sample), runs the scripts one after the
+other (never side by side: the machine has 2 cores) and renders the table.
+
+    python bench/run_all.py [--only NAME ...] [--render-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "bench"
+RESULTS = BENCH / "results"
+WORK = BENCH / "work"
+SAMPLE_RECORDS = WORK / "sample-records"
+
+
+def find_sample() -> Path:
+    env = os.environ.get("IAD_TF_AAM_SAMPLE")
+    for c in ([Path(env)] if env else []) + [REPO.parent / "shared" / "aam-sample"]:
+        if (c / "annotations").is_dir():
+            return c
+    sys.exit("bench needs the AAM sample: set IAD_TF_AAM_SAMPLE or place it at ../shared/aam-sample")
+
+
+def run(cmd: list[str]) -> float:
+    print("$ " + " ".join(cmd), flush=True)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, cwd=REPO)
+    return time.perf_counter() - t0
+
+
+def ensure_sample_records(sample: Path) -> None:
+    if (SAMPLE_RECORDS / "manifest.json").is_file():
+        return
+    run([sys.executable, "-m", "iad_tf", "build-records", "--aam-root", str(sample),
+         "--out", str(SAMPLE_RECORDS), "--workers", "2"])
+
+
+def scripts(sample: Path) -> dict[str, list[str]]:
+    py = sys.executable
+    out = {
+        "build_records": [py, "bench/build_records.py", "--aam-root", str(sample)],
+        "input_pipeline": [py, "bench/input_pipeline.py", "--records", str(SAMPLE_RECORDS)],
+        "batching_regimes": [py, "bench/batching_regimes.py", "--records", str(SAMPLE_RECORDS),
+                             "--runs", str(WORK / "regimes"), "--minutes", "3"],
+        "predict": [py, "bench/predict.py"],
+    }
+    if (BENCH / "beam_vs_local.py").is_file():
+        out["beam_vs_local"] = [py, "bench/beam_vs_local.py", "--aam-root", str(sample)]
+    return out
+
+
+# ---------------------------------------------------------------------------- rendering
+def _load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _r(x: Any, digits: int = 2) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+
+
+def render_build_records(d: dict[str, Any]) -> list[str]:
+    s = d["summary"]
+    rows = [f"| {arm} | {_r(v['median_wall_s'], 1)} s | {_r(v['median_tracks_per_s'])} | "
+            f"{_r(v['median_cpu_s'], 1)} s | {_r(v['peak_rss_mb'], 0)} MB |" for arm, v in s.items()]
+    ratio = d["speedup_w2_vs_naive_median"]
+    return [
+        f"{d['tracks']} tracks, {d.get('rounds', 1)} interleaved rounds, load average at end "
+        f"{_r(d['machine']['loadavg_at_end'][0])}.",
+        "", "| arm | median wall | tracks/s | CPU | peak memory |", "|---|---|---|---|---|", *rows, "",
+        f"**build-records --workers 2 vs naive serial loop: {ratio:.2f}x** "
+        f"(target >= {d['target']}x: {'met' if ratio >= d['target'] else 'NOT met'}).",
+    ]
+
+
+def render_input_pipeline(d: dict[str, Any]) -> list[str]:
+    rows = [f"| {k} | {_r(v['pipeline_examples_per_s'], 1)} | {_r(v['model_examples_per_s'], 2)} | "
+            f"{_r(v['pipeline_over_model'], 1)}x | {_r(v['crnn_epoch_seconds'], 1)} s |"
+            for k, v in d["regimes"].items()]
+    return [
+        f"Batch {d['batch_size']}, {d['train_tracks']} train tracks ({d['train_frames']} frames).", "",
+        "| regime | pipeline examples/s | CRNN train examples/s | ratio (target >= 5x) | CRNN epoch |",
+        "|---|---|---|---|---|", *rows,
+    ]
+
+
+def render_batching(d: dict[str, Any]) -> list[str]:
+    rows = [f"| {k} | {v['epochs']} | {v['steps']} | {_r(v['best']['val_f1_macro'], 3)} | "
+            f"{_r(v['best']['val_f1_micro'], 3)} |" for k, v in d["regimes"].items()]
+    return [f"Same wall-clock budget ({d['minutes']} min) per regime, CRNN, batch 2.", "",
+            "| regime | epochs | steps | best val F1 macro | its val F1 micro |", "|---|---|---|---|---|", *rows]
+
+
+def render_predict(d: dict[str, Any]) -> list[str]:
+    e2e = d["end_to_end_cli_1_thread"]
+    w = d["same_windows_1_thread"]
+    sizes = ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in d["sizes_bytes"].items())
+    lines = [f"Track {Path(d['track']).name} ({d['duration_s']:.0f} s), model: {d['model']['source']}; "
+             f"quantised mode: {d['quantization']['mode']}.", "",
+             "| model | end-to-end wall (best / median) | real-time factor (best / median) |", "|---|---|---|"]
+    lines += [f"| {k} | {_r(v['best_s'])} / {_r(v['median_s'])} s | {_r(v['rtf_best'], 0)}x / "
+              f"{_r(v['rtf_median'], 0)}x |" for k, v in e2e.items()]
+    lines += ["", f"Target >= {d['target_rtf']}x real time on one thread. In-process, warm: "
+              f"{_r(d.get('in_process_warm_rtf'), 0)}x.", "",
+              "| same windows, 1 thread | ms / window | max abs diff vs Keras |", "|---|---|---|"]
+    for k in ("tflite_float32", "tflite_dynamic", "tflite_int8", "tflite_float16"):
+        if f"{k}_ms_per_window" in w:
+            lines.append(f"| {k} | {_r(w[f'{k}_ms_per_window'])} | {w.get(f'{k}_max_abs_diff_vs_keras', 0):.2e} |")
+    for k in ("keras_predict_batch1", "keras_predict_batch32"):
+        if f"{k}_ms_per_window" in w:
+            lines.append(f"| {k} | {_r(w[f'{k}_ms_per_window'])} | 0 |")
+    lines += ["", f"Sizes: {sizes}."]
+    return lines
+
+
+def render_generic(d: dict[str, Any]) -> list[str]:
+    return ["```json", json.dumps(d, indent=1)[:3000], "```"]
+
+
+RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
+    "build_records": ("build-records vs a naive serial loop (12 sample tracks)", render_build_records),
+    "input_pipeline": ("Input pipeline vs CRNN training", render_input_pipeline),
+    "batching_regimes": ("Whole tracks vs fixed windows", render_batching),
+    "predict": ("Inference: `iad-tf predict` end to end, TFLite vs Keras, sizes", render_predict),
+    "beam_vs_local": ("Apache Beam DirectRunner vs the local pool", render_generic),
+}
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("tensorflow", "keras", "numpy", "librosa", "ai-edge-litert", "apache-beam"):
+        with contextlib.suppress(PackageNotFoundError):
+            out[pkg] = version(pkg)
+    return out
+
+
+def render(times: dict[str, float]) -> str:
+    lines = ["# Benchmarks", "",
+             "Written by `make bench` (bench/run_all.py) from bench/results/*.json; every number below "
+             "was measured by the script named, ratios side by side in one run.", "",
+             f"- machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+             f"- load average when rendered: {', '.join(f'{x:.2f}' for x in os.getloadavg())}",
+             "- versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()), ""]
+    for name, (title, fn) in RENDERERS.items():
+        d = _load(name)
+        lines += [f"## {title}", "", f"Script: `bench/{name}.py`; results: `bench/results/{name}.json`"
+                  + (f"; ran {times[name]:.0f} s in this run." if name in times else "."), ""]
+        try:
+            lines += fn(d) if d is not None else ["Not run yet."]
+        except (KeyError, TypeError) as exc:
+            lines += [f"(results file has an unexpected layout: {exc})"]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="*", default=None, help="run only these benchmarks")
+    ap.add_argument("--render-only", action="store_true", help="just rewrite BENCHMARKS.md")
+    args = ap.parse_args()
+    times: dict[str, float] = {}
+    if not args.render_only:
+        sample = find_sample()
+        ensure_sample_records(sample)
+        for name, cmd in scripts(sample).items():
+            if args.only and name not in args.only:
+                continue
+            if name == "beam_vs_local" and importlib.util.find_spec("apache_beam") is None:
+                print("skipping beam_vs_local: apache-beam is not installed (pip install 'iad-tf[beam]')")
+                continue
+            times[name] = run(cmd)
+    (REPO / "BENCHMARKS.md").write_text(render(times) + "\n", encoding="utf-8")
+    print(f"wrote {REPO / 'BENCHMARKS.md'}")
+
+
+if __name__ == "__main__":
+    main()
