@@ -179,3 +179,31 @@ def test_export_cli_errors_are_one_line(tmp_path: Path, exported: dict[str, Any]
     res = CliRunner().invoke(cli, ["export", "--run", str(exported["run"]), "--out", str(tmp_path / "o"),
                                    "--records", str(tmp_path / "missing")])
     assert res.exit_code == 1 and "records directory" in res.output and "Traceback" not in res.output
+
+
+def test_full_integer_int8_where_the_converter_handles_it(exported: dict[str, Any], tmp_path: Path) -> None:
+    """A model without recurrent layers (a tiny MLP) gets the requested full-integer int8."""
+    from iad_tf.export.data import read_tracks, representative_windows
+    from iad_tf.export.pipeline import ExportSettings, export_model
+    from iad_tf.export.tflite import op_names
+    from iad_tf.inference.litert import load_model
+    from iad_tf.training.config import ModelConfig
+    from iad_tf.training.models import build_mlp
+    from tfrecords_tools.reader import read_manifest
+
+    manifest = read_manifest(exported["records"])
+    model = build_mlp(ModelConfig(mlp_units=(16,), mlp_context=1), manifest["mel_stats"]["train"])
+    val = _val(exported)
+    pad = silence_db(FeatureConfig())
+    rep = representative_windows(read_tracks(exported["records"], "train", manifest), WINDOW, HOP, pad, 16)
+    res = export_model(model, tmp_path, feature=FeatureConfig(), classes=AAM_CLASSES, val_tracks=val,
+                       representative=rep,
+                       settings=ExportSettings(window_frames=WINDOW, hop_frames=HOP, quantize="int8"))
+    assert res.quantization["mode"] == "int8" and res.quantization["why"] == "requested"
+    assert res.quantization["note"] == ""
+    ops = op_names(res.quantized_model)
+    assert "QUANTIZE" in ops and "DEQUANTIZE" in ops and not [o for o in ops if o.startswith("Flex")]
+    windows, _ = make_windows(val[0][1], WINDOW, HOP, pad)
+    q = load_model(res.quantized_model).run_windows(windows)
+    ref = _sigmoid(model(windows, training=False))
+    assert np.abs(q - ref).max() < 0.05  # int8 error, small on probabilities

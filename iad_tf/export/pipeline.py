@@ -176,7 +176,8 @@ def export_model(
         quant_path, quant_info, quant_metrics = None, {"mode": "none", "requested": s.quantize}, None
         if s.quantize != "none":
             quant_path, quant_info, quant_metrics, qchecks = _quantize(
-                fixed_dir, stage, base, val_tracks, representative, ref_metrics, thr, median_window, s, say)
+                fixed_dir, stage, base, val_tracks, representative, ref_metrics, thr, median_window, s, say,
+                recurrent=is_recurrent(model))
             checks += qchecks
 
         validation = {
@@ -207,6 +208,13 @@ def export_model(
     )
 
 
+def is_recurrent(model: Any) -> bool:
+    """True if ``model`` holds a recurrent layer (GRU/LSTM/RNN, also inside Bidirectional)."""
+    recurrent = ("GRU", "LSTM", "SimpleRNN", "RNN", "Bidirectional")
+    return any(type(layer).__name__ in recurrent or (hasattr(layer, "layers") and is_recurrent(layer))
+               for layer in model.layers)
+
+
 def _ops_check(path: Path) -> Check:
     bad = non_builtin_ops(op_names(path))
     return Check(path.name, "non-builtin ops", float(len(bad)), 0.0, ", ".join(bad) or "builtin ops only")
@@ -215,7 +223,7 @@ def _ops_check(path: Path) -> Check:
 def _quantize(
     fixed_dir: Path, stage: Path, base: ModelMetadata, val_tracks: Sequence[Track],
     representative: np.ndarray | None, ref_metrics: dict[str, float], thr: np.ndarray,
-    median_window: int, s: ExportSettings, say: Any,
+    median_window: int, s: ExportSettings, say: Any, recurrent: bool = False,
 ) -> tuple[Path, dict[str, Any], dict[str, float], list[Check]]:
     """Try the fallback chain from ``s.quantize``; the first mode that converts and keeps
     micro-F1 within the bound wins. Raises :class:`ExportCheckError` if none does."""
@@ -242,7 +250,7 @@ def _quantize(
             attempts.append({"mode": mode, "ok": True, "reason": check.line()})
             reason = ("requested" if mode == s.quantize else
                       f"fallback from {s.quantize}: " + "; ".join(f"{a['mode']}: {a['reason']}" for a in attempts[:-1]))
-            note = RECURRENT_NOTE if mode != s.quantize else ""
+            note = RECURRENT_NOTE if recurrent and mode != s.quantize else ""
             info = {"mode": mode, "requested": s.quantize, "why": reason, "note": note, "attempts": attempts}
             return path, info, metrics, [ops, check]
         attempts.append({"mode": mode, "ok": False, "reason": check.line() if not check.passed else ops.line()})
