@@ -38,7 +38,11 @@ SAMPLE_TRACK = REPO.parent / "shared" / "aam-sample" / "audio-mixes-mp3" / "1941
 
 
 def dir_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+    return (
+        sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+        if path.is_dir()
+        else path.stat().st_size
+    )
 
 
 def make_track(path: Path, seconds: float = 180.0, sr: int = 44100) -> Path:
@@ -49,7 +53,9 @@ def make_track(path: Path, seconds: float = 180.0, sr: int = 44100) -> Path:
     t = np.arange(int(seconds * sr)) / sr
     y = 0.02 * rng.standard_normal(t.size)
     for f0 in (110.0, 220.0, 440.0, 880.0, 1760.0):
-        gate = (np.sin(2 * np.pi * t / rng.uniform(5, 20) + rng.uniform(0, 6)) > 0).astype(np.float64)
+        gate = (np.sin(2 * np.pi * t / rng.uniform(5, 20) + rng.uniform(0, 6)) > 0).astype(
+            np.float64
+        )
         y += 0.1 * gate * np.sin(2 * np.pi * f0 * t)
     sf.write(path, np.stack([y, y], 1).astype(np.float32), sr)
     return path
@@ -66,16 +72,34 @@ def build_model(run: Path | None) -> tuple[object, dict]:
     from iad_tf.training.models import build_crnn
 
     cfg = ModelConfig()
-    return build_crnn(cfg), {"source": "default CRNN architecture, untrained weights", "architecture": "crnn",
-                             "config": cfg.to_dict()}
+    return build_crnn(cfg), {
+        "source": "default CRNN architecture, untrained weights",
+        "architecture": "crnn",
+        "config": cfg.to_dict(),
+    }
 
 
 def time_cli(track: Path, model: Path, out: Path, repeats: int) -> list[float]:
     walls = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "iad_tf", "predict", str(track), "--model", str(model),
-                               "--threads", "1", "--out", str(out)], capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "iad_tf",
+                "predict",
+                str(track),
+                "--model",
+                str(model),
+                "--threads",
+                "1",
+                "--out",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+        )
         walls.append(time.perf_counter() - t0)
         if proc.returncode != 0:
             raise RuntimeError(f"predict failed: {proc.stderr[-1000:]}")
@@ -112,7 +136,9 @@ def stage_times(track: Path, model_path: Path, out: Path) -> dict[str, float]:
         segs = to_segments(dec, probs, md.classes, cfg.frame_seconds, y.size / cfg.sample_rate)
         times["stitch_decide_segments"] = time.perf_counter() - t
         t = time.perf_counter()
-        write_outputs(SongPrediction(track, y.size / cfg.sample_rate, probs, dec, segs), model, out / "stages")
+        write_outputs(
+            SongPrediction(track, y.size / cfg.sample_rate, probs, dec, segs), model, out / "stages"
+        )
         times["write_outputs"] = time.perf_counter() - t
     times["windows"] = int(windows.shape[0])
     return times
@@ -130,8 +156,12 @@ def per_window_ms(fn, windows: np.ndarray, repeats: int = 2) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--run", type=Path, default=None, help="Trained run directory (default: untrained CRNN).")
-    ap.add_argument("--track", type=Path, default=None, help="Audio file (default: a ~3-minute AAM mix).")
+    ap.add_argument(
+        "--run", type=Path, default=None, help="Trained run directory (default: untrained CRNN)."
+    )
+    ap.add_argument(
+        "--track", type=Path, default=None, help="Audio file (default: a ~3-minute AAM mix)."
+    )
     ap.add_argument("--window-frames", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -152,7 +182,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="iad-tf-bench-") as tmp_s:
         tmp = Path(tmp_s)
-        track = args.track or (SAMPLE_TRACK if SAMPLE_TRACK.is_file() else make_track(tmp / "song.wav"))
+        track = args.track or (
+            SAMPLE_TRACK if SAMPLE_TRACK.is_file() else make_track(tmp / "song.wav")
+        )
         feature = FeatureConfig()
         mel, duration = file_logmel(track, feature)
         model, model_info = build_model(args.run)
@@ -160,30 +192,43 @@ def main() -> None:
         hop = 3 * w // 4
         labels = np.zeros((mel.shape[0], len(AAM_CLASSES)), np.uint8)  # timing only
         print(f"exporting ({model_info['source']}) ...", flush=True)
-        res = export_model(model, tmp / "export", feature=feature, classes=AAM_CLASSES,
-                           val_tracks=[("bench", mel, labels)],
-                           representative=make_windows(mel, w, hop, silence_db(feature))[0][:32],
-                           settings=ExportSettings(window_frames=w, hop_frames=hop, quantize="int8", name="bench"),
-                           info={"model": model_info})
+        res = export_model(
+            model,
+            tmp / "export",
+            feature=feature,
+            classes=AAM_CLASSES,
+            val_tracks=[("bench", mel, labels)],
+            representative=make_windows(mel, w, hop, silence_db(feature))[0][:32],
+            settings=ExportSettings(window_frames=w, hop_frames=hop, quantize="int8", name="bench"),
+            info={"model": model_info},
+        )
         models = {"float32": res.float_model, res.quantization["mode"]: res.quantized_model}
 
         print("end to end (fresh process, 1 thread) ...", flush=True)
         e2e = {}
         for name, path in models.items():
             walls = time_cli(track, path, tmp / "pred", args.repeats)
-            e2e[name] = {"wall_s": [round(x, 3) for x in walls], "best_s": round(min(walls), 3),
-                         "median_s": round(statistics.median(walls), 3),
-                         "rtf_best": round(duration / min(walls), 1),
-                         "rtf_median": round(duration / statistics.median(walls), 1)}
+            e2e[name] = {
+                "wall_s": [round(x, 3) for x in walls],
+                "best_s": round(min(walls), 3),
+                "median_s": round(statistics.median(walls), 3),
+                "rtf_best": round(duration / min(walls), 1),
+                "rtf_median": round(duration / statistics.median(walls), 1),
+            }
         short = tmp / "one_second.wav"
         import soundfile as sf
 
         sf.write(short, np.zeros(44100, np.float32), 44100)
-        startup = round(min(time_cli(short, res.quantized_model or res.float_model, tmp / "p1", args.repeats)), 3)
+        startup = round(
+            min(time_cli(short, res.quantized_model or res.float_model, tmp / "p1", args.repeats)),
+            3,
+        )
         stages, warm_rtf = {}, {}
         for name, path in models.items():
             stages[name] = {k: round(v, 4) for k, v in stage_times(track, path, tmp).items()}
-            warm_rtf[name] = round(duration / sum(v for k, v in stages[name].items() if k != "windows"), 1)
+            warm_rtf[name] = round(
+                duration / sum(v for k, v in stages[name].items() if k != "windows"), 1
+            )
 
         print("same windows: TFLite float / quantised / Keras ...", flush=True)
         windows, _ = make_windows(mel, w, hop, silence_db(feature))
@@ -192,19 +237,28 @@ def main() -> None:
         for name, path in models.items():
             m = load_model(path, threads=1)
             same[f"tflite_{name}_ms_per_window"] = round(per_window_ms(m.run_windows, windows), 3)
-            same[f"tflite_{name}_max_abs_diff_vs_keras"] = float(np.abs(m.run_windows(windows) - ref).max())
+            same[f"tflite_{name}_max_abs_diff_vs_keras"] = float(
+                np.abs(m.run_windows(windows) - ref).max()
+            )
         same["keras_predict_batch32_ms_per_window"] = round(
-            per_window_ms(lambda x: model.predict(x, batch_size=32, verbose=0), windows), 3)
+            per_window_ms(lambda x: model.predict(x, batch_size=32, verbose=0), windows), 3
+        )
         same["keras_predict_batch1_ms_per_window"] = round(
-            per_window_ms(lambda x: model.predict(x, batch_size=1, verbose=0), windows), 3)
+            per_window_ms(lambda x: model.predict(x, batch_size=1, verbose=0), windows), 3
+        )
 
         keras_file = tmp / "model.keras"
         model.save(keras_file)
-        sizes = {"keras": keras_file.stat().st_size, "saved_model": dir_size(res.saved_model),
-                 **{f"tflite_{k}": p.stat().st_size for k, p in models.items()}}
+        sizes = {
+            "keras": keras_file.stat().st_size,
+            "saved_model": dir_size(res.saved_model),
+            **{f"tflite_{k}": p.stat().st_size for k, p in models.items()},
+        }
 
     result = {
-        "track": str(track), "duration_s": round(duration, 2), "model": model_info,
+        "track": str(track),
+        "duration_s": round(duration, 2),
+        "model": model_info,
         "quantization": {k: res.quantization.get(k) for k in ("mode", "requested", "why")},
         "end_to_end_cli_1_thread": e2e,
         "cli_startup_s": startup,

@@ -31,7 +31,9 @@ def tone(freq: float, seconds: float, sr: int = WRITE_SR) -> np.ndarray:
     return (AMPLITUDE * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
-def song(activity: dict[str, list[tuple[float, float]]], seconds: float, sr: int = WRITE_SR) -> np.ndarray:
+def song(
+    activity: dict[str, list[tuple[float, float]]], seconds: float, sr: int = WRITE_SR
+) -> np.ndarray:
     """Mono song (samples,): each class's tone sounds during its (start_s, end_s) spans."""
     y = np.zeros(int(round(seconds * sr)), dtype=np.float32)
     t = np.arange(y.size) / sr
@@ -42,8 +44,9 @@ def song(activity: dict[str, list[tuple[float, float]]], seconds: float, sr: int
     return y
 
 
-def write_song(path: Path, activity: dict[str, list[tuple[float, float]]], seconds: float,
-               stereo: bool = True) -> Path:
+def write_song(
+    path: Path, activity: dict[str, list[tuple[float, float]]], seconds: float, stereo: bool = True
+) -> Path:
     y = song(activity, seconds)
     data = np.stack([y, y], axis=1) if stereo else y
     sf.write(path, data, WRITE_SR)
@@ -88,9 +91,16 @@ def export_detector(out_dir: Path, name: str = "detector", median_window: int = 
         for a, b in spans:
             labels[(times >= a) & (times < b), AAM_CLASSES.index(name_)] = 1
     res = export_model(
-        model, out_dir, feature=FEATURE, classes=AAM_CLASSES, val_tracks=[("song", mel, labels)],
-        representative=None, median_window=median_window,
-        settings=ExportSettings(window_frames=WINDOW_FRAMES, hop_frames=48, quantize="none", name=name),
+        model,
+        out_dir,
+        feature=FEATURE,
+        classes=AAM_CLASSES,
+        val_tracks=[("song", mel, labels)],
+        representative=None,
+        median_window=median_window,
+        settings=ExportSettings(
+            window_frames=WINDOW_FRAMES, hop_frames=48, quantize="none", name=name
+        ),
         info={"model": {"architecture": "hand-wired tone detector (tests)"}},
     )
     return res.float_model

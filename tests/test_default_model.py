@@ -51,15 +51,31 @@ def test_default_model_resolves_from_an_installed_wheel(tmp_path: Path) -> None:
         for p in (built, built.with_suffix(".json")):
             shutil.copy(p, src / "saved_models" / p.name)
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", *_isolation(), "-q", str(src),
-         "-w", str(tmp_path / "dist")],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            *_isolation(),
+            "-q",
+            str(src),
+            "-w",
+            str(tmp_path / "dist"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     (wheel,) = (tmp_path / "dist").glob("iad_tf-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     stem = Path(DEFAULT_MODEL_NAME).stem
-    assert f"iad_tf/default_model/{stem}.tflite" in names and f"iad_tf/default_model/{stem}.json" in names
+    assert (
+        f"iad_tf/default_model/{stem}.tflite" in names
+        and f"iad_tf/default_model/{stem}.json" in names
+    )
 
     site = tmp_path / "site"  # the installed package: the unpacked wheel, first on sys.path
     zipfile.ZipFile(wheel).extractall(site)
@@ -76,10 +92,18 @@ def test_default_model_resolves_from_an_installed_wheel(tmp_path: Path) -> None:
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(site)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          cwd=tmp_path, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout[-1000:] + proc.stderr[-2000:]
-    lines = dict(ln.split(" ", 1) for ln in proc.stdout.splitlines() if ln.startswith(("PACKAGE", "MODEL")))
+    lines = dict(
+        ln.split(" ", 1) for ln in proc.stdout.splitlines() if ln.startswith(("PACKAGE", "MODEL"))
+    )
     assert Path(lines["PACKAGE"]).is_relative_to(site)  # the wheel's copy, not the checkout
     assert Path(lines["MODEL"]) == site / "iad_tf" / "default_model" / DEFAULT_MODEL_NAME
     result = json.loads((tmp_path / "out" / "song.json").read_text())
@@ -88,16 +112,23 @@ def test_default_model_resolves_from_an_installed_wheel(tmp_path: Path) -> None:
         assert {s["instrument"] for s in result["segments"]} == {"Flute"}
 
 
-def test_missing_default_model_is_a_clear_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_default_model_is_a_clear_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from iad_tf.cli.main import cli
 
-    monkeypatch.setattr(default_model, "default_model_candidates",
-                        lambda: [tmp_path / "pkg" / DEFAULT_MODEL_NAME, tmp_path / "repo" / DEFAULT_MODEL_NAME])
+    monkeypatch.setattr(
+        default_model,
+        "default_model_candidates",
+        lambda: [tmp_path / "pkg" / DEFAULT_MODEL_NAME, tmp_path / "repo" / DEFAULT_MODEL_NAME],
+    )
     (tmp_path / "a.wav").write_bytes(b"")
     res = CliRunner().invoke(cli, ["predict", str(tmp_path / "a.wav")])
     assert res.exit_code == 1
     assert "no default model found" in res.output and "--model FILE" in res.output
-    assert str(tmp_path / "pkg" / DEFAULT_MODEL_NAME) in res.output and "Traceback" not in res.output
+    assert (
+        str(tmp_path / "pkg" / DEFAULT_MODEL_NAME) in res.output and "Traceback" not in res.output
+    )
 
 
 def test_ship_default_installs_a_loadable_model(tmp_path: Path) -> None:
@@ -139,7 +170,9 @@ def test_shipped_model_reproduces_its_validation_score_from_raw_audio(aam_sample
         pytest.skip(f"validation tracks {val['tracks']} are not in {aam_sample}")
     truth, pred = [], []
     for tid in val["tracks"]:
-        arrays = process_track(tracks[tid], md.feature_config, labels=md.training_data.get("labels", "onsets"))
+        arrays = process_track(
+            tracks[tid], md.feature_config, labels=md.training_data.get("labels", "onsets")
+        )
         song = predict_audio(tracks[tid].audio, model)
         assert song.decisions.shape == arrays["labels"].shape
         truth.append(arrays["labels"])

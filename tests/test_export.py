@@ -31,16 +31,28 @@ def train_run(records: Path, run_dir: Path, epochs: int = 20) -> Path:
 
     manifest = read_manifest(records)
     train = read_tracks(records, "train", manifest)
-    x = np.concatenate([make_windows(m, WINDOW, 16, silence_db(FeatureConfig()))[0] for _, m, _ in train])
-    y = np.concatenate([make_windows(lab.astype(np.float32), WINDOW, 16, 0.0)[0] for _, _, lab in train])
+    x = np.concatenate(
+        [make_windows(m, WINDOW, 16, silence_db(FeatureConfig()))[0] for _, m, _ in train]
+    )
+    y = np.concatenate(
+        [make_windows(lab.astype(np.float32), WINDOW, 16, 0.0)[0] for _, _, lab in train]
+    )
     keras.utils.set_random_seed(0)
     cfg = ModelConfig(conv_blocks=((4, 4), (8, 4)), gru_units=8, dropout=0.0)
     model = build_crnn(cfg, manifest["mel_stats"]["train"])
     model.compile(keras.optimizers.Adam(1e-2), keras.losses.BinaryCrossentropy(from_logits=True))
     model.fit(x, y, batch_size=8, epochs=epochs, verbose=0)
     run_dir.mkdir()
-    config = run_config_dict("crnn", cfg, TrainConfig(), FeatureConfig(), AAM_CLASSES, records,
-                             manifest["mel_stats"]["train"], None)
+    config = run_config_dict(
+        "crnn",
+        cfg,
+        TrainConfig(),
+        FeatureConfig(),
+        AAM_CLASSES,
+        records,
+        manifest["mel_stats"]["train"],
+        None,
+    )
     (run_dir / "config.json").write_text(json.dumps(config))
     model.save(run_dir / "model.keras")
     return run_dir
@@ -54,7 +66,9 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("export")
     records = make_records(tmp / "records", n_frames=400)
     run = train_run(records, tmp / "run")
-    result = export_run(run, tmp / "out", settings=ExportSettings(quantize="int8"), window_frames=WINDOW)
+    result = export_run(
+        run, tmp / "out", settings=ExportSettings(quantize="int8"), window_frames=WINDOW
+    )
     return {"tmp": tmp, "records": records, "run": run, "out": tmp / "out", "result": result}
 
 
@@ -80,10 +94,22 @@ def test_files_and_metadata(exported: dict[str, Any]) -> None:
     res = exported["result"]
     q = res.quantization["mode"]
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["model.tflite", "model.json", f"model_{q}.tflite", f"model_{q}.json", "model_saved_model", "model_export.json"])
+        [
+            "model.tflite",
+            "model.json",
+            f"model_{q}.tflite",
+            f"model_{q}.json",
+            "model_saved_model",
+            "model_export.json",
+        ]
+    )
     md = json.loads((out / "model.json").read_text())
     assert md["format"] == "iad-tf-model/1"
-    assert md["classes"] == list(AAM_CLASSES) and md["thresholds"] == [0.5] * 31 and md["median_window"] == 1
+    assert (
+        md["classes"] == list(AAM_CLASSES)
+        and md["thresholds"] == [0.5] * 31
+        and md["median_window"] == 1
+    )
     assert md["feature_config"] == FeatureConfig().to_dict()
     assert (md["window_frames"], md["hop_frames"]) == (WINDOW, HOP)
     assert md["quantization"] == {"mode": "float32"}
@@ -113,14 +139,18 @@ def test_saved_model_and_float_tflite_match_keras(exported: dict[str, Any]) -> N
     model = _keras(exported)
     ref = _sigmoid(model(windows, training=False))  # (N, 64, 31)
 
-    sig = tf.saved_model.load(str(exported["out"] / "model_saved_model")).signatures["serving_default"]
+    sig = tf.saved_model.load(str(exported["out"] / "model_saved_model")).signatures[
+        "serving_default"
+    ]
     got = sig(mel=tf.constant(windows))["probs"].numpy()
     np.testing.assert_allclose(got, ref, atol=1e-4, rtol=0)
     # any batch and length: a whole track at once
     whole = sig(mel=tf.constant(mel[None]))["probs"].numpy()
     np.testing.assert_allclose(whole, _sigmoid(model(mel[None], training=False)), atol=1e-4, rtol=0)
 
-    runner = Interpreter(model_path=str(exported["out"] / "model.tflite")).get_signature_runner("serving_default")
+    runner = Interpreter(model_path=str(exported["out"] / "model.tflite")).get_signature_runner(
+        "serving_default"
+    )
     assert runner.get_input_details()["mel"]["shape"].tolist() == [1, WINDOW, 128]
     assert runner.get_output_details()["probs"]["shape"].tolist() == [1, WINDOW, 31]
     tfl = np.stack([runner(mel=w[None])["probs"][0] for w in windows])
@@ -139,7 +169,9 @@ def test_quantised_model_within_micro_f1_bound(exported: dict[str, Any]) -> None
     model = _keras(exported)
     pad = silence_db(FeatureConfig())
     truth = np.concatenate([lab for _, _, lab in val])
-    keras_probs = track_probs(val, lambda w: _sigmoid(model(w, training=False)).astype(np.float32), WINDOW, HOP, pad)
+    keras_probs = track_probs(
+        val, lambda w: _sigmoid(model(w, training=False)).astype(np.float32), WINDOW, HOP, pad
+    )
     quant = load_model(exported["result"].quantized_model)
     quant_probs = [probabilities(quant, mel) for _, mel, _ in val]  # the predict path
     f1_keras = frame_metrics(truth, np.concatenate([decide(p) for p in keras_probs]))["f1_micro"]
@@ -155,7 +187,9 @@ def test_builtin_ops_only(exported: dict[str, Any]) -> None:
     for path in sorted(exported["out"].glob("*.tflite")):
         ops = op_names(path)
         assert not [o for o in ops if o.startswith("Flex") or o == "CUSTOM"], (path.name, ops)
-        assert "WHILE" in ops or "UNIDIRECTIONAL_SEQUENCE_RNN" in ops or "SPLIT" in ops, ops  # the GRU
+        assert "WHILE" in ops or "UNIDIRECTIONAL_SEQUENCE_RNN" in ops or "SPLIT" in ops, (
+            ops
+        )  # the GRU
 
 
 def test_failed_check_fails_export_with_numbers(exported: dict[str, Any], tmp_path: Path) -> None:
@@ -164,24 +198,54 @@ def test_failed_check_fails_export_with_numbers(exported: dict[str, Any], tmp_pa
 
     val = _val(exported)
     out = tmp_path / "out"
-    with pytest.raises(ExportCheckError, match=r"float16: tflite float16: \|d micro-F1\| = .* \(bound -1\) FAILED"):
-        export_model(_keras(exported), out, feature=FeatureConfig(), classes=AAM_CLASSES, val_tracks=val,
-                     representative=None,
-                     settings=ExportSettings(window_frames=WINDOW, hop_frames=HOP, quantize="float16", f1_tolerance=-1.0))
+    with pytest.raises(
+        ExportCheckError, match=r"float16: tflite float16: \|d micro-F1\| = .* \(bound -1\) FAILED"
+    ):
+        export_model(
+            _keras(exported),
+            out,
+            feature=FeatureConfig(),
+            classes=AAM_CLASSES,
+            val_tracks=val,
+            representative=None,
+            settings=ExportSettings(
+                window_frames=WINDOW, hop_frames=HOP, quantize="float16", f1_tolerance=-1.0
+            ),
+        )
     assert list(out.iterdir()) == []  # nothing half-written is left behind
 
 
 def test_export_cli_errors_are_one_line(tmp_path: Path, exported: dict[str, Any]) -> None:
     from iad_tf.cli.main import cli
 
-    res = CliRunner().invoke(cli, ["export", "--run", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
-    assert res.exit_code == 1 and "no such run directory" in res.output and "Traceback" not in res.output
-    res = CliRunner().invoke(cli, ["export", "--run", str(exported["run"]), "--out", str(tmp_path / "o"),
-                                   "--records", str(tmp_path / "missing")])
-    assert res.exit_code == 1 and "records directory" in res.output and "Traceback" not in res.output
+    res = CliRunner().invoke(
+        cli, ["export", "--run", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]
+    )
+    assert (
+        res.exit_code == 1
+        and "no such run directory" in res.output
+        and "Traceback" not in res.output
+    )
+    res = CliRunner().invoke(
+        cli,
+        [
+            "export",
+            "--run",
+            str(exported["run"]),
+            "--out",
+            str(tmp_path / "o"),
+            "--records",
+            str(tmp_path / "missing"),
+        ],
+    )
+    assert (
+        res.exit_code == 1 and "records directory" in res.output and "Traceback" not in res.output
+    )
 
 
-def test_full_integer_int8_where_the_converter_handles_it(exported: dict[str, Any], tmp_path: Path) -> None:
+def test_full_integer_int8_where_the_converter_handles_it(
+    exported: dict[str, Any], tmp_path: Path
+) -> None:
     """A model without recurrent layers (a tiny MLP) gets the requested full-integer int8."""
     from iad_tf.export.data import read_tracks, representative_windows
     from iad_tf.export.pipeline import ExportSettings, export_model
@@ -195,14 +259,24 @@ def test_full_integer_int8_where_the_converter_handles_it(exported: dict[str, An
     model = build_mlp(ModelConfig(mlp_units=(16,), mlp_context=1), manifest["mel_stats"]["train"])
     val = _val(exported)
     pad = silence_db(FeatureConfig())
-    rep = representative_windows(read_tracks(exported["records"], "train", manifest), WINDOW, HOP, pad, 16)
-    res = export_model(model, tmp_path, feature=FeatureConfig(), classes=AAM_CLASSES, val_tracks=val,
-                       representative=rep,
-                       settings=ExportSettings(window_frames=WINDOW, hop_frames=HOP, quantize="int8"))
+    rep = representative_windows(
+        read_tracks(exported["records"], "train", manifest), WINDOW, HOP, pad, 16
+    )
+    res = export_model(
+        model,
+        tmp_path,
+        feature=FeatureConfig(),
+        classes=AAM_CLASSES,
+        val_tracks=val,
+        representative=rep,
+        settings=ExportSettings(window_frames=WINDOW, hop_frames=HOP, quantize="int8"),
+    )
     assert res.quantization["mode"] == "int8" and res.quantization["why"] == "requested"
     assert res.quantization["note"] == ""
     ops = op_names(res.quantized_model)
-    assert "QUANTIZE" in ops and "DEQUANTIZE" in ops and not [o for o in ops if o.startswith("Flex")]
+    assert (
+        "QUANTIZE" in ops and "DEQUANTIZE" in ops and not [o for o in ops if o.startswith("Flex")]
+    )
     windows, _ = make_windows(val[0][1], WINDOW, HOP, pad)
     q = load_model(res.quantized_model).run_windows(windows)
     ref = _sigmoid(model(windows, training=False))

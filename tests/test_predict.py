@@ -32,11 +32,17 @@ def detector(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run_cli(*args: str) -> tuple[int, str]:
     res = CliRunner().invoke(cli, list(args))
-    return res.exit_code, res.output + (str(res.exception) if res.exception and not isinstance(res.exception, SystemExit) else "")
+    return res.exit_code, res.output + (
+        str(res.exception) if res.exception and not isinstance(res.exception, SystemExit) else ""
+    )
 
 
 def overlap_s(segs: list[dict], instrument: str, a: float, b: float) -> float:
-    return sum(max(0.0, min(b, s["end_s"]) - max(a, s["start_s"])) for s in segs if s["instrument"] == instrument)
+    return sum(
+        max(0.0, min(b, s["end_s"]) - max(a, s["start_s"]))
+        for s in segs
+        if s["instrument"] == instrument
+    )
 
 
 # ---------------------------------------------------------------- windows, segments (numpy only)
@@ -91,8 +97,17 @@ def test_segments_from_decisions_hand_example() -> None:
 def test_predict_finds_the_known_activity(detector: Path, tmp_path: Path) -> None:
     activity = {"Flute": [(1.0, 3.5), (5.0, 6.0)], "ElectricBass": [(2.5, 6.0)]}
     song = write_song(tmp_path / "song.wav", activity, 8.0)
-    code, out = run_cli("predict", str(song), "--model", str(detector), "--out", str(tmp_path / "out"),
-                        "--median-window", "5", "--plot")
+    code, out = run_cli(
+        "predict",
+        str(song),
+        "--model",
+        str(detector),
+        "--out",
+        str(tmp_path / "out"),
+        "--median-window",
+        "5",
+        "--plot",
+    )
     assert code == 0, out
     assert "song.wav (0:08): " in out and "Flute" in out and "ElectricBass" in out
     res = json.loads((tmp_path / "out" / "song.json").read_text())
@@ -108,24 +123,42 @@ def test_predict_finds_the_known_activity(detector: Path, tmp_path: Path) -> Non
     # frame probabilities: one row per frame of the 22.05 kHz log-mel
     npz = np.load(tmp_path / "out" / "song.npz")
     n = FEATURE.n_frames_for(8 * FEATURE.sample_rate)
-    assert npz["probs"].shape == (n, len(AAM_CLASSES)) and npz["decisions"].shape == (n, len(AAM_CLASSES))
+    assert npz["probs"].shape == (n, len(AAM_CLASSES)) and npz["decisions"].shape == (
+        n,
+        len(AAM_CLASSES),
+    )
     assert list(npz["classes"]) == list(AAM_CLASSES)
     np.testing.assert_allclose(npz["times"][1], FEATURE.frame_seconds)
     flute = npz["probs"][:, AAM_CLASSES.index("Flute")]
-    assert flute[npz["times"] < 0.8].max() < 0.1 and flute[(npz["times"] > 1.2) & (npz["times"] < 3.3)].min() > 0.9
+    assert (
+        flute[npz["times"] < 0.8].max() < 0.1
+        and flute[(npz["times"] > 1.2) & (npz["times"] < 3.3)].min() > 0.9
+    )
     png = tmp_path / "out" / "song.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_silence_gives_no_segments_and_short_audio_is_padded(detector: Path, tmp_path: Path) -> None:
+def test_silence_gives_no_segments_and_short_audio_is_padded(
+    detector: Path, tmp_path: Path
+) -> None:
     sf.write(tmp_path / "silence.ogg", np.zeros(3 * WRITE_SR, np.float32), WRITE_SR)
     short_s = 0.6  # 26 frames < the 64-frame window
     write_song(tmp_path / "short.flac", {"Flute": [(0.1, 0.4)]}, short_s, stereo=False)
-    code, out = run_cli("predict", str(tmp_path), "--model", str(detector), "--out", str(tmp_path / "out"),
-                        "--format", "csv")
+    code, out = run_cli(
+        "predict",
+        str(tmp_path),
+        "--model",
+        str(detector),
+        "--out",
+        str(tmp_path / "out"),
+        "--format",
+        "csv",
+    )
     assert code == 0, out
     assert "silence.ogg (0:03): no instrument detected" in out
-    assert (tmp_path / "out" / "silence.csv").read_text().splitlines() == ["instrument,start_s,end_s,confidence"]
+    assert (tmp_path / "out" / "silence.csv").read_text().splitlines() == [
+        "instrument,start_s,end_s,confidence"
+    ]
     assert np.load(tmp_path / "out" / "silence.npz")["probs"].max() < 0.01
     rows = (tmp_path / "out" / "short.csv").read_text().splitlines()[1:]
     assert rows and all(r.startswith("Flute,") for r in rows)
@@ -135,13 +168,22 @@ def test_silence_gives_no_segments_and_short_audio_is_padded(detector: Path, tmp
     assert n < WINDOW_FRAMES and np.load(tmp_path / "out" / "short.npz")["probs"].shape[0] == n
 
 
-def test_unreadable_and_missing_files_are_reported_and_skipped(detector: Path, tmp_path: Path) -> None:
+def test_unreadable_and_missing_files_are_reported_and_skipped(
+    detector: Path, tmp_path: Path
+) -> None:
     songs = tmp_path / "songs"
     (songs / "sub").mkdir(parents=True)
     write_song(songs / "sub" / "good.wav", {"Flute": [(0.5, 1.5)]}, 2.0)
     (songs / "broken.flac").write_bytes(b"not audio at all" * 50)
-    code, out = run_cli("predict", str(songs), str(tmp_path / "nope.mp3"), "--model", str(detector),
-                        "--out", str(tmp_path / "out"))
+    code, out = run_cli(
+        "predict",
+        str(songs),
+        str(tmp_path / "nope.mp3"),
+        "--model",
+        str(detector),
+        "--out",
+        str(tmp_path / "out"),
+    )
     assert code == 1
     assert "broken.flac" in out and "nope.mp3: no such file or directory" in out
     assert "1 song(s) written" in out and "2 path(s) failed, 1 succeeded" in out
@@ -169,8 +211,10 @@ def test_bad_models_give_clear_messages(detector: Path, tmp_path: Path) -> None:
     bad_json = _copy_model(detector, tmp_path / "badjson")
     bad_json.with_suffix(".json").write_text("{ not json")
     cases["bad json"] = (bad_json, "not valid JSON")
-    for key, value, msg in [("window_frames", 128, "input mel is (1, 64, 128), metadata says (1, 128, 128)"),
-                            ("classes", list(AAM_CLASSES[:30]), "31 thresholds for 30 classes")]:
+    for key, value, msg in [
+        ("window_frames", 128, "input mel is (1, 64, 128), metadata says (1, 128, 128)"),
+        ("classes", list(AAM_CLASSES[:30]), "31 thresholds for 30 classes"),
+    ]:
         p = _copy_model(detector, tmp_path / f"mismatch_{key}")
         md = json.loads(p.with_suffix(".json").read_text())
         md[key] = value
@@ -182,7 +226,9 @@ def test_bad_models_give_clear_messages(detector: Path, tmp_path: Path) -> None:
     p.with_suffix(".json").write_text(json.dumps(md))
     cases["class count"] = (p, "metadata says (1, 64, 30) (30 classes)")
     for name, (model, msg) in cases.items():
-        code, out = run_cli("predict", str(song), "--model", str(model), "--out", str(tmp_path / "out"))
+        code, out = run_cli(
+            "predict", str(song), "--model", str(model), "--out", str(tmp_path / "out")
+        )
         assert code == 1, (name, out)
         assert msg in out and str(model.with_suffix("")) in out, (name, out)  # names the file
         assert "Traceback" not in out, name
@@ -200,7 +246,9 @@ def test_predict_runs_with_tensorflow_unimportable(detector: Path, tmp_path: Pat
         f"cli(['predict', {str(song)!r}, '--model', {str(detector)!r}, '--out', {str(tmp_path / 'out')!r}])\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "ElectricBass" in proc.stdout
     segs = json.loads((tmp_path / "out" / "s.json").read_text())["segments"]

@@ -6,21 +6,57 @@ import click
 
 
 @click.command()
-@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False, path_type=str),
-              help="Run directory written by fit (model.keras, config.json).")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=str),
-              help="Output folder.")
-@click.option("--records", "records_dir", type=click.Path(file_okay=False, path_type=str), default=None,
-              help="Records directory (default: the one the run was trained on).")
-@click.option("--window-frames", type=click.IntRange(min=8), default=None,
-              help="Fixed TFLite window in frames [default: 256 (5.9 s)]; hop is 3/4 of it.")
-@click.option("--quantize", type=click.Choice(["int8", "dynamic", "float16", "none"]), default="int8",
-              show_default=True, help="Quantised model to add; falls back int8 -> dynamic -> float16.")
-@click.option("--name", default="model", show_default=True, help="File stem of the exported models.")
-@click.option("--ship", is_flag=True,
-              help="Also install the quantised model (float if none) as the default model in saved_models/.")
-def export(run_dir: str, out_dir: str, records_dir: str | None, window_frames: int | None,
-           quantize: str, name: str, ship: bool) -> None:
+@click.option(
+    "--run",
+    "run_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=str),
+    help="Run directory written by fit (model.keras, config.json).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=str),
+    help="Output folder.",
+)
+@click.option(
+    "--records",
+    "records_dir",
+    type=click.Path(file_okay=False, path_type=str),
+    default=None,
+    help="Records directory (default: the one the run was trained on).",
+)
+@click.option(
+    "--window-frames",
+    type=click.IntRange(min=8),
+    default=None,
+    help="Fixed TFLite window in frames [default: 256 (5.9 s)]; hop is 3/4 of it.",
+)
+@click.option(
+    "--quantize",
+    type=click.Choice(["int8", "dynamic", "float16", "none"]),
+    default="int8",
+    show_default=True,
+    help="Quantised model to add; falls back int8 -> dynamic -> float16.",
+)
+@click.option(
+    "--name", default="model", show_default=True, help="File stem of the exported models."
+)
+@click.option(
+    "--ship",
+    is_flag=True,
+    help="Also install the quantised model (float if none) as the default model in saved_models/.",
+)
+def export(
+    run_dir: str,
+    out_dir: str,
+    records_dir: str | None,
+    window_frames: int | None,
+    quantize: str,
+    name: str,
+    ship: bool,
+) -> None:
     """Export a trained run and check every artifact against the Keras model.
 
     Writes <name>.tflite (float32), <name>_<mode>.tflite (quantised), each with a <stem>.json
@@ -34,16 +70,24 @@ def export(run_dir: str, out_dir: str, records_dir: str | None, window_frames: i
 
     try:
         settings = ExportSettings(quantize=quantize, name=name)
-        result = export_run(run_dir, out_dir, records_dir, settings, window_frames,
-                            progress=lambda msg: click.echo(f"... {msg}", err=True))
+        result = export_run(
+            run_dir,
+            out_dir,
+            records_dir,
+            settings,
+            window_frames,
+            progress=lambda msg: click.echo(f"... {msg}", err=True),
+        )
     except (ValueError, FileNotFoundError, ExportCheckError) as exc:
         raise click.ClickException(str(exc)) from None
     for check in result.checks:
         click.echo(check.line())
     q = result.quantization
     click.echo(f"quantised: {q.get('mode')} ({q.get('why', '')})")
-    click.echo(f"wrote {result.float_model}, {result.quantized_model or '(no quantised model)'}, "
-               f"{result.saved_model}, {result.report}")
+    click.echo(
+        f"wrote {result.float_model}, {result.quantized_model or '(no quantised model)'}, "
+        f"{result.saved_model}, {result.report}"
+    )
     if ship:
         from iad_tf.export.ship import ship_default
 

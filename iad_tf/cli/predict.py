@@ -16,20 +16,52 @@ def _odd_window(ctx: click.Context, param: click.Parameter, value: int | None) -
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
-@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=str), default=None,
-              help="Exported .tflite (with its .json beside it). Default: the shipped model.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str),
-              default="predictions", show_default=True, help="Output folder.")
-@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
-              show_default=True, help="Segment file format.")
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(dir_okay=False, path_type=str),
+    default=None,
+    help="Exported .tflite (with its .json beside it). Default: the shipped model.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=str),
+    default="predictions",
+    show_default=True,
+    help="Output folder.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "csv"]),
+    default="json",
+    show_default=True,
+    help="Segment file format.",
+)
 @click.option("--plot", is_flag=True, help="Also write a piano-roll PNG per song.")
-@click.option("--median-window", type=int, default=None, callback=_odd_window,
-              help="Median smoothing window in frames (odd). Default: the model's.")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
-              help="LiteRT interpreter threads.")
+@click.option(
+    "--median-window",
+    type=int,
+    default=None,
+    callback=_odd_window,
+    help="Median smoothing window in frames (odd). Default: the model's.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="LiteRT interpreter threads.",
+)
 def predict(
-    paths: tuple[str, ...], model_path: str | None, out_dir: str, fmt: str, plot: bool,
-    median_window: int | None, threads: int,
+    paths: tuple[str, ...],
+    model_path: str | None,
+    out_dir: str,
+    fmt: str,
+    plot: bool,
+    median_window: int | None,
+    threads: int,
 ) -> None:
     """Detect instruments in audio files or folders (mp3/flac/wav/ogg, searched recursively).
 
@@ -46,8 +78,14 @@ def predict(
         model = load_model(model_path or default_model_path(), threads=threads)
     except ModelError as exc:
         raise click.ClickException(str(exc)) from None
-    report = predict_paths(paths, model, out_dir, fmt=fmt, plot=plot,  # type: ignore[arg-type]
-                           median_window=median_window)
+    report = predict_paths(
+        paths,
+        model,
+        out_dir,
+        fmt=fmt,
+        plot=plot,  # type: ignore[arg-type]
+        median_window=median_window,
+    )
     n_ok, n_bad = len(report.results), len(report.failures)
     if n_ok:
         click.echo(f"{n_ok} song(s) written to {out_dir}/")

@@ -54,10 +54,21 @@ class Check:
 def parity(artifact: str, reference: np.ndarray, probs: np.ndarray, atol: float) -> Check:
     """Max absolute difference of probabilities (same shape) against ``atol``."""
     if reference.shape != probs.shape:
-        return Check(artifact, "max |dp|", float("inf"), atol,
-                     f"shape {probs.shape} != reference {reference.shape}")
+        return Check(
+            artifact,
+            "max |dp|",
+            float("inf"),
+            atol,
+            f"shape {probs.shape} != reference {reference.shape}",
+        )
     diff = np.abs(probs.astype(np.float64) - reference.astype(np.float64))
-    return Check(artifact, "max |dp|", float(diff.max()), atol, f"mean {diff.mean():.2g} over {diff.size} values")
+    return Check(
+        artifact,
+        "max |dp|",
+        float(diff.max()),
+        atol,
+        f"mean {diff.mean():.2g} over {diff.size} values",
+    )
 
 
 def split_windows(tracks: Sequence[Track], window: int, hop: int, pad_value: float) -> np.ndarray:
@@ -65,7 +76,9 @@ def split_windows(tracks: Sequence[Track], window: int, hop: int, pad_value: flo
     return np.concatenate([make_windows(mel, window, hop, pad_value)[0] for _, mel, _ in tracks])
 
 
-def track_probs(tracks: Sequence[Track], run: WindowFn, window: int, hop: int, pad_value: float) -> list[np.ndarray]:
+def track_probs(
+    tracks: Sequence[Track], run: WindowFn, window: int, hop: int, pad_value: float
+) -> list[np.ndarray]:
     """Per-track stitched probabilities (frames, C) from windows run through ``run``."""
     out = []
     for _, mel, _ in tracks:
@@ -83,11 +96,18 @@ def decision_metrics(
     return frame_metrics(truth, pred)
 
 
-def f1_check(artifact: str, reference: dict[str, float], found: dict[str, float], tolerance: float) -> Check:
+def f1_check(
+    artifact: str, reference: dict[str, float], found: dict[str, float], tolerance: float
+) -> Check:
     """|micro-F1(artifact) - micro-F1(Keras)| against ``tolerance``."""
     gap = abs(found[F1_MICRO] - reference[F1_MICRO])
-    return Check(artifact, "|d micro-F1|", float(gap), tolerance,
-                 f"micro-F1 {found[F1_MICRO]:.4f} vs Keras {reference[F1_MICRO]:.4f}")
+    return Check(
+        artifact,
+        "|d micro-F1|",
+        float(gap),
+        tolerance,
+        f"micro-F1 {found[F1_MICRO]:.4f} vs Keras {reference[F1_MICRO]:.4f}",
+    )
 
 
 def raise_failed(checks: Sequence[Check], context: str) -> None:

@@ -11,7 +11,9 @@ from iad_tf.export.checks import Track
 from iad_tf.inference.windows import make_windows
 
 
-def read_tracks(records_dir: str | Path, split: str, manifest: dict[str, Any], limit: int | None = None) -> list[Track]:
+def read_tracks(
+    records_dir: str | Path, split: str, manifest: dict[str, Any], limit: int | None = None
+) -> list[Track]:
     """Up to ``limit`` (track id, mel float32 (frames, n_mels), labels uint8 (frames, C)) of ``split``."""
     from iad_tf.evaluation.inference import iter_split
 
@@ -31,7 +33,9 @@ def representative_windows(
     """``n`` windows (n, window, n_mels) drawn at random (seeded) from the tracks' windows."""
     if not tracks:
         raise ValueError("no tracks to draw representative windows from")
-    all_windows = np.concatenate([make_windows(mel, window, hop, pad_value)[0] for _, mel, _ in tracks])
+    all_windows = np.concatenate(
+        [make_windows(mel, window, hop, pad_value)[0] for _, mel, _ in tracks]
+    )
     rng = np.random.default_rng(seed)
     pick = rng.choice(all_windows.shape[0], size=min(n, all_windows.shape[0]), replace=False)
     return all_windows[np.sort(pick)]

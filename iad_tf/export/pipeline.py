@@ -78,8 +78,10 @@ class ExportSettings:
         if self.quantize not in QUANTIZE_CHOICES:
             raise ValueError(f"quantize must be one of {QUANTIZE_CHOICES}, got {self.quantize!r}")
         if self.window_frames < 8 or not 1 <= self.hop_frames <= self.window_frames:
-            raise ValueError(f"need window_frames >= 8 and 1 <= hop_frames <= window_frames "
-                             f"(got {self.window_frames}, {self.hop_frames})")
+            raise ValueError(
+                f"need window_frames >= 8 and 1 <= hop_frames <= window_frames "
+                f"(got {self.window_frames}, {self.hop_frames})"
+            )
 
 
 @dataclass
@@ -137,10 +139,18 @@ def export_model(
     W, H = s.window_frames, s.hop_frames  # noqa: N806
     windows = split_windows(val_tracks, W, H, pad)  # (N, W, n_mels)
     base = ModelMetadata(
-        classes=tuple(classes), thresholds=tuple(round(float(t), 4) for t in thr),
-        median_window=int(median_window), feature_config=feature, window_frames=W, hop_frames=H,
-        version=_versions(), training_data=info.get("training_data", {}),
-        model={**info.get("model", {}), "exported": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")},
+        classes=tuple(classes),
+        thresholds=tuple(round(float(t), 4) for t in thr),
+        median_window=int(median_window),
+        feature_config=feature,
+        window_frames=W,
+        hop_frames=H,
+        version=_versions(),
+        training_data=info.get("training_data", {}),
+        model={
+            **info.get("model", {}),
+            "exported": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        },
     )
     stage = Path(tempfile.mkdtemp(prefix=f".{s.name}.export-", dir=out_dir))
     try:
@@ -148,15 +158,27 @@ def export_model(
         say(f"Keras reference on {windows.shape[0]} windows of {len(val_tracks)} validation tracks")
         ref_windows = keras_probs(model, windows)  # (N, W, C)
         ref_metrics = decision_metrics(
-            track_probs(val_tracks, lambda w: keras_probs(model, w), W, H, pad), val_tracks, thr, median_window)
+            track_probs(val_tracks, lambda w: keras_probs(model, w), W, H, pad),
+            val_tracks,
+            thr,
+            median_window,
+        )
 
         say("SavedModel")
         sm_path = write_saved_model(model, stage / f"{s.name}_saved_model")
-        checks.append(parity("saved_model", ref_windows, saved_model_probs(sm_path, windows), s.float_atol))
+        checks.append(
+            parity("saved_model", ref_windows, saved_model_probs(sm_path, windows), s.float_atol)
+        )
         _, mel0, _ = val_tracks[0]
         whole = mel0[None, : min(mel0.shape[0], 4 * W)]  # (1, frames, n_mels): any length
-        checks.append(parity("saved_model (whole track)", keras_probs(model, whole),
-                             saved_model_probs(sm_path, whole), s.float_atol))
+        checks.append(
+            parity(
+                "saved_model (whole track)",
+                keras_probs(model, whole),
+                saved_model_probs(sm_path, whole),
+                s.float_atol,
+            )
+        )
 
         say("TFLite float32")
         serving = serving_model(model, W)
@@ -168,62 +190,105 @@ def export_model(
         float_md.write(float_path.with_suffix(".json"))
         checks.append(_ops_check(float_path))
         float_model = load_tflite(float_path)
-        checks.append(parity("tflite float32", ref_windows, float_model.run_windows(windows), s.float_atol))
+        checks.append(
+            parity("tflite float32", ref_windows, float_model.run_windows(windows), s.float_atol)
+        )
         raise_failed(checks, "export check failed")
         float_metrics = decision_metrics(
-            track_probs(val_tracks, float_model.run_windows, W, H, pad), val_tracks, thr, median_window)
+            track_probs(val_tracks, float_model.run_windows, W, H, pad),
+            val_tracks,
+            thr,
+            median_window,
+        )
 
-        quant_path, quant_info, quant_metrics = None, {"mode": "none", "requested": s.quantize}, None
+        quant_path, quant_info, quant_metrics = (
+            None,
+            {"mode": "none", "requested": s.quantize},
+            None,
+        )
         if s.quantize != "none":
             quant_path, quant_info, quant_metrics, qchecks = _quantize(
-                fixed_dir, stage, base, val_tracks, representative, ref_metrics, thr, median_window, s, say,
-                recurrent=is_recurrent(model))
+                fixed_dir,
+                stage,
+                base,
+                val_tracks,
+                representative,
+                ref_metrics,
+                thr,
+                median_window,
+                s,
+                say,
+                recurrent=is_recurrent(model),
+            )
             checks += qchecks
 
         validation = {
-            "split": "val", "tracks": [t for t, _, _ in val_tracks],
+            "split": "val",
+            "tracks": [t for t, _, _ in val_tracks],
             "frames": int(sum(m.shape[0] for _, m, _ in val_tracks)),
-            "keras": ref_metrics, "tflite_float32": float_metrics,
+            "keras": ref_metrics,
+            "tflite_float32": float_metrics,
             **({f"tflite_{quant_info['mode']}": quant_metrics} if quant_metrics else {}),
             **({"evaluate": info["validation"]} if info.get("validation") else {}),
         }
         replace(float_md, validation=validation).write(float_path.with_suffix(".json"))
         if quant_path is not None:
-            replace(base, quantization=quant_info, validation=validation).write(quant_path.with_suffix(".json"))
+            replace(base, quantization=quant_info, validation=validation).write(
+                quant_path.with_suffix(".json")
+            )
         shutil.rmtree(fixed_dir)
         report_path = stage / f"{s.name}_export.json"
-        write_json(report_path, {
-            "settings": asdict(s), "checks": [ch.to_dict() for ch in checks],
-            "quantization": quant_info, "validation": validation,
-            "sizes_bytes": {p.name: p.stat().st_size for p in stage.glob("*.tflite")},
-        })
+        write_json(
+            report_path,
+            {
+                "settings": asdict(s),
+                "checks": [ch.to_dict() for ch in checks],
+                "quantization": quant_info,
+                "validation": validation,
+                "sizes_bytes": {p.name: p.stat().st_size for p in stage.glob("*.tflite")},
+            },
+        )
         moved = _move_into(stage, out_dir)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return ExportResult(
         float_model=moved[float_path.name],
         quantized_model=moved[quant_path.name] if quant_path is not None else None,
-        saved_model=moved[sm_path.name], report=moved[report_path.name],
-        checks=checks, quantization=quant_info,
+        saved_model=moved[sm_path.name],
+        report=moved[report_path.name],
+        checks=checks,
+        quantization=quant_info,
     )
 
 
 def is_recurrent(model: Any) -> bool:
     """True if ``model`` holds a recurrent layer (GRU/LSTM/RNN, also inside Bidirectional)."""
     recurrent = ("GRU", "LSTM", "SimpleRNN", "RNN", "Bidirectional")
-    return any(type(layer).__name__ in recurrent or (hasattr(layer, "layers") and is_recurrent(layer))
-               for layer in model.layers)
+    return any(
+        type(layer).__name__ in recurrent or (hasattr(layer, "layers") and is_recurrent(layer))
+        for layer in model.layers
+    )
 
 
 def _ops_check(path: Path) -> Check:
     bad = non_builtin_ops(op_names(path))
-    return Check(path.name, "non-builtin ops", float(len(bad)), 0.0, ", ".join(bad) or "builtin ops only")
+    return Check(
+        path.name, "non-builtin ops", float(len(bad)), 0.0, ", ".join(bad) or "builtin ops only"
+    )
 
 
 def _quantize(
-    fixed_dir: Path, stage: Path, base: ModelMetadata, val_tracks: Sequence[Track],
-    representative: np.ndarray | None, ref_metrics: dict[str, float], thr: np.ndarray,
-    median_window: int, s: ExportSettings, say: Any, recurrent: bool = False,
+    fixed_dir: Path,
+    stage: Path,
+    base: ModelMetadata,
+    val_tracks: Sequence[Track],
+    representative: np.ndarray | None,
+    ref_metrics: dict[str, float],
+    thr: np.ndarray,
+    median_window: int,
+    s: ExportSettings,
+    say: Any,
+    recurrent: bool = False,
 ) -> tuple[Path, dict[str, Any], dict[str, float], list[Check]]:
     """Try the fallback chain from ``s.quantize``; the first mode that converts and keeps
     micro-F1 within the bound wins. Raises :class:`ExportCheckError` if none does."""
@@ -233,8 +298,11 @@ def _quantize(
         say(f"TFLite {mode}")
         path = stage / f"{s.name}_{mode}.tflite"
         try:
-            data = (convert_isolated(fixed_dir, mode, representative) if mode == "int8"
-                    else convert(fixed_dir, mode))
+            data = (
+                convert_isolated(fixed_dir, mode, representative)
+                if mode == "int8"
+                else convert(fixed_dir, mode)
+            )
         except ConversionError as exc:
             attempts.append({"mode": mode, "ok": False, "reason": str(exc)})
             continue
@@ -244,20 +312,37 @@ def _quantize(
         model = load_tflite(path)
         metrics = decision_metrics(
             track_probs(val_tracks, model.run_windows, s.window_frames, s.hop_frames, pad),
-            val_tracks, thr, median_window)
+            val_tracks,
+            thr,
+            median_window,
+        )
         check = f1_check(f"tflite {mode}", ref_metrics, metrics, s.f1_tolerance)
         if check.passed and ops.passed:
             attempts.append({"mode": mode, "ok": True, "reason": check.line()})
-            reason = ("requested" if mode == s.quantize else
-                      f"fallback from {s.quantize}: " + "; ".join(f"{a['mode']}: {a['reason']}" for a in attempts[:-1]))
+            reason = (
+                "requested"
+                if mode == s.quantize
+                else f"fallback from {s.quantize}: "
+                + "; ".join(f"{a['mode']}: {a['reason']}" for a in attempts[:-1])
+            )
             note = RECURRENT_NOTE if recurrent and mode != s.quantize else ""
-            info = {"mode": mode, "requested": s.quantize, "why": reason, "note": note, "attempts": attempts}
+            info = {
+                "mode": mode,
+                "requested": s.quantize,
+                "why": reason,
+                "note": note,
+                "attempts": attempts,
+            }
             return path, info, metrics, [ops, check]
-        attempts.append({"mode": mode, "ok": False, "reason": check.line() if not check.passed else ops.line()})
+        attempts.append(
+            {"mode": mode, "ok": False, "reason": check.line() if not check.passed else ops.line()}
+        )
         path.unlink()
         path.with_suffix(".json").unlink()
-    raise ExportCheckError("quantised export failed in every mode: "
-                           + "; ".join(f"{a['mode']}: {a['reason']}" for a in attempts))
+    raise ExportCheckError(
+        "quantised export failed in every mode: "
+        + "; ".join(f"{a['mode']}: {a['reason']}" for a in attempts)
+    )
 
 
 def _move_into(stage: Path, out_dir: Path) -> dict[str, Path]:

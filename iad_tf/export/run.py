@@ -29,8 +29,10 @@ def evaluate_summary(metrics: dict[str, Any]) -> dict[str, Any]:
     for name, res in (metrics.get("results") or {}).items():
         if isinstance(res, dict):
             seg = res.get("segment") or {}
-            results[name] = {"frame": res.get("frame"),
-                             "segment": {k: seg[k] for k in ("f1", "error_rate") if k in seg}}
+            results[name] = {
+                "frame": res.get("frame"),
+                "segment": {k: seg[k] for k in ("f1", "error_rate") if k in seg},
+            }
     out["results"] = results
     return out
 
@@ -56,13 +58,19 @@ def export_run(
     say = progress or (lambda msg: None)
     run = open_run(run_dir)
     window = window_frames or DEFAULT_WINDOW_FRAMES
-    settings = replace(settings or ExportSettings(), window_frames=window, hop_frames=hop_for(window))
+    settings = replace(
+        settings or ExportSettings(), window_frames=window, hop_frames=hop_for(window)
+    )
     records_dir = Path(records_dir or run.config.get("records_dir", ""))
     if not str(records_dir) or not records_dir.is_dir():
-        raise ValueError(f"{run_dir}: records directory {str(records_dir)!r} not found; pass --records DIR")
+        raise ValueError(
+            f"{run_dir}: records directory {str(records_dir)!r} not found; pass --records DIR"
+        )
     manifest = check_records(run, records_dir)
     loaded = load_thresholds(run_dir, run.classes)
-    thresholds, median_window = loaded if loaded is not None else (np.full(len(run.classes), 0.5), 1)
+    thresholds, median_window = (
+        loaded if loaded is not None else (np.full(len(run.classes), 0.5), 1)
+    )
 
     say(f"reading validation and training records from {records_dir}")
     val = read_tracks(records_dir, "val", manifest, limit=settings.max_val_tracks)
@@ -72,18 +80,24 @@ def export_run(
     rep = None
     if settings.quantize == "int8":
         train = read_tracks(records_dir, "train", manifest, limit=16) or val
-        rep = representative_windows(train, window, settings.hop_frames, pad,
-                                     settings.representative_windows, settings.seed)
+        rep = representative_windows(
+            train, window, settings.hop_frames, pad, settings.representative_windows, settings.seed
+        )
     model = load_model(run)
     metrics_path = Path(run_dir) / "metrics.json"
     info = {
         "model": {
-            "architecture": run.model_name, "run_dir": str(Path(run_dir).resolve()),
-            "parameters": int(model.count_params()), "config": run.config.get("model", {}),
-            "thresholds_from": "thresholds.json" if loaded is not None else "default 0.5 (no thresholds.json)",
+            "architecture": run.model_name,
+            "run_dir": str(Path(run_dir).resolve()),
+            "parameters": int(model.count_params()),
+            "config": run.config.get("model", {}),
+            "thresholds_from": "thresholds.json"
+            if loaded is not None
+            else "default 0.5 (no thresholds.json)",
         },
         "training_data": {
-            "records_dir": str(records_dir.resolve()), "labels": manifest.get("labels"),
+            "records_dir": str(records_dir.resolve()),
+            "labels": manifest.get("labels"),
             "tracks": {k: len(v) for k, v in manifest.get("splits", {}).items()},
             "frames": manifest.get("frames", {}),
             "train_tracks": list(manifest.get("splits", {}).get("train", [])),
@@ -91,7 +105,15 @@ def export_run(
         "validation": evaluate_summary(read_json(metrics_path)) if metrics_path.is_file() else None,
     }
     return export_model(
-        model, out_dir, feature=run.feature, classes=run.classes, val_tracks=val,
-        representative=rep, thresholds=thresholds, median_window=median_window,
-        settings=settings, info=info, progress=say,
+        model,
+        out_dir,
+        feature=run.feature,
+        classes=run.classes,
+        val_tracks=val,
+        representative=rep,
+        thresholds=thresholds,
+        median_window=median_window,
+        settings=settings,
+        info=info,
+        progress=say,
     )

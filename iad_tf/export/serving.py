@@ -67,8 +67,10 @@ def keras_probs(model: Any, windows: np.ndarray, batch_size: int = 16) -> np.nda
     """Sigmoid of ``model`` logits on windows (N, W, n_mels) -> float32 (N, W, C)."""
     from scipy.special import expit
 
-    out = [np.asarray(model(windows[i:i + batch_size], training=False))
-           for i in range(0, windows.shape[0], batch_size)]
+    out = [
+        np.asarray(model(windows[i : i + batch_size], training=False))
+        for i in range(0, windows.shape[0], batch_size)
+    ]
     return expit(np.concatenate(out).astype(np.float64)).astype(np.float32)
 
 
@@ -77,6 +79,8 @@ def saved_model_probs(path: str | Path, windows: np.ndarray, batch_size: int = 1
     import tensorflow as tf
 
     fn = tf.saved_model.load(str(path)).signatures[SIGNATURE_KEY]
-    out = [fn(**{INPUT_NAME: tf.constant(windows[i:i + batch_size])})[OUTPUT_NAME].numpy()
-           for i in range(0, windows.shape[0], batch_size)]
+    out = [
+        fn(**{INPUT_NAME: tf.constant(windows[i : i + batch_size])})[OUTPUT_NAME].numpy()
+        for i in range(0, windows.shape[0], batch_size)
+    ]
     return np.concatenate(out).astype(np.float32)

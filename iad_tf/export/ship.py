@@ -23,10 +23,14 @@ def ship_default(model_path: str | Path, dest_dir: str | Path = SAVED_MODELS) ->
     load_model(model_path)  # the model and metadata load and agree
     size = model_path.stat().st_size
     if size > MAX_DEFAULT_BYTES:
-        raise ValueError(f"{model_path}: {size / 2**20:.1f} MB, over the {MAX_DEFAULT_BYTES / 2**20:.0f} MB limit")
+        raise ValueError(
+            f"{model_path}: {size / 2**20:.1f} MB, over the {MAX_DEFAULT_BYTES / 2**20:.0f} MB limit"
+        )
     dest_dir = Path(dest_dir)
     if dest_dir == SAVED_MODELS and not (SAVED_MODELS.parent / "pyproject.toml").is_file():
-        raise ValueError(f"{SAVED_MODELS}: not a source checkout; --ship installs into the repository's saved_models/")
+        raise ValueError(
+            f"{SAVED_MODELS}: not a source checkout; --ship installs into the repository's saved_models/"
+        )
     dest_dir.mkdir(parents=True, exist_ok=True)
     target = dest_dir / DEFAULT_MODEL_NAME
     meta = json.loads(sidecar_path(model_path).read_text(encoding="utf-8"))

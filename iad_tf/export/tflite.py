@@ -30,14 +30,18 @@ class ConversionError(RuntimeError):
     """The TFLite converter failed (or crashed) for a model and mode."""
 
 
-def convert(saved_model_dir: str | Path, mode: str = "float32", representative: np.ndarray | None = None) -> bytes:
+def convert(
+    saved_model_dir: str | Path, mode: str = "float32", representative: np.ndarray | None = None
+) -> bytes:
     """Convert ``saved_model_dir`` (fixed-shape ``serving_default``) to TFLite bytes in ``mode``
     (float32, int8, dynamic, float16); ``representative`` (N, W, n_mels) is needed for int8."""
     import tensorflow as tf
 
     from iad_tf.inference.metadata import INPUT_NAME, SIGNATURE_KEY
 
-    conv = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir), signature_keys=[SIGNATURE_KEY])
+    conv = tf.lite.TFLiteConverter.from_saved_model(
+        str(saved_model_dir), signature_keys=[SIGNATURE_KEY]
+    )
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no Select-TF (Flex) ops
     if mode == "float32":
         pass
@@ -50,7 +54,10 @@ def convert(saved_model_dir: str | Path, mode: str = "float32", representative: 
         if representative is None or len(representative) == 0:
             raise ConversionError("int8 needs representative windows")
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+        conv.target_spec.supported_ops = [
+            tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+            tf.lite.OpsSet.TFLITE_BUILTINS,
+        ]
         reps = np.asarray(representative, dtype=np.float32)
 
         def gen():  # one (1, W, n_mels) window per calibration step
@@ -63,28 +70,48 @@ def convert(saved_model_dir: str | Path, mode: str = "float32", representative: 
     try:
         return conv.convert()
     except Exception as exc:  # noqa: BLE001 - converter errors come in many types
-        raise ConversionError(f"{mode} conversion failed: {str(exc).strip().splitlines()[-1][:500]}") from exc
+        raise ConversionError(
+            f"{mode} conversion failed: {str(exc).strip().splitlines()[-1][:500]}"
+        ) from exc
 
 
-def convert_isolated(saved_model_dir: str | Path, mode: str, representative: np.ndarray | None,
-                     timeout_s: float = 1800.0) -> bytes:
+def convert_isolated(
+    saved_model_dir: str | Path,
+    mode: str,
+    representative: np.ndarray | None,
+    timeout_s: float = 1800.0,
+) -> bytes:
     """:func:`convert` in a child process (``python -m iad_tf.export.convert_worker``): a
     converter crash raises :class:`ConversionError` instead of killing the export."""
     with tempfile.TemporaryDirectory(prefix="iad-tf-convert-") as tmp:
         rep = Path(tmp) / "representative.npy"
         out = Path(tmp) / "model.tflite"
         np.save(rep, np.zeros((0,), np.float32) if representative is None else representative)
-        cmd = [sys.executable, "-m", "iad_tf.export.convert_worker", str(saved_model_dir), mode, str(rep), str(out)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "iad_tf.export.convert_worker",
+            str(saved_model_dir),
+            mode,
+            str(rep),
+            str(out),
+        ]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
         except subprocess.TimeoutExpired as exc:
             raise ConversionError(f"{mode} conversion timed out after {timeout_s:.0f} s") from exc
         if proc.returncode != 0 or not out.is_file():
             if proc.returncode < 0:
-                raise ConversionError(f"{mode} converter crashed (signal {-proc.returncode}) while "
-                                      "calibrating the model")
-            tail = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()][-1:] or ["no output"]
-            raise ConversionError(f"{mode} conversion failed (exit {proc.returncode}): {tail[0][:500]}")
+                raise ConversionError(
+                    f"{mode} converter crashed (signal {-proc.returncode}) while "
+                    "calibrating the model"
+                )
+            tail = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()][-1:] or [
+                "no output"
+            ]
+            raise ConversionError(
+                f"{mode} conversion failed (exit {proc.returncode}): {tail[0][:500]}"
+            )
         return out.read_bytes()
 
 

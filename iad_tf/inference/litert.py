@@ -89,7 +89,9 @@ def load_model(path: str | Path, threads: int | None = None) -> LiteRTModel:
     model = LiteRTModel(path, metadata, runner, interpreter)
     try:  # one silent run: delegates log on first use, and a model that cannot run fails here
         with quiet_native_stderr():
-            model.run_window(np.zeros((metadata.window_frames, metadata.feature_config.n_mels), np.float32))
+            model.run_window(
+                np.zeros((metadata.window_frames, metadata.feature_config.n_mels), np.float32)
+            )
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"{path}: the model does not run ({_first_line(exc)})") from exc
     return model
@@ -104,17 +106,25 @@ def check_tensors(path: Path, metadata: ModelMetadata, runner: Any) -> None:
     want_out = (1, metadata.window_frames, len(metadata.classes))
     problems = []
     if tuple(inp["shape"]) != want_in:
-        problems.append(f"input {INPUT_NAME} is {tuple(int(v) for v in inp['shape'])}, "
-                        f"metadata says {want_in} (window_frames, n_mels)")
+        problems.append(
+            f"input {INPUT_NAME} is {tuple(int(v) for v in inp['shape'])}, "
+            f"metadata says {want_in} (window_frames, n_mels)"
+        )
     if tuple(out["shape"]) != want_out:
-        problems.append(f"output {OUTPUT_NAME} is {tuple(int(v) for v in out['shape'])}, "
-                        f"metadata says {want_out} ({len(metadata.classes)} classes)")
+        problems.append(
+            f"output {OUTPUT_NAME} is {tuple(int(v) for v in out['shape'])}, "
+            f"metadata says {want_out} ({len(metadata.classes)} classes)"
+        )
     if np.dtype(inp["dtype"]) != np.float32 or np.dtype(out["dtype"]) != np.float32:
-        problems.append(f"tensors must be float32 (input {np.dtype(inp['dtype'])}, "
-                        f"output {np.dtype(out['dtype'])})")
+        problems.append(
+            f"tensors must be float32 (input {np.dtype(inp['dtype'])}, "
+            f"output {np.dtype(out['dtype'])})"
+        )
     if problems:
-        raise ModelError(f"{path}: model does not match its metadata {sidecar_path(path).name}: "
-                         + "; ".join(problems))
+        raise ModelError(
+            f"{path}: model does not match its metadata {sidecar_path(path).name}: "
+            + "; ".join(problems)
+        )
 
 
 @contextlib.contextmanager

@@ -86,8 +86,14 @@ class ModelMetadata:
             raise ValueError("metadata must be a JSON object")
         if data.get("format") != METADATA_FORMAT:
             raise ValueError(f"format is {data.get('format')!r}, expected {METADATA_FORMAT!r}")
-        required = ("classes", "thresholds", "median_window", "feature_config",
-                    "window_frames", "hop_frames")
+        required = (
+            "classes",
+            "thresholds",
+            "median_window",
+            "feature_config",
+            "window_frames",
+            "hop_frames",
+        )
         missing = [k for k in required if k not in data]
         if missing:
             raise ValueError(f"missing keys {missing}")
@@ -115,7 +121,9 @@ class ModelMetadata:
         """Read a sidecar; :class:`ModelError` naming the file when missing, corrupt or invalid."""
         path = Path(path)
         if not path.is_file():
-            raise ModelError(f"{path}: model metadata not found (export writes it beside the .tflite)")
+            raise ModelError(
+                f"{path}: model metadata not found (export writes it beside the .tflite)"
+            )
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:

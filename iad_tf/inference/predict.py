@@ -63,11 +63,15 @@ def probabilities(model: LiteRTModel, mel: np.ndarray) -> np.ndarray:
     md = model.metadata
     if mel.ndim != 2 or mel.shape[1] != md.feature_config.n_mels:
         raise ValueError(f"log-mel must be (frames, {md.feature_config.n_mels}), got {mel.shape}")
-    windows, starts = make_windows(mel, md.window_frames, md.hop_frames, silence_db(md.feature_config))
+    windows, starts = make_windows(
+        mel, md.window_frames, md.hop_frames, silence_db(md.feature_config)
+    )
     return stitch(model.run_windows(windows), starts, mel.shape[0], md.hop_frames)
 
 
-def predict_audio(path: str | Path, model: LiteRTModel, median_window: int | None = None) -> SongPrediction:
+def predict_audio(
+    path: str | Path, model: LiteRTModel, median_window: int | None = None
+) -> SongPrediction:
     """Decode ``path``, compute THE log-mel, run the model, threshold and smooth.
 
     Raises :class:`~iad_tf.audio.AudioError` for an unreadable file.
@@ -109,30 +113,45 @@ def write_outputs(
     if fmt == "csv":
         outputs.append(write_text(base + ".csv", segments_csv(pred.segments)))
     elif fmt == "json":
-        outputs.append(write_json(base + ".json", {
-            "file": str(pred.path),
-            "model": str(model.path),
-            "duration_s": round(pred.duration_s, 4),
-            "frame_seconds": fs,
-            "median_window": md.median_window if median_window is None else median_window,
-            "segments": [s.to_dict() for s in pred.segments],
-            "seconds_active": pred.seconds_active,
-        }))
+        outputs.append(
+            write_json(
+                base + ".json",
+                {
+                    "file": str(pred.path),
+                    "model": str(model.path),
+                    "duration_s": round(pred.duration_s, 4),
+                    "frame_seconds": fs,
+                    "median_window": md.median_window if median_window is None else median_window,
+                    "segments": [s.to_dict() for s in pred.segments],
+                    "seconds_active": pred.seconds_active,
+                },
+            )
+        )
     else:
         raise ValueError(f"unknown format {fmt!r} (json or csv)")
-    outputs.append(write_npz(
-        base + ".npz",
-        probs=pred.probs,
-        decisions=pred.decisions,
-        times=md.feature_config.frame_times(pred.probs.shape[0]),
-        classes=np.asarray(md.classes),
-        thresholds=np.asarray(md.thresholds, dtype=np.float32),
-    ))
+    outputs.append(
+        write_npz(
+            base + ".npz",
+            probs=pred.probs,
+            decisions=pred.decisions,
+            times=md.feature_config.frame_times(pred.probs.shape[0]),
+            classes=np.asarray(md.classes),
+            thresholds=np.asarray(md.thresholds, dtype=np.float32),
+        )
+    )
     if plot:
         from iad_tf.plots import piano_roll
 
-        outputs.append(piano_roll(base + ".png", md.classes, fs, pred.decisions,
-                                  probs=pred.probs, title=pred.path.name))
+        outputs.append(
+            piano_roll(
+                base + ".png",
+                md.classes,
+                fs,
+                pred.decisions,
+                probs=pred.probs,
+                title=pred.path.name,
+            )
+        )
     return outputs
 
 
@@ -156,9 +175,13 @@ def find_audio(paths: Iterable[str | Path]) -> tuple[list[AudioJob], list[str]]:
 
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS)
+            found = sorted(
+                f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS
+            )
             if not found:
-                problems.append(f"{p}: no audio files ({'/'.join(AUDIO_EXTENSIONS)}) in this folder")
+                problems.append(
+                    f"{p}: no audio files ({'/'.join(AUDIO_EXTENSIONS)}) in this folder"
+                )
             for f in found:
                 add(f, f.relative_to(p).with_suffix(""))
         elif p.is_file():

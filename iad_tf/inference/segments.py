@@ -41,14 +41,22 @@ def to_segments(
     (clipped to ``duration_s``).
     """
     if decisions.shape != probs.shape or decisions.shape[1] != len(classes):
-        raise ValueError(f"decisions {decisions.shape}, probs {probs.shape} and "
-                         f"{len(classes)} classes do not match")
+        raise ValueError(
+            f"decisions {decisions.shape}, probs {probs.shape} and "
+            f"{len(classes)} classes do not match"
+        )
     out = []
     for c, name in enumerate(classes):
         for a, b in runs(decisions[:, c]):
             end = b * frame_seconds if duration_s is None else min(b * frame_seconds, duration_s)
-            out.append(Segment(name, round(a * frame_seconds, 4), round(end, 4),
-                               round(float(probs[a:b, c].mean()), 4)))
+            out.append(
+                Segment(
+                    name,
+                    round(a * frame_seconds, 4),
+                    round(end, 4),
+                    round(float(probs[a:b, c].mean()), 4),
+                )
+            )
     out.sort(key=lambda s: (s.start_s, s.instrument))
     return out
 

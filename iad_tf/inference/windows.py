@@ -31,7 +31,9 @@ def window_starts(n_frames: int, window: int, hop: int) -> np.ndarray:
     return np.asarray(starts, dtype=np.int64)
 
 
-def make_windows(mel: np.ndarray, window: int, hop: int, pad_value: float) -> tuple[np.ndarray, np.ndarray]:
+def make_windows(
+    mel: np.ndarray, window: int, hop: int, pad_value: float
+) -> tuple[np.ndarray, np.ndarray]:
     """(frames, n_mels) -> (windows (N, window, n_mels) float32, starts (N,)).
 
     A song shorter than ``window`` is padded at the end with ``pad_value``.
@@ -53,7 +55,7 @@ def edge_weights(window: int, overlap: int) -> np.ndarray:
     if r > 0:
         ramp = (np.arange(r, dtype=np.float32) + 1.0) / (r + 1.0)
         w[:r] = ramp
-        w[window - r:] = ramp[::-1]
+        w[window - r :] = ramp[::-1]
     return w
 
 
@@ -68,6 +70,6 @@ def stitch(window_probs: np.ndarray, starts: np.ndarray, n_frames: int, hop: int
     weight = np.zeros(total, dtype=np.float64)
     w = edge_weights(window, window - hop)
     for p, s in zip(window_probs, starts, strict=True):
-        acc[s:s + window] += p * w[:, None]
-        weight[s:s + window] += w
+        acc[s : s + window] += p * w[:, None]
+        weight[s : s + window] += w
     return (acc[:n_frames] / weight[:n_frames, None]).astype(np.float32)
