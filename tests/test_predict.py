@@ -243,7 +243,7 @@ def test_predict_runs_with_tensorflow_unimportable(detector: Path, tmp_path: Pat
         "sys.modules['tensorflow'] = None\n"
         "sys.modules['keras'] = None\n"
         "from iad_tf.cli.main import cli\n"
-        f"cli(['predict', {str(song)!r}, '--model', {str(detector)!r}, '--out', {str(tmp_path / 'out')!r}])\n"
+        f"cli(['predict', {str(song)!r}, '--model', {str(detector)!r}, '--out', {str(tmp_path / 'out')!r}, '--plot'])\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
@@ -253,3 +253,4 @@ def test_predict_runs_with_tensorflow_unimportable(detector: Path, tmp_path: Pat
     assert "ElectricBass" in proc.stdout
     segs = json.loads((tmp_path / "out" / "s.json").read_text())["segments"]
     assert overlap_s(segs, "ElectricBass", 0.5, 1.5) > 0.9
+    assert (tmp_path / "out" / "s.png").stat().st_size > 1000  # plots are TF-free too
