@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q --upgrade pip "setuptools>=77" wheel
 	# tinysoundfont's wheel declares pyaudio (live playback only; needs system portaudio).
 	$(BIN)/pip install -q --no-deps "tinysoundfont>=0.3.7"
 	$(BIN)/pip install -q -e ".[test]"
