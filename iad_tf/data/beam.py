@@ -75,10 +75,14 @@ def parse_beam_options(text: str | None) -> list[str]:
 
 
 def default_beam_args(workers: int) -> list[str]:
-    """DirectRunner flags when no ``--beam-options`` are given: ``workers`` processes."""
+    """DirectRunner flags when no ``--beam-options`` are given: ``workers`` processes, worker
+    logs at WARNING (the SDK harness logs every bundle at INFO)."""
     if workers <= 1:
         return ["--runner=DirectRunner"]
-    return ["--runner=DirectRunner", f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
+    return [
+        "--runner=DirectRunner", f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing",
+        "--default_sdk_harness_log_level=WARNING",
+    ]
 
 
 def estimated_frames(track: Track, cfg: FeatureConfig) -> int:
