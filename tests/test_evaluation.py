@@ -373,3 +373,22 @@ def test_evaluate_end_to_end_on_tiny_run(tiny_aam: Path, tmp_path: Path) -> None
     assert {str(p.relative_to(plots)) for p in plots.rglob("*.png")} == expected_pngs
     res = CliRunner().invoke(cli, ["compare", str(run)])
     assert res.exit_code == 0 and f"{rep['results']['tuned_median']['frame']['f1_macro']:.3f}" in res.output
+
+
+def test_global_threshold_maximises_micro_f1_and_never_lowers_it() -> None:
+    from sklearn.metrics import f1_score
+
+    from iad_tf.evaluation.thresholds import tune_global_threshold
+
+    rng = np.random.default_rng(3)
+    labels = (rng.random((400, 6)) < 0.3).astype(np.uint8)
+    probs = np.clip(0.25 * labels + rng.random((400, 6)) * 0.6, 0, 1).astype(np.float32)
+    tracks = [(probs[:200], labels[:200]), (probs[200:], labels[200:])]
+    t = tune_global_threshold(tracks, median_window=1)
+    assert np.all(t.thresholds == t.thresholds[0])
+    chosen = f1_score(labels, (probs >= t.thresholds[0]).astype(int), average="micro")
+    flat = f1_score(labels, (probs >= 0.5).astype(int), average="micro")
+    brute = max(f1_score(labels, (probs >= c).astype(int), average="micro")
+                for c in np.round(np.arange(1, 100) / 100, 2))
+    assert chosen >= flat - 1e-12
+    assert chosen == pytest.approx(brute, abs=1e-9)

@@ -34,19 +34,23 @@ def _out_option(f: F) -> F:
 @click.option("--tune/--no-tune", default=True, show_default=True,
               help="Tune per-instrument thresholds on the val split and save thresholds.json "
                    "(--no-tune uses an existing thresholds.json, if any).")
+@click.option("--threshold-mode", type=click.Choice(["per-class", "global"]), default="per-class",
+              show_default=True,
+              help="per-class: one threshold per instrument maximising its F1; global: one "
+                   "threshold for all maximising micro-F1 (robust when val has few tracks).")
 @_out_option
 @click.option("--max-rolls", type=click.IntRange(min=0), default=12, show_default=True,
               help="Per-track piano rolls to draw.")
 @click.option("--no-plots", is_flag=True, help="Skip the pictures.")
 def evaluate(run_dir: Path, records_dir: str, split: str, median_window: int | None, tune: bool,
-             out_dir: Path | None, max_rolls: int, no_plots: bool) -> None:
+             threshold_mode: str, out_dir: Path | None, max_rolls: int, no_plots: bool) -> None:
     """Score a trained run on a records split: metrics.json, confusions, pictures."""
     from iad_tf.evaluation.evaluate import evaluate_run
     from iad_tf.evaluation.report import render_report
 
     try:
         result = evaluate_run(run_dir, records_dir, split, median_window, tune, out_dir,
-                              plots=not no_plots, max_rolls=max_rolls, log=click.echo)
+                              threshold_mode=threshold_mode, plots=not no_plots, max_rolls=max_rolls, log=click.echo)
     except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
     for note in result.notes:

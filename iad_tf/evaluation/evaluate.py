@@ -23,6 +23,7 @@ from iad_tf.evaluation.thresholds import (
     THRESHOLDS_FILE,
     load_thresholds,
     save_thresholds,
+    tune_global_threshold,
     tune_thresholds,
 )
 from iad_tf.postprocess import decide
@@ -51,6 +52,7 @@ def evaluate_run(
     median_window: int | None = None,
     tune: bool = True,
     out_dir: str | Path | None = None,
+    threshold_mode: str = "per-class",
     plots: bool = True,
     max_rolls: int = 12,
     chunk_frames: int | None = None,
@@ -88,11 +90,13 @@ def evaluate_run(
         except ValueError as exc:
             result.notes.append(f"thresholds not tuned: {exc}")
         if val_tracks is not None:
-            t = tune_thresholds([v.pair for v in val_tracks], median_window)
+            tuner = tune_global_threshold if threshold_mode == "global" else tune_thresholds
+            t = tuner([v.pair for v in val_tracks], median_window)
             tuned = t.thresholds
             present = t.support > 0
             tuning = {
                 "split": "val", "n_tracks": len(val_tracks), "median_window": median_window,
+                "mode": threshold_mode,
                 "f1_macro_flat": float(t.f1_flat[present].mean()) if present.any() else None,
                 "f1_macro_tuned": float(t.f1_tuned[present].mean()) if present.any() else None,
             }
