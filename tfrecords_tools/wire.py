@@ -9,8 +9,8 @@ the formats are small and fixed.
   Feature>}}``, ``Feature{bytes_list=1 | float_list=2 | int64_list=3}``, each list a
   ``repeated value = 1`` (floats and ints packed).
 
-CRC32C (Castagnoli) is a table-driven loop compiled by numba when available (a librosa
-dependency), else pure Python (slow but correct). TensorFlow's readers check both CRCs, so
+CRC32C (Castagnoli) comes from google-crc32c (C, a dependency); without it a table-driven
+loop compiled by numba, else pure Python (slow but correct). TensorFlow's readers check both CRCs, so
 the tests read these files back with ``tf.data.TFRecordDataset``.
 """
 
@@ -49,8 +49,12 @@ def _crc32c_py(data: np.ndarray, table: np.ndarray) -> int:
     return crc ^ 0xFFFFFFFF
 
 
-try:  # numba turns the byte loop into machine code (~1 GB/s); cached on disk after first use
-    from numba import njit
+def _numba_crc():  # noqa: ANN202 - returns a compiled function or None
+    """The table loop compiled by numba (~1 GB/s), if numba is importable."""
+    try:
+        from numba import njit
+    except ImportError:  # pragma: no cover
+        return None
 
     @njit(cache=True, nogil=True)
     def _crc32c_nb(data: np.ndarray, table: np.ndarray) -> int:  # pragma: no cover - compiled
@@ -59,14 +63,22 @@ try:  # numba turns the byte loop into machine code (~1 GB/s); cached on disk af
             crc = table[(crc ^ data[i]) & np.uint32(0xFF)] ^ (crc >> np.uint32(8))
         return crc ^ np.uint32(0xFFFFFFFF)
 
-    _crc_impl = _crc32c_nb
-except ImportError:  # pragma: no cover - numba ships with librosa
-    _crc_impl = _crc32c_py
+    return _crc32c_nb
 
 
-def crc32c(data: bytes | bytearray | memoryview) -> int:
-    """CRC32C of ``data`` (``crc32c(b"123456789") == 0xE3069283``)."""
-    return int(_crc_impl(np.frombuffer(data, dtype=np.uint8), _TABLE))
+try:  # google-crc32c (a dependency): Google's C implementation, hardware CRC32C where present
+    import google_crc32c as _gcrc
+
+    def crc32c(data: bytes | bytearray | memoryview) -> int:
+        """CRC32C of ``data`` (``crc32c(b"123456789") == 0xE3069283``)."""
+        return int(_gcrc.value(bytes(data)))
+
+except ImportError:  # pragma: no cover - fallbacks: numba, else pure Python (slow, correct)
+    _crc_impl = _numba_crc() or _crc32c_py
+
+    def crc32c(data: bytes | bytearray | memoryview) -> int:
+        """CRC32C of ``data`` (``crc32c(b"123456789") == 0xE3069283``)."""
+        return int(_crc_impl(np.frombuffer(data, dtype=np.uint8), _TABLE))
 
 
 def masked_crc32c(data: bytes | bytearray | memoryview) -> int:

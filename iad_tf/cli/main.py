@@ -15,7 +15,7 @@ import click
 from iad_tf import __version__
 
 #: Commands that run TensorFlow: it is imported quietly before their module loads.
-TF_COMMANDS: frozenset[str] = frozenset({"build-records", "fit", "evaluate", "export", "demo"})
+TF_COMMANDS: frozenset[str] = frozenset({"fit", "evaluate", "export", "demo"})
 
 #: command name -> "module:function" (each module defines one click command).
 COMMANDS: dict[str, str] = {

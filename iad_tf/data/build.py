@@ -289,8 +289,16 @@ def _run_job(job: _Job) -> dict[str, str] | None:
     return None
 
 
+def _init_worker() -> None:
+    """One BLAS/OpenMP thread per worker: the pool already uses every core it was given, and
+    nested BLAS threads (the mel filterbank product) would oversubscribe them."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
+
+
 #: Imported once by the fork server, so forked workers start with them loaded.
-_PRELOAD = ["iad_tf.data.build", "iad_tf.audio", "soundfile", "soxr"]
+_PRELOAD = ["iad_tf.data.build", "iad_tf.audio", "soundfile", "soxr", "threadpoolctl"]
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
@@ -323,7 +331,9 @@ def _run_jobs(
                 bar.update()
             return problems
         ctx = _worker_context()
-        with cf.ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
+        with cf.ProcessPoolExecutor(
+            max_workers=min(workers, len(jobs)), mp_context=ctx, initializer=_init_worker
+        ) as pool:
             futures = {pool.submit(_run_job, job): job for job in jobs}
             try:
                 for fut in cf.as_completed(futures):
