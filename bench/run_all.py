@@ -118,7 +118,7 @@ def render_predict(d: dict[str, Any]) -> list[str]:
     lines += [f"| {k} | {_r(v['best_s'])} / {_r(v['median_s'])} s | {_r(v['rtf_best'], 0)}x / "
               f"{_r(v['rtf_median'], 0)}x |" for k, v in e2e.items()]
     lines += ["", f"Target >= {d['target_rtf']}x real time on one thread. In-process, warm: "
-              f"{_r(d.get('in_process_warm_rtf'), 0)}x.", "",
+              + ", ".join(f"{k} {v:.0f}x" for k, v in d.get("in_process_warm_rtf", {}).items()) + ".", "",
               "| same windows, 1 thread | ms / window | max abs diff vs Keras |", "|---|---|---|"]
     for k in ("tflite_float32", "tflite_dynamic", "tflite_int8", "tflite_float16"):
         if f"{k}_ms_per_window" in w:
@@ -130,6 +130,15 @@ def render_predict(d: dict[str, Any]) -> list[str]:
     return lines
 
 
+def render_beam(d: dict[str, Any]) -> list[str]:
+    rows = [f"| {k} | {_r(v['median_wall_s'])} s | {_r(v['min_wall_s'])} s | {_r(v['median_tracks_per_s'])} |"
+            for k, v in d["summary"].items()]
+    return [f"{d['tracks']} tracks, {d['rounds']} interleaved rounds; Beam flags `{d['beam_flags']}`.", "",
+            "| arm | median wall | min wall | tracks/s |", "|---|---|---|---|", *rows, "",
+            f"Beam / local wall time: {d['median_ratio_per_round']:.2f}x (median of rounds); manifests "
+            f"equal on: {', '.join(d.get('manifests_equal', []))}."]
+
+
 def render_generic(d: dict[str, Any]) -> list[str]:
     return ["```json", json.dumps(d, indent=1)[:3000], "```"]
 
@@ -139,7 +148,7 @@ RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "input_pipeline": ("Input pipeline vs CRNN training", render_input_pipeline),
     "batching_regimes": ("Whole tracks vs fixed windows", render_batching),
     "predict": ("Inference: `iad-tf predict` end to end, TFLite vs Keras, sizes", render_predict),
-    "beam_vs_local": ("Apache Beam DirectRunner vs the local pool", render_generic),
+    "beam_vs_local": ("Apache Beam DirectRunner vs the local pool", render_beam),
 }
 
 
