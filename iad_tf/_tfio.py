@@ -46,6 +46,8 @@ def tensorflow() -> Any:
         return tf
     with _silenced_stderr():
         import tensorflow as tf
+    # Python-side INFO chatter ("Assets written to ...") is for TensorFlow developers.
+    tf.get_logger().setLevel("ERROR")
     return tf
 
 

@@ -49,11 +49,11 @@ def _split_file(aam_root: Path, path: Path, n_val: int = 1, n_test: int = 2) -> 
 @click.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
               show_default=True, help="Where everything the demo makes goes (replaced if it exists).")
-@click.option("--tracks", type=click.IntRange(min=4), default=10, show_default=True,
+@click.option("--tracks", type=click.IntRange(min=4), default=16, show_default=True,
               help="Synthetic songs to generate.")
-@click.option("--duration", type=click.FloatRange(min=10), default=30.0, show_default=True,
+@click.option("--duration", type=click.FloatRange(min=10), default=40.0, show_default=True,
               help="Seconds per song.")
-@click.option("--epochs", type=click.IntRange(min=1), default=4, show_default=True, help="CRNN epochs.")
+@click.option("--epochs", type=click.IntRange(min=1), default=12, show_default=True, help="CRNN epochs.")
 @workers_option
 @click.option("--seed", type=int, default=0, show_default=True)
 def demo(out_dir: Path, tracks: int, duration: float, epochs: int, workers: int, seed: int) -> None:
@@ -75,7 +75,8 @@ def demo(out_dir: Path, tracks: int, duration: float, epochs: int, workers: int,
            "--workers", w], timings)
     _step(f"3/6 train a CRNN for {epochs} epochs",
           ["fit", "--model", "crnn", "--records", str(records), "--run-dir", str(run),
-           "--epochs", str(epochs), "--batch-size", "4", "--seed", str(seed)], timings)
+           "--epochs", str(epochs), "--batch-size", "4", "--patience", str(epochs),
+           "--seed", str(seed)], timings)
     _step("4/6 evaluate on the test split (thresholds tuned on val), draw the pictures",
           ["evaluate", "--run", str(run), "--records", str(records), "--split", "test"], timings)
     _step("5/6 export SavedModel + TFLite (float and quantised), checked against Keras",
