@@ -9,12 +9,13 @@ written atomically (temporary name, then rename). Sizes are ``figsize * dpi`` pi
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from iad_tf.fileio import atomic_path
 
 DPI = 100
 ROLL_WIDTH = 12.0
@@ -36,12 +37,9 @@ def _figure(figsize: tuple[float, float], dpi: int) -> Any:
 
 def save_figure(fig: Any, path: str | Path) -> Path:
     """Write ``fig`` as PNG to ``path`` atomically; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fig.savefig(tmp, format="png", dpi=fig.dpi)
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=fig.dpi)
+    return Path(path)
 
 
 def active_rows(*rolls: np.ndarray | None) -> np.ndarray:

@@ -9,9 +9,9 @@ import numpy as np
 from click.testing import CliRunner
 
 from iad_tf.cli.main import cli
-from iad_tf.evaluation.io import write_json
 from iad_tf.evaluation.predictions import TrackPrediction
 from iad_tf.evaluation.report import build_report
+from iad_tf.fileio import write_json
 
 CLASSES = ["Drums", "Piano", "Violin"]
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from iad_tf.fileio import write_text
+
 ONSET_ATTR_PREFIX = "Onset events of "
 _ATTR_RE = re.compile(r"^@ATTRIBUTE\s+'([^']*)'\s+(\S+)\s*$", re.IGNORECASE)
 
@@ -244,10 +246,7 @@ def _header(relation: str, attributes: Sequence[tuple[str, str]], data: bool) ->
 
 def _write(path: Path, lines: Iterator[str]) -> None:
     """Write atomically: a temporary name, then rename."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_text(path, "\n".join(lines) + "\n")
 
 
 def write_onsets(path: str | Path, table: OnsetTable) -> None:

@@ -88,8 +88,8 @@ def plot(run_dir: Path, out_dir: Path | None, max_rolls: int) -> None:
 def compare(runs: tuple[Path, ...], markdown_file: Path | None, setting: str) -> None:
     """Evaluated runs side by side (from their metrics.json and config.json)."""
     from iad_tf.evaluation.compare import load_run_summary, per_instrument_rows, render_compare
-    from iad_tf.evaluation.io import write_text
     from iad_tf.evaluation.tables import markdown_table, text_table
+    from iad_tf.fileio import write_text
 
     try:
         summaries = [load_run_summary(r) for r in runs]

@@ -45,6 +45,7 @@ from iad_tf.audio import AudioError, file_logmel
 from iad_tf.config import AAM_CLASSES, FeatureConfig
 from iad_tf.data.records import SPLITS, record_schema
 from iad_tf.data.splits import assign_split, check_fractions, read_split_file
+from iad_tf.fileio import atomic_path
 from tfrecords_tools import Schema
 
 LABEL_MODES: tuple[str, ...] = ("onsets", "segments")
@@ -208,10 +209,9 @@ def _cache_path(work: Path, track_id: str) -> Path:
 
 def save_cached(path: Path, arrays: dict[str, Any], fp: str) -> None:
     """Write one track's arrays atomically (temporary name, then rename). mel as float16."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     meta = {k: arrays[k] for k in ("track_id", "source_id", "audio", "duration_s")}
     meta["n_frames"] = int(np.asarray(arrays["mel"]).shape[0])
-    with open(tmp, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(
             fh,
             mel=np.asarray(arrays["mel"]).astype(np.float16),
@@ -221,7 +221,6 @@ def save_cached(path: Path, arrays: dict[str, Any], fp: str) -> None:
         )
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def cached_meta(path: Path) -> dict[str, Any]:

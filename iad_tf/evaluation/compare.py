@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from iad_tf.evaluation.io import read_json
 from iad_tf.evaluation.report import SETTING_LABELS, SETTINGS
 from iad_tf.evaluation.tables import markdown_table, text_table
+from iad_tf.fileio import read_json
 from iad_tf.metrics import F1_MACRO, F1_MICRO, F1_WEIGHTED, HAMMING, JACCARD
 
 METRICS_FILE = "metrics.json"

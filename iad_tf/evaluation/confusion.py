@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from iad_tf.evaluation.io import write_text
 from iad_tf.evaluation.tables import text_table
+from iad_tf.fileio import write_text
 
 CONFUSION_FILE = "confusion.csv"
 HEADERS: tuple[str, str, str] = ("True", "Predicted", "Count")

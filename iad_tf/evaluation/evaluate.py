@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from iad_tf.evaluation.confusion import CONFUSION_FILE, write_pairs_csv
-from iad_tf.evaluation.io import read_json, write_json
 from iad_tf.evaluation.predictions import PREDICTIONS_FILE, load_predictions, save_predictions
 from iad_tf.evaluation.report import SETTING_LABELS, build_report
 from iad_tf.evaluation.thresholds import (
@@ -26,6 +25,7 @@ from iad_tf.evaluation.thresholds import (
     tune_global_threshold,
     tune_thresholds,
 )
+from iad_tf.fileio import read_json, write_json
 from iad_tf.postprocess import decide
 
 METRICS_FILE = "metrics.json"

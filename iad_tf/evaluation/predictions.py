@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from iad_tf.evaluation.io import write_npz
+from iad_tf.fileio import write_npz
 
 PREDICTIONS_FILE = "predictions.npz"
 

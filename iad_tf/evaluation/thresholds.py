@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from iad_tf.evaluation.io import read_json, write_json
+from iad_tf.fileio import read_json, write_json
 from iad_tf.postprocess import decide
 
 THRESHOLDS_FILE = "thresholds.json"

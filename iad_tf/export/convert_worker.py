@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import numpy as np
+
+from iad_tf.fileio import write_bytes
 
 
 def main(argv: list[str]) -> int:
@@ -23,9 +24,7 @@ def main(argv: list[str]) -> int:
     except ConversionError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    tmp = Path(out).with_suffix(".partial")
-    tmp.write_bytes(data)
-    os.replace(tmp, out)
+    write_bytes(out, data)
     return 0
 
 

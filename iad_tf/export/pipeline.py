@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from iad_tf.config import FeatureConfig
-from iad_tf.evaluation.io import write_json
 from iad_tf.export.checks import (
     Check,
     ExportCheckError,
@@ -47,6 +46,7 @@ from iad_tf.export.tflite import (
     non_builtin_ops,
     op_names,
 )
+from iad_tf.fileio import write_json
 from iad_tf.inference.litert import load_model as load_tflite
 from iad_tf.inference.metadata import ModelMetadata
 from iad_tf.inference.windows import silence_db

@@ -52,8 +52,8 @@ def export_run(
     median window come from ``thresholds.json`` (evaluate) when present, else 0.5 and 1.
     """
     from iad_tf.evaluation.inference import check_records, load_model, open_run
-    from iad_tf.evaluation.io import read_json
     from iad_tf.evaluation.thresholds import load_thresholds
+    from iad_tf.fileio import read_json
 
     say = progress or (lambda msg: None)
     run = open_run(run_dir)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
+from iad_tf.fileio import atomic_path, write_json
 from iad_tf.inference.default_model import DEFAULT_MODEL_NAME
 from iad_tf.inference.litert import load_model
 from iad_tf.inference.metadata import sidecar_path
@@ -35,11 +35,8 @@ def ship_default(model_path: str | Path, dest_dir: str | Path = SAVED_MODELS) ->
     target = dest_dir / DEFAULT_MODEL_NAME
     meta = json.loads(sidecar_path(model_path).read_text(encoding="utf-8"))
     meta.setdefault("model", {})["shipped_from"] = str(model_path.resolve())
-    tmp = target.with_name(f".{target.name}.tmp")
-    shutil.copyfile(model_path, tmp)
-    os.replace(tmp, target)
-    tmp_json = target.with_name(f".{target.stem}.json.tmp")
-    tmp_json.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp_json, sidecar_path(target))
+    with atomic_path(target) as tmp:
+        shutil.copyfile(model_path, tmp)
+    write_json(sidecar_path(target), meta)
     load_model(target)
     return target

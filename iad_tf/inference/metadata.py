@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from iad_tf.config import FeatureConfig
+from iad_tf.fileio import write_json
 
 #: Format tag of the sidecar; bumped when a key changes meaning.
 METADATA_FORMAT = "iad-tf-model/1"
@@ -110,11 +110,7 @@ class ModelMetadata:
 
     def write(self, path: str | Path) -> Path:
         """Write as JSON atomically (temporary name, then rename)."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        return write_json(path, self.to_dict())
 
     @classmethod
     def read(cls, path: str | Path) -> ModelMetadata:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 
 from iad_tf.audio import AUDIO_EXTENSIONS, AudioError, load_audio, logmel
-from iad_tf.evaluation.io import write_json, write_npz, write_text
+from iad_tf.fileio import write_json, write_npz, write_text
 from iad_tf.inference.litert import LiteRTModel
 from iad_tf.inference.segments import Segment, seconds_active, to_segments
 from iad_tf.inference.windows import make_windows, silence_db, stitch

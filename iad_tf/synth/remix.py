@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from iad_tf import fileio
 from iad_tf.aam.arff import OnsetTable, read_beatinfo, read_onsets, read_segments
 from iad_tf.aam.dataset import SOURCES_FILE, Track, discover_root, read_sources
 from iad_tf.audio import AUDIO_EXTENSIONS, load_audio
@@ -41,7 +42,6 @@ from iad_tf.synth.writer import (
     STEMS_DIR,
     mix_path,
     write_annotations,
-    write_bytes,
     write_flac,
     write_json,
 )
@@ -164,7 +164,7 @@ def remix_track(task: tuple[Track, str, RemixConfig, str]) -> dict[str, dict[str
         for name, g in gains.items():
             midi = track.root / MIDI_DIR / f"{track.track_id}_{name}.mid"
             if midi.is_file():
-                write_bytes(Path(out) / MIDI_DIR / f"{rid}_{name}.mid", midi.read_bytes())
+                fileio.write_bytes(Path(out) / MIDI_DIR / f"{rid}_{name}.mid", midi.read_bytes())
             if cfg.stems:
                 y = audio[name] * np.float32(10 ** (g / 20))
                 write_flac(Path(out) / STEMS_DIR / f"{rid}_{name}.flac", y, cfg.sample_rate)

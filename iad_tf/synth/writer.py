@@ -13,14 +13,14 @@ ARFF files come from :mod:`iad_tf.aam.arff`, the same writer as everywhere else.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from iad_tf import fileio
 from iad_tf.aam.arff import Beat, OnsetTable, Segment, write_beatinfo, write_onsets, write_segments
+from iad_tf.fileio import atomic_path
 from iad_tf.synth.instruments import INSTRUMENTS
 from iad_tf.synth.score import Note, Song, onset_table
 
@@ -30,31 +30,17 @@ MIDI_DIR = "midis"
 ANNOTATIONS_DIR = "annotations"
 
 
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
 def write_flac(path: str | Path, y: np.ndarray, sr: int) -> None:
     """Mono float audio (samples,) in [-1, 1] -> 16-bit FLAC, atomically."""
     import soundfile as sf
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp(path)
-    sf.write(str(tmp), np.clip(y, -1.0, 1.0), sr, format="FLAC", subtype="PCM_16")
-    tmp.replace(path)
-
-
-def write_bytes(path: str | Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp(path)
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), np.clip(y, -1.0, 1.0), sr, format="FLAC", subtype="PCM_16")
 
 
 def write_json(path: str | Path, data: object) -> None:
-    write_bytes(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    """Sorted keys: the same song gives the same bytes."""
+    fileio.write_json(path, data, sort_keys=True)
 
 
 def write_midi(path: str | Path, name: str, notes: Sequence[Note], tempo: float) -> None:
@@ -66,11 +52,8 @@ def write_midi(path: str | Path, name: str, notes: Sequence[Note], tempo: float)
     track = pretty_midi.Instrument(program=inst.program, is_drum=inst.is_drums, name=name)
     track.notes = [pretty_midi.Note(n.velocity, n.pitch, n.start, n.end) for n in notes]
     pm.instruments.append(track)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp(path)
-    pm.write(str(tmp))
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        pm.write(str(tmp))
 
 
 def write_annotations(

@@ -12,13 +12,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from iad_tf.config import FeatureConfig
+from iad_tf.fileio import write_json
 from iad_tf.training.config import CONFIG_JSON, ModelConfig, TrainConfig, run_config_dict
 
 log = logging.getLogger(__name__)
@@ -41,12 +41,6 @@ class FitResult:
     best_epoch: int | None
     best: dict[str, float]  # the metrics.jsonl row of the best epoch
     resumed: bool
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _prepare_run_dir(run_dir: Path, config: dict[str, Any]) -> bool:
@@ -146,7 +140,7 @@ def fit(
     train = train_dataset(info, train_cfg, plan)
     train.dataset = shard_input(train.dataset, strategy, len(info.shards("train")))
     val = eval_dataset(info, "val")
-    _write_json(run_dir / CONFIG_JSON, config)
+    write_json(run_dir / CONFIG_JSON, config)
 
     with strategy.scope():  # model, optimizer, loss and callbacks
         model = build_model(model_name, model_cfg, info.mel_stats)

@@ -1,9 +1,15 @@
-"""Atomic file writing for evaluation outputs (temporary name in the same folder, then rename)."""
+"""Atomic file writing, the one implementation every iad-tf writer uses.
+
+A file is written under a temporary name in the same folder and renamed when complete, so an
+interrupted job never leaves a file that looks whole. TF-free (numpy only).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +20,33 @@ def _tmp(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
-def write_text(path: str | Path, text: str) -> Path:
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` to write into; renamed to ``path`` on success,
+    removed on error. The parent folder is created."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp(path)
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
-def write_json(path: str | Path, data: Any) -> Path:
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | Path, data: Any, sort_keys: bool = False) -> Path:
     """JSON with NaN/inf written as null (strict JSON)."""
-    return write_text(path, json.dumps(_clean(data), indent=2) + "\n")
+    return write_text(path, json.dumps(_clean(data), indent=2, sort_keys=sort_keys) + "\n")
 
 
 def read_json(path: str | Path) -> Any:
@@ -39,12 +60,9 @@ def read_json(path: str | Path) -> Any:
 
 
 def write_npz(path: str | Path, **arrays: np.ndarray) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp(path).with_suffix(".npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    return Path(path)
 
 
 def _clean(x: Any) -> Any:
