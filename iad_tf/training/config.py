@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from iad_tf.config import NUM_CLASSES, FeatureConfig
+from iad_tf.fileio import read_json
 
 MODEL_NAMES: tuple[str, ...] = ("mlp", "crnn", "attention")
 Batching = Literal["tracks", "windows"]
@@ -236,7 +237,4 @@ def read_run_config(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / CONFIG_JSON
     if not path.is_file():
         raise ValueError(f"{run_dir}: no {CONFIG_JSON} (not a run directory?)")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    return read_json(path)
