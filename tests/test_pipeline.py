@@ -18,7 +18,7 @@ from tests.records_factory import make_records
 from tfrecords_tools.reader import iter_records
 
 C = len(AAM_CLASSES)
-PLAIN = TrainConfig(augment=False, oversample_factor=1.0, batch_size=2)
+PLAIN = TrainConfig(augment=False, mix_prob=0.0, oversample_factor=1.0, batch_size=2)
 
 
 @pytest.fixture(scope="module")
