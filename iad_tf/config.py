@@ -101,6 +101,17 @@ class FeatureConfig:
         return cls(**data)
 
 
+def feature_setup(data: dict[str, Any], where: str) -> tuple[FeatureConfig, tuple[str, ...]]:
+    """(FeatureConfig, classes) from a manifest, run config or model metadata dict.
+
+    Raises ``ValueError`` naming ``where`` when either is missing or malformed.
+    """
+    try:
+        return FeatureConfig.from_dict(data["feature_config"]), tuple(data["classes"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: missing or bad feature_config/classes ({exc})") from exc
+
+
 def check_compatible(
     expected: FeatureConfig,
     found: FeatureConfig,

@@ -17,8 +17,6 @@ F1_WEIGHTED = "f1_weighted"
 HAMMING = "hamming_loss"
 JACCARD = "jaccard_samples"
 METRIC_NAMES: tuple[str, ...] = (F1_MACRO, F1_MICRO, F1_WEIGHTED, HAMMING, JACCARD)
-#: Metrics where lower is better.
-LOWER_IS_BETTER: frozenset[str] = frozenset({HAMMING})
 
 
 def apply_mask(y_true: np.ndarray, y_pred: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:

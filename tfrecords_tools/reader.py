@@ -33,10 +33,6 @@ def write_manifest(records_dir: str | Path, manifest: dict[str, Any]) -> Path:
     return path
 
 
-def schema_of(records_dir: str | Path) -> Schema:
-    return Schema.from_json(read_manifest(records_dir)["schema"])
-
-
 def shard_files(records_dir: str | Path, prefix: str | None = None) -> list[Path]:
     """Complete shards in ``records_dir`` (optionally only ``prefix-*``), sorted by name."""
     out = []

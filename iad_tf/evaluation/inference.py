@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from iad_tf.config import FeatureConfig, check_compatible
+from iad_tf.config import FeatureConfig, check_compatible, feature_setup
 from iad_tf.evaluation.predictions import TrackPrediction
 
 MODEL_FILE = "model.keras"
@@ -48,12 +48,8 @@ def open_run(run_dir: str | Path, need_model: bool = True) -> RunInfo:
     if not run_dir.is_dir():
         raise ValueError(f"{run_dir}: no such run directory")
     cfg = read_run_config(run_dir)
-    try:
-        feature = FeatureConfig.from_dict(cfg["feature_config"])
-        classes = list(cfg["classes"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{run_dir / 'config.json'}: lacks feature_config/classes ({exc})") from exc
-    info = RunInfo(run_dir, cfg, feature, classes)
+    feature, classes = feature_setup(cfg, str(run_dir / "config.json"))
+    info = RunInfo(run_dir, cfg, feature, list(classes))
     if need_model and not info.model_path.is_file():
         raise ValueError(f"{run_dir}: no {MODEL_FILE} (training did not finish or wrong directory)")
     return info
@@ -64,11 +60,7 @@ def check_records(run: RunInfo, records_dir: str | Path) -> dict[str, Any]:
     from tfrecords_tools.reader import read_manifest
 
     manifest = read_manifest(records_dir)
-    try:
-        found = FeatureConfig.from_dict(manifest["feature_config"])
-        found_classes = list(manifest["classes"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{records_dir}/manifest.json: lacks feature_config/classes ({exc})") from exc
+    found, found_classes = feature_setup(manifest, f"{records_dir}/manifest.json")
     check_compatible(run.feature, found, run.classes, found_classes,
                      where=f"records {records_dir} (vs model {run.run_dir})")
     return manifest

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from iad_tf.config import AAM_CLASSES, FeatureConfig, check_compatible
+from iad_tf.config import AAM_CLASSES, FeatureConfig, check_compatible, feature_setup
 from iad_tf.data.records import record_schema
 from tfrecords_tools.reader import MANIFEST, read_manifest, shard_files
 from tfrecords_tools.schema import Schema
@@ -89,11 +89,7 @@ def open_records(
     missing = [k for k in REQUIRED_KEYS if k not in manifest]
     if missing:
         raise ValueError(f"{where}: missing keys {missing} (records from an older build-records?)")
-    try:
-        feature = FeatureConfig.from_dict(manifest["feature_config"])
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{where}: bad feature_config ({exc})") from exc
-    classes = tuple(manifest["classes"])
+    feature, classes = feature_setup(manifest, where)
     check_compatible(
         expected_feature or FeatureConfig(), feature, tuple(expected_classes), classes, where
     )
