@@ -1,9 +1,13 @@
-"""Frame decisions from probabilities: per-class thresholds and median smoothing.
+"""Frame decisions from probabilities: per-class thresholds, median smoothing and the
+song-level presence gate.
 
-TF-free (numpy/scipy), shared by evaluate, export checks and predict.
+TF-free (numpy/scipy), shared by evaluate, cross-validation, export checks and predict.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -30,3 +34,89 @@ def decide(
 ) -> np.ndarray:
     """uint8 decisions (frames, C) from probabilities (frames, C): threshold, then smooth."""
     return median_filter_decisions(binarize(probs, thresholds), median_window)
+
+
+# ------------------------------------------------------------------ song-level presence
+def presence_scores(probs: np.ndarray, top_frames: int) -> np.ndarray:
+    """Song-level presence score per class (C,): the mean of the ``top_frames`` highest
+    frame probabilities of the song (frames, C).
+
+    A multiple-instance pooling between max (``top_frames=1``: one confident frame decides)
+    and mean (every frame): an instrument that really plays holds high probabilities for a
+    while; a false alarm is a scatter of short bursts. Songs shorter than ``top_frames`` use
+    all their frames.
+    """
+    p = np.asarray(probs, dtype=np.float32)
+    if p.ndim != 2:
+        raise ValueError(f"probs must be (frames, classes), got {p.shape}")
+    if p.shape[0] == 0:
+        return np.zeros(p.shape[1], dtype=np.float32)
+    k = int(min(max(1, top_frames), p.shape[0]))
+    top = np.partition(p, p.shape[0] - k, axis=0)[p.shape[0] - k :]  # (k, C)
+    return top.mean(axis=0)
+
+
+@dataclass(frozen=True)
+class Presence:
+    """Song-level presence gate: a class is present in a song when its
+    :func:`presence_scores` (mean of its top ``seconds`` of frame probabilities) reaches
+    ``threshold``. Frame decisions of absent classes are cleared; those of present classes are
+    left exactly as they are."""
+
+    threshold: float
+    seconds: float
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"presence threshold must lie in [0, 1], got {self.threshold}")
+        if self.seconds <= 0:
+            raise ValueError(f"presence seconds must be > 0, got {self.seconds}")
+
+    def top_frames(self, frame_seconds: float) -> int:
+        return max(1, int(round(self.seconds / frame_seconds)))
+
+    def scores(self, probs: np.ndarray, frame_seconds: float) -> np.ndarray:
+        """(C,) presence scores of one song's probabilities (frames, C)."""
+        return presence_scores(probs, self.top_frames(frame_seconds))
+
+    def present(self, probs: np.ndarray, frame_seconds: float) -> np.ndarray:
+        """bool (C,): which classes the song holds."""
+        return self.scores(probs, frame_seconds) >= self.threshold
+
+    def to_dict(self) -> dict[str, float]:
+        return {"threshold": float(self.threshold), "seconds": float(self.seconds)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Presence | None:
+        """None for an empty/None dict (no gating); ValueError naming bad keys."""
+        if not data:
+            return None
+        try:
+            return cls(float(data["threshold"]), float(data["seconds"]))
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"presence must hold threshold and seconds, got {data!r}") from exc
+
+
+def gate(decisions: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Decisions (frames, C) with the columns of absent classes (``present`` (C,) False)
+    cleared; present classes' frames are returned unchanged."""
+    keep = np.asarray(present, dtype=bool)
+    if keep.shape != (decisions.shape[1],):
+        raise ValueError(f"present must be ({decisions.shape[1]},), got {keep.shape}")
+    return (decisions * keep[None, :]).astype(np.uint8)
+
+
+def decide_song(
+    probs: np.ndarray,
+    thresholds: np.ndarray | float,
+    median_window: int,
+    presence: Presence | None,
+    frame_seconds: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A whole song's decisions (frames, C) and presence (C,) bool: threshold, smooth, then
+    gate by song-level presence (``presence=None``: every class counts as present)."""
+    dec = decide(probs, thresholds, median_window)
+    if presence is None:
+        return dec, np.ones(dec.shape[1], dtype=bool)
+    present = presence.present(probs, frame_seconds)
+    return gate(dec, present), present

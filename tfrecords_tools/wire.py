@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -93,6 +93,39 @@ def frame_record(data: bytes) -> bytes:
     return b"".join(
         (header, struct.pack("<I", masked_crc32c(header)), data, struct.pack("<I", masked_crc32c(data)))
     )
+
+
+class CorruptRecordError(ValueError):
+    """A TFRecord file whose framing or CRC is wrong (message names file and offset)."""
+
+
+def iter_record_bytes(path: str | Path) -> Iterator[bytes]:
+    """Yield the payload of every TFRecord in ``path``, CRC-checked, without TensorFlow.
+
+    Raises :class:`CorruptRecordError` naming the file and byte offset on a truncated record
+    or a CRC mismatch.
+    """
+    path = Path(path)
+    with open(path, "rb") as fh:
+        offset = 0
+        while True:
+            header = fh.read(12)
+            if not header:
+                return
+            if len(header) < 12:
+                raise CorruptRecordError(f"{path}: truncated record header at byte {offset}")
+            (length,) = struct.unpack("<Q", header[:8])
+            (hcrc,) = struct.unpack("<I", header[8:])
+            if hcrc != masked_crc32c(header[:8]):
+                raise CorruptRecordError(f"{path}: bad length CRC at byte {offset}")
+            body = fh.read(length + 4)
+            if len(body) < length + 4:
+                raise CorruptRecordError(f"{path}: truncated record at byte {offset}")
+            data = body[:length]
+            if struct.unpack("<I", body[length:])[0] != masked_crc32c(data):
+                raise CorruptRecordError(f"{path}: bad data CRC in the record at byte {offset}")
+            offset += 12 + length + 4
+            yield data
 
 
 class RecordFileWriter:

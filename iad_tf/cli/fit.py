@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import click
 
-from iad_tf.cli.options import records_option
-from iad_tf.training.config import MODEL_NAMES, RunConfig, load_toml, with_overrides
-
-_DEFAULT = RunConfig()
+from iad_tf.cli.options import recipe_config, recipe_options, records_option
 
 
 @click.command("fit")
-@click.option(
-    "--model", "model_name", type=click.Choice(MODEL_NAMES), default="crnn", show_default=True
-)
+@recipe_options
 @records_option
 @click.option(
     "--run-dir",
@@ -24,61 +20,6 @@ _DEFAULT = RunConfig()
     required=True,
     help="Output directory (rerun with the same arguments to resume an interrupted run).",
 )
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="TOML file with [model], [train] and [feature] tables; options below override it.",
-)
-@click.option("--epochs", type=click.IntRange(min=1), help=f"[default: {_DEFAULT.train.epochs}]")
-@click.option(
-    "--batch-size", type=click.IntRange(min=1), help=f"[default: {_DEFAULT.train.batch_size}]"
-)
-@click.option(
-    "--learning-rate",
-    type=click.FloatRange(min=0, min_open=True),
-    help=f"Adam learning rate. [default: {_DEFAULT.train.learning_rate}]",
-)
-@click.option(
-    "--batching",
-    type=click.Choice(["tracks", "windows"]),
-    help=f"Whole padded tracks or random fixed windows. [default: {_DEFAULT.train.batching}]",
-)
-@click.option(
-    "--window-seconds",
-    type=click.FloatRange(min=0, min_open=True),
-    help=f"Window length for --batching windows. [default: {_DEFAULT.train.window_seconds}]",
-)
-@click.option(
-    "--class-weighting",
-    type=click.Choice(["none", "pos_weight"]),
-    help=f"Per-class positive weight neg/pos in the loss. [default: {_DEFAULT.train.class_weighting}]",
-)
-@click.option(
-    "--rare-threshold",
-    type=click.IntRange(min=1),
-    help=f"Instruments in fewer train tracks are rare. [default: {_DEFAULT.train.rare_threshold}]",
-)
-@click.option(
-    "--oversample-factor",
-    type=click.FloatRange(min=1),
-    help=f"Draw tracks with a rare instrument this many times as often. [default: {_DEFAULT.train.oversample_factor}]",
-)
-@click.option(
-    "--augment/--no-augment", default=None, help="SpecAugment time/frequency masking. [default: on]"
-)
-@click.option(
-    "--mix-prob",
-    type=click.FloatRange(0, 1),
-    help="Probability of mixing a training window with another track's (windows only). "
-    f"[default: {_DEFAULT.train.mix_prob}]",
-)
-@click.option(
-    "--patience",
-    type=click.IntRange(min=1),
-    help=f"Early stopping patience. [default: {_DEFAULT.train.patience}]",
-)
-@click.option("--seed", type=int, help=f"Random seed. [default: {_DEFAULT.train.seed}]")
 @click.option(
     "--strategy",
     "strategy_name",
@@ -93,41 +34,12 @@ def fit(
     records_dir: str,
     run_dir: Path,
     config_file: Path | None,
-    epochs: int | None,
-    batch_size: int | None,
-    learning_rate: float | None,
-    batching: str | None,
-    window_seconds: float | None,
-    class_weighting: str | None,
-    rare_threshold: int | None,
-    oversample_factor: float | None,
-    augment: bool | None,
-    mix_prob: float | None,
-    patience: int | None,
-    seed: int | None,
     strategy_name: str,
+    **overrides: Any,
 ) -> None:
     """Train MODEL on the records' train split; validation metrics every epoch."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        cfg = load_toml(config_file) if config_file else RunConfig()
-        train_cfg = with_overrides(
-            cfg.train,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            batching=batching,
-            window_seconds=window_seconds,
-            class_weighting=class_weighting,
-            rare_threshold=rare_threshold,
-            oversample_factor=oversample_factor,
-            augment=augment,
-            mix_prob=mix_prob,
-            patience=patience,
-            seed=seed,
-        )
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    cfg = recipe_config(config_file, overrides)
 
     from iad_tf.training.callbacks import TrainingDiverged
     from iad_tf.training.distribute import make_strategy
@@ -136,8 +48,14 @@ def fit(
     try:
         strategy = make_strategy(strategy_name)  # first: multiworker configures the TF runtime
         result = fit_lib(
-            records_dir, run_dir, model_name, train_cfg, cfg.model, cfg.feature,
-            strategy=strategy, verbose=1,
+            records_dir,
+            run_dir,
+            model_name,
+            cfg.train,
+            cfg.model,
+            cfg.feature,
+            strategy=strategy,
+            verbose=1,
         )
     except (ValueError, FileNotFoundError, TrainingDiverged) as exc:
         raise click.ClickException(str(exc)) from exc

@@ -15,12 +15,13 @@ import click
 from iad_tf import __version__
 
 #: Commands that run TensorFlow: it is imported quietly before their module loads.
-TF_COMMANDS: frozenset[str] = frozenset({"fit", "evaluate", "export", "demo"})
+TF_COMMANDS: frozenset[str] = frozenset({"fit", "cv", "evaluate", "export", "demo"})
 
 #: command name -> "module:function" (each module defines one click command).
 COMMANDS: dict[str, str] = {
     "build-records": "iad_tf.cli.build_records:build_records",
     "fit": "iad_tf.cli.fit:fit",
+    "cv": "iad_tf.cli.cv:cv",
     "evaluate": "iad_tf.cli.evaluate:evaluate",
     "plot": "iad_tf.cli.evaluate:plot",
     "compare": "iad_tf.cli.evaluate:compare",

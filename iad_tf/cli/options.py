@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -17,7 +18,10 @@ def default_workers() -> int:
 
 def workers_option(f: F) -> F:
     return click.option(
-        "--workers", type=click.IntRange(min=1), default=default_workers, show_default="all cores",
+        "--workers",
+        type=click.IntRange(min=1),
+        default=default_workers,
+        show_default="all cores",
         help="Worker processes.",
     )(f)
 
@@ -28,6 +32,98 @@ def seed_option(f: F) -> F:
 
 def records_option(f: F) -> F:
     return click.option(
-        "--records", "records_dir", type=click.Path(file_okay=False, path_type=str), required=True,
+        "--records",
+        "records_dir",
+        type=click.Path(file_okay=False, path_type=str),
+        required=True,
         help="Records directory written by build-records.",
     )(f)
+
+
+# ------------------------------------------------------------------ training recipe
+#: (option name, click type, help) of the TrainConfig fields a command line may override;
+#: the dest of ``--batch-size`` is ``batch_size`` = the TrainConfig field name.
+_RECIPE_OPTIONS: tuple[tuple[str, Any, str], ...] = (
+    ("--epochs", click.IntRange(min=1), "Training epochs."),
+    ("--batch-size", click.IntRange(min=1), "Batch size."),
+    ("--learning-rate", click.FloatRange(min=0, min_open=True), "Adam learning rate."),
+    (
+        "--batching",
+        click.Choice(["tracks", "windows"]),
+        "Whole padded tracks or random fixed windows.",
+    ),
+    (
+        "--window-seconds",
+        click.FloatRange(min=0, min_open=True),
+        "Window length for --batching windows.",
+    ),
+    (
+        "--class-weighting",
+        click.Choice(["none", "pos_weight"]),
+        "Per-class positive weight neg/pos in the loss.",
+    ),
+    ("--rare-threshold", click.IntRange(min=1), "Instruments in fewer train tracks are rare."),
+    (
+        "--oversample-factor",
+        click.FloatRange(min=1),
+        "Draw tracks with a rare instrument this many times as often.",
+    ),
+    (
+        "--mix-prob",
+        click.FloatRange(0, 1),
+        "Probability of mixing a training window with another track's (windows only).",
+    ),
+    ("--patience", click.IntRange(min=1), "Early stopping patience."),
+    ("--seed", int, "Random seed."),
+)
+RECIPE_FIELDS: tuple[str, ...] = (
+    *(name[2:].replace("-", "_") for name, _, _ in _RECIPE_OPTIONS),
+    "augment",
+    "ema",
+)
+
+
+def recipe_options(f: F) -> F:
+    """--model, --config and the TrainConfig overrides shared by ``fit`` and ``cv``."""
+    from iad_tf.training.config import MODEL_NAMES, RunConfig
+
+    defaults = RunConfig().train
+    f = click.option(
+        "--ema/--no-ema",
+        default=None,
+        help="Average the weights (EMA) and keep the average. [default: off]",
+    )(f)
+    f = click.option(
+        "--augment/--no-augment",
+        default=None,
+        help="SpecAugment time/frequency masking. [default: on]",
+    )(f)
+    for name, kind, text in reversed(_RECIPE_OPTIONS):
+        field = name[2:].replace("-", "_")
+        f = click.option(
+            name, field, type=kind, help=f"{text} [default: {getattr(defaults, field)}]"
+        )(f)
+    f = click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="TOML file with [model], [train] and [feature] tables; options override it.",
+    )(f)
+    return click.option(
+        "--model", "model_name", type=click.Choice(MODEL_NAMES), default="crnn", show_default=True
+    )(f)
+
+
+def recipe_config(config_file: Path | None, overrides: dict[str, Any]) -> Any:
+    """The RunConfig of the TOML file (or defaults) with the recipe options that were given;
+    ``click.ClickException`` naming the file and key on a bad value."""
+    import dataclasses
+
+    from iad_tf.training.config import RunConfig, load_toml, with_overrides
+
+    try:
+        cfg = load_toml(config_file) if config_file else RunConfig()
+        train = with_overrides(cfg.train, **{k: overrides.get(k) for k in RECIPE_FIELDS})
+        return dataclasses.replace(cfg, train=train)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc

@@ -152,8 +152,11 @@ def standard_callbacks(
     threshold: float,
     patience: int,
     resumed_best: float | None = None,
+    save_best_only: bool = True,
 ) -> list[keras.callbacks.Callback]:
     """Metrics first, then checkpoint/early stopping on ``val_f1_macro``, logs and backup.
+
+    ``save_best_only=False`` keeps the last epoch's weights instead of the best epoch's.
 
     TensorBoard logging needs the ``tensorboard`` package (TensorFlow 2.21 no longer pulls it
     in); without it the run goes on with a warning and no ``logs/``.
@@ -174,8 +177,8 @@ def standard_callbacks(
             str(run_dir / "model.keras"),
             monitor=MONITOR,
             mode="max",
-            save_best_only=True,
-            initial_value_threshold=resumed_best,
+            save_best_only=save_best_only,
+            initial_value_threshold=resumed_best if save_best_only else None,
             verbose=0,
         ),
         keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=patience, verbose=1),

@@ -28,6 +28,7 @@ from iad_tf.fileio import read_json
 MODEL_NAMES: tuple[str, ...] = ("mlp", "crnn", "attention")
 Batching = Literal["tracks", "windows"]
 ClassWeighting = Literal["none", "pos_weight"]
+Checkpoint = Literal["best", "last"]
 CONFIG_JSON = "config.json"
 
 
@@ -127,6 +128,14 @@ class TrainConfig:
     #: Decision threshold of the validation metrics logged while training.
     threshold: float = 0.5
     patience: int = 10
+    #: Which weights ``model.keras`` keeps: "best" (the epoch with the best ``val_f1_macro``)
+    #: or "last" (the final weights; cross-validation uses it so that no choice is made on
+    #: the held-out songs).
+    checkpoint: Checkpoint = "best"
+    #: Keep an exponential moving average of the weights (Adam ``use_ema``) and use it as the
+    #: model's weights; smooths the epoch-to-epoch swings of small-data training.
+    ema: bool = False
+    ema_momentum: float = 0.99
     shuffle_buffer: int = 256
     seed: int = 0
 
@@ -144,6 +153,10 @@ class TrainConfig:
             raise ValueError("learning_rate and window_seconds must be > 0")
         if not 0.0 <= self.mix_prob <= 1.0:
             raise ValueError(f"mix_prob must be in [0, 1], got {self.mix_prob}")
+        if self.checkpoint not in ("best", "last"):
+            raise ValueError(f"checkpoint must be 'best' or 'last', got {self.checkpoint!r}")
+        if not 0.0 < self.ema_momentum < 1.0:
+            raise ValueError(f"ema_momentum must be in (0, 1), got {self.ema_momentum}")
         if self.oversample_factor < 1:
             raise ValueError(f"oversample_factor must be >= 1, got {self.oversample_factor}")
 

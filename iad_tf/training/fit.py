@@ -69,6 +69,19 @@ def _prepare_run_dir(run_dir: Path, config: dict[str, Any]) -> bool:
     return False
 
 
+def _save_model(model: Any, path: Path) -> None:
+    """``model.save`` through a temporary name, so ``model.keras`` is never half-written
+    (Keras insists on the ``.keras`` suffix, hence no generic atomic writer)."""
+    import os
+
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
@@ -145,7 +158,11 @@ def fit(
     with strategy.scope():  # model, optimizer, loss and callbacks
         model = build_model(model_name, model_cfg, info.mel_stats)
         model.compile(
-            optimizer=keras.optimizers.Adam(train_cfg.learning_rate),
+            optimizer=keras.optimizers.Adam(
+                train_cfg.learning_rate,
+                use_ema=train_cfg.ema,
+                ema_momentum=train_cfg.ema_momentum,
+            ),
             loss=MaskedWeightedBCE(pos_weight),
         )
         callbacks = standard_callbacks(
@@ -154,6 +171,7 @@ def fit(
             train_cfg.threshold,
             train_cfg.patience,
             resumed_best=best_so_far(run_dir / "metrics.jsonl") if resumed else None,
+            save_best_only=train_cfg.checkpoint == "best",
         ) + list(extra_callbacks or [])
     if resumed:
         log.info("resuming the unfinished run in %s", run_dir)
@@ -175,6 +193,10 @@ def fit(
         verbose=verbose,
         shuffle=False,  # the dataset shuffles itself
     )
+    if train_cfg.checkpoint == "last" or train_cfg.ema:
+        # The final weights (with EMA: the averaged ones, swapped in when fit ends) are the
+        # model; the per-epoch checkpoint saw the raw weights.
+        _save_model(model, run_dir / "model.keras")
     rows = _read_jsonl(run_dir / "metrics.jsonl")
     best_row = max(rows, key=lambda r: r.get(MONITOR, float("-inf")), default=None)
     return FitResult(

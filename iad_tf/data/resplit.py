@@ -1,0 +1,120 @@
+"""Re-split an existing records directory: the same records, new train/val/test assignment.
+
+Cross-validation needs one records directory per fold (the training pipeline, evaluation and
+the manifest statistics (mel standardisation, class counts, pos_weight) all read the
+manifest's splits). Re-splitting copies the records of the source directory's manifest shards
+into new shards with the split field rewritten and assembles a fresh manifest with the same
+function as ``build-records``, so the fold's ``mel_stats`` are the fold's training songs'
+own. TF-free (records are decoded with the schema, written with the TF-free writer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from iad_tf.config import feature_setup
+from iad_tf.data.build import assemble_manifest, auto_shards, track_summary
+from iad_tf.data.records import SPLITS
+from tfrecords_tools import Schema
+
+
+class ResplitError(ValueError):
+    """A records directory that cannot be re-split (message names the directory)."""
+
+
+def manifest_shards(records_dir: str | Path, manifest: Mapping[str, Any]) -> list[Path]:
+    """The shards the manifest lists (the only list of shards), each checked to exist."""
+    records_dir = Path(records_dir)
+    shards = [records_dir / name for name in sorted(manifest.get("shards", {}))]
+    missing = [p.name for p in shards if not p.is_file()]
+    if missing:
+        raise ResplitError(
+            f"records {records_dir}: manifest lists shards that are missing: {', '.join(missing)}"
+        )
+    if not shards:
+        raise ResplitError(f"records {records_dir}: the manifest lists no shards")
+    return shards
+
+
+def iter_manifest_records(
+    records_dir: str | Path, manifest: Mapping[str, Any]
+) -> Iterator[dict[str, Any]]:
+    """Every record of the manifest's shards, decoded: dicts of the record schema's keys."""
+    from tfrecords_tools.wire import iter_record_bytes
+
+    schema = Schema.from_json(manifest["schema"])
+    for shard in manifest_shards(records_dir, manifest):
+        for raw in iter_record_bytes(shard):
+            rec = schema.decode(raw)
+            rec["track_id"] = rec["track_id"].decode("utf-8")
+            rec["source_id"] = rec["source_id"].decode("utf-8")
+            yield rec
+
+
+def resplit(
+    records_dir: str | Path,
+    out_dir: str | Path,
+    split_of: Mapping[str, str | None],
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Write ``out_dir`` holding the records of ``records_dir`` with splits from ``split_of``.
+
+    ``split_of``: {track_id: "train" | "val" | "test" | None}; None (or a track not listed)
+    leaves the track out. Returns the new manifest (written last, atomically, so a half-made
+    ``out_dir`` never looks complete).
+    """
+    from tqdm import tqdm
+
+    from tfrecords_tools.reader import read_manifest, write_manifest
+    from tfrecords_tools.writer import ShardedWriter
+
+    manifest = read_manifest(records_dir)
+    cfg, classes = feature_setup(manifest, f"{records_dir}/manifest.json")
+    unknown = sorted(set(split_of) - set(manifest.get("tracks", {})))
+    if unknown:
+        raise ResplitError(f"records {records_dir}: no such tracks {', '.join(unknown[:5])}")
+    bad = sorted({s for s in split_of.values() if s is not None and s not in SPLITS})
+    if bad:
+        raise ResplitError(f"unknown split names {bad} (use {', '.join(SPLITS)})")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").unlink(missing_ok=True)
+    schema = Schema.from_json(manifest["schema"])
+    tracks_meta = manifest["tracks"]
+    summaries: list[dict[str, Any]] = []
+    shards: dict[str, dict[str, Any]] = {}
+    bytes_per_frame = cfg.n_mels * 2 + len(classes)
+    for split in SPLITS:
+        ids = sorted(t for t, s in split_of.items() if s == split)
+        if not ids:
+            continue
+        n_frames = sum(int(tracks_meta[t]["n_frames"]) for t in ids)
+        wanted = set(ids)
+        with ShardedWriter(
+            out, split, auto_shards(len(ids), n_frames * bytes_per_frame), schema
+        ) as w:
+            recs = (
+                r for r in iter_manifest_records(records_dir, manifest) if r["track_id"] in wanted
+            )
+            for rec in tqdm(
+                recs, total=len(ids), desc=f"fold {split}", unit="track", disable=not progress
+            ):
+                rec["split"] = split
+                meta = tracks_meta[rec["track_id"]]
+                summaries.append(
+                    track_summary({**rec, "duration_s": meta["duration_s"], "audio": meta["audio"]})
+                )
+                w.write(rec)
+            shards.update(w.close())
+    new = assemble_manifest(
+        summaries,
+        shards,
+        list(manifest.get("skipped", [])),
+        cfg,
+        tuple(classes),
+        manifest.get("labels", "onsets"),
+    )
+    write_manifest(out, new)
+    return new

@@ -1,0 +1,155 @@
+"""``iad-tf cv``: song-level K-fold cross-validation of a training recipe.
+
+For each fold (:mod:`iad_tf.evaluation.folds`): re-split the records (held-out real songs ->
+val, their remixes left out, the rest -> train; fold statistics recomputed), train with the
+given recipe keeping the LAST weights (no epoch is chosen on the held-out songs), and predict
+the held-out songs: their out-of-fold (OOF) probabilities. Then the pooled OOF predictions of
+every real song are scored and the post-processing (thresholds, song-level presence gating)
+is tuned on them (:mod:`iad_tf.evaluation.cv_report`).
+
+Run directory::
+
+    cv.json                 the recipe, folds and records (a rerun must match to resume)
+    fold-1/records/         the fold's records (removed when the fold is done)
+    fold-1/run/             the fold's training run (fit's run directory)
+    fold-1/oof.npz          the fold's held-out predictions (predictions.npz format)
+    oof.npz                 every real song's OOF predictions
+    report.json, report.md  scores per fold and pooled, tuning, songs' instrument counts
+    decoder.json            the post-processing tuned on all OOF predictions (for export)
+
+An interrupted run resumes: finished folds are kept, an unfinished fold's training resumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from iad_tf.config import FeatureConfig
+from iad_tf.evaluation.folds import fold_split_map, song_folds
+from iad_tf.evaluation.predictions import TrackPrediction, load_predictions, save_predictions
+from iad_tf.fileio import read_json, write_json
+from iad_tf.training.config import ModelConfig, TrainConfig
+
+log = logging.getLogger(__name__)
+
+CV_JSON = "cv.json"
+OOF_FILE = "oof.npz"
+
+
+@dataclass(frozen=True)
+class CVResult:
+    run_dir: Path
+    report: dict[str, Any]
+    tracks: list[TrackPrediction]
+
+
+def _fold_dir(run_dir: Path, i: int) -> Path:
+    return run_dir / f"fold-{i + 1}"
+
+
+def _check_run_dir(run_dir: Path, settings: dict[str, Any]) -> None:
+    path = run_dir / CV_JSON
+    if (run_dir / "report.json").is_file():
+        raise ValueError(
+            f"{run_dir}: already holds a finished cross-validation; choose a new --run-dir"
+        )
+    if path.is_file():
+        old = read_json(path)
+        diff = [k for k in settings if old.get(k) != settings[k]]
+        if diff:
+            raise ValueError(
+                f"{run_dir}: holds an unfinished cross-validation with a different "
+                f"{', '.join(diff)}; rerun with the same settings to resume, or choose a new --run-dir"
+            )
+    elif run_dir.exists() and any(run_dir.iterdir()):
+        raise ValueError(f"{run_dir}: exists and is not empty; choose a new --run-dir")
+
+
+def cv_train_config(train_cfg: TrainConfig) -> TrainConfig:
+    """The recipe as cross-validation trains it: last weights, no early stopping."""
+    return dataclasses.replace(train_cfg, checkpoint="last", patience=train_cfg.epochs + 1)
+
+
+def run_cv(
+    records_dir: str | Path,
+    run_dir: str | Path,
+    folds: int,
+    model_name: str,
+    train_cfg: TrainConfig,
+    model_cfg: ModelConfig | None = None,
+    feature_cfg: FeatureConfig | None = None,
+    verbose: int | str = "auto",
+    echo: Callable[[str], None] = print,
+) -> CVResult:
+    """Cross-validate ``model_name`` with ``train_cfg`` over song-level folds of ``records_dir``."""
+    import keras
+
+    from iad_tf.data.resplit import resplit
+    from iad_tf.evaluation.inference import open_run, predict_split
+    from iad_tf.training.fit import fit
+    from iad_tf.training.models import check_model_name
+    from iad_tf.training.records_info import open_records
+
+    check_model_name(model_name)
+    info = open_records(records_dir, expected_feature=feature_cfg, splits=())
+    manifest = info.manifest
+    fold_songs = song_folds(manifest, folds)
+    run_dir = Path(run_dir)
+    cfg = cv_train_config(train_cfg)
+    settings = {
+        "records_dir": str(info.records_dir),
+        "folds": fold_songs,
+        "model_name": model_name,
+        "model": (model_cfg or ModelConfig()).to_dict(),
+        "train": cfg.to_dict(),
+    }
+    _check_run_dir(run_dir, settings)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / CV_JSON, settings)
+
+    all_tracks: list[TrackPrediction] = []
+    fold_of: dict[str, int] = {}
+    for i, held in enumerate(fold_songs):
+        fdir = _fold_dir(run_dir, i)
+        oof = fdir / OOF_FILE
+        if not oof.is_file():
+            echo(f"fold {i + 1}/{folds}: holding out {', '.join(held)}")
+            recs = fdir / "records"
+            if not (recs / "manifest.json").is_file():
+                resplit(info.records_dir, recs, fold_split_map(manifest, held))
+            fit(recs, fdir / "run", model_name, cfg, model_cfg, feature_cfg, verbose=verbose)
+            run = open_run(fdir / "run")
+            preds = predict_split(run, recs, "val", progress=False)
+            save_predictions(oof, preds, run.classes)
+            shutil.rmtree(recs, ignore_errors=True)
+            keras.backend.clear_session()
+        tracks, classes = load_predictions(oof)
+        for t in tracks:
+            fold_of[t.track_id] = i
+        all_tracks.extend(tracks)
+    all_tracks.sort(key=lambda t: t.track_id)
+    save_predictions(run_dir / OOF_FILE, all_tracks, classes)
+    from iad_tf.evaluation.cv_report import cv_report, render_cv_report
+
+    report = cv_report(
+        all_tracks,
+        classes,
+        fold_of,
+        info.feature.frame_seconds,
+        meta={
+            "model_name": model_name,
+            "folds": fold_songs,
+            "train": cfg.to_dict(),
+            "records_dir": str(info.records_dir),
+        },
+    )
+    write_json(run_dir / "decoder.json", report["decoder"])
+    (run_dir / "report.md").write_text(render_cv_report(report, markdown=True), encoding="utf-8")
+    write_json(run_dir / "report.json", report)
+    return CVResult(run_dir, report, all_tracks)

@@ -1,0 +1,51 @@
+"""Song-level folds for cross-validation. TF-free.
+
+A *song* is a source id (``manifest["tracks"][id]["source_id"]``): an AAM track and every
+remix made from its stems share it. Folds are formed over the songs that have a real track
+(track id == source id), so remixes always follow their source: a fold's held-out songs are
+predicted from their real mixes, their remixes are left out of that fold entirely (their stems
+are the held-out audio), and every other track trains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from iad_tf.data.splits import hash_unit
+
+
+def real_songs(manifest: Mapping[str, Any]) -> list[str]:
+    """Source ids that have a real track (track id == source id), sorted."""
+    tracks = manifest.get("tracks", {})
+    return sorted(t for t, meta in tracks.items() if meta.get("source_id", t) == t)
+
+
+def song_folds(manifest: Mapping[str, Any], k: int) -> list[list[str]]:
+    """``k`` folds of real songs: ordered by a stable hash of the song id, dealt round-robin.
+
+    Deterministic for a given set of songs; fold sizes differ by at most one.
+    """
+    songs = real_songs(manifest)
+    if k < 2:
+        raise ValueError(f"--folds must be at least 2, got {k}")
+    if len(songs) < k:
+        raise ValueError(
+            f"{len(songs)} real songs cannot fill {k} folds (each fold holds out at least one)"
+        )
+    ordered = sorted(songs, key=lambda s: (hash_unit(s), s))
+    return [sorted(ordered[i::k]) for i in range(k)]
+
+
+def fold_split_map(manifest: Mapping[str, Any], held_out: list[str]) -> dict[str, str | None]:
+    """{track_id: split} for one fold: held-out real songs -> ``val``; their remixes -> None
+    (left out); every other track -> ``train``."""
+    out: dict[str, str | None] = {}
+    held = set(held_out)
+    for tid, meta in manifest.get("tracks", {}).items():
+        source = meta.get("source_id", tid)
+        if source in held:
+            out[tid] = "val" if tid == source else None
+        else:
+            out[tid] = "train"
+    return out
