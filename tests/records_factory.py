@@ -46,8 +46,12 @@ def make_records(
     n_frames: int = 120,
     seed: int = 0,
     feature: FeatureConfig | None = None,
+    sources: dict[str, str] | None = None,
 ) -> Path:
-    """Write records for ``tracks`` = {split: [classes of track 0, classes of track 1, ...]}."""
+    """Write records for ``tracks`` = {split: [classes of track 0, classes of track 1, ...]}.
+
+    Track ids are 0001, 0002, ... in order; ``sources`` maps a track id to its source id
+    (a remix of that track; default: its own id)."""
     feature = feature or FeatureConfig()
     rng = np.random.default_rng(seed)
     if tracks is None:
@@ -84,12 +88,13 @@ def make_records(
             for classes in rows:
                 k += 1
                 tid = f"{k:04d}"
+                source = (sources or {}).get(tid, tid)
                 t = int(n_frames + rng.integers(-n_frames // 4, n_frames // 4 + 1))
                 mel, labels = synth_track(rng, classes, t)
                 writer.write(
                     {
                         "track_id": tid,
-                        "source_id": tid,
+                        "source_id": source,
                         "split": split,
                         "n_frames": t,
                         "mel": mel,
@@ -98,7 +103,7 @@ def make_records(
                 )
                 manifest["tracks"][tid] = {
                     "split": split,
-                    "source_id": tid,
+                    "source_id": source,
                     "n_frames": t,
                     "duration_s": t * feature.frame_seconds,
                     "audio": "",

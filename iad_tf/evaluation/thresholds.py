@@ -151,16 +151,20 @@ def tune_thresholds(
 
 
 def save_thresholds(
-    run_dir: str | Path, classes: Sequence[str], thresholds: np.ndarray, median_window: int
+    run_dir: str | Path,
+    classes: Sequence[str],
+    thresholds: np.ndarray,
+    median_window: int,
+    presence: dict[str, float] | None = None,
 ) -> Path:
-    """Write ``run_dir/thresholds.json`` atomically."""
+    """Write ``run_dir/thresholds.json`` atomically (``presence``: the song-level gate)."""
     thresholds = np.asarray(thresholds, dtype=np.float64)
     if thresholds.shape != (len(classes),):
         raise ValueError(f"{len(classes)} classes but thresholds of shape {thresholds.shape}")
     return write_json(
         Path(run_dir) / THRESHOLDS_FILE,
         {"classes": list(classes), "thresholds": [round(float(t), 4) for t in thresholds],
-         "median_window": int(median_window)},
+         "median_window": int(median_window), "presence": presence or None},
     )
 
 
@@ -186,3 +190,18 @@ def load_thresholds(
     if classes is not None and list(classes) != file_classes:
         raise ValueError(f"{path}: classes differ from the model's ({len(file_classes)} vs {len(classes)})")
     return thr, window
+
+
+def load_presence(run_dir: str | Path) -> dict[str, float] | None:
+    """The song-level presence gate ({"threshold", "seconds"}) of ``run_dir/thresholds.json``
+    (written by ``iad-tf cv`` as decoder.json, or by hand); None when absent."""
+    from iad_tf.postprocess import Presence
+
+    path = Path(run_dir) / THRESHOLDS_FILE
+    if not path.is_file():
+        return None
+    try:
+        gate = Presence.from_dict(read_json(path).get("presence"))
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+    return None if gate is None else gate.to_dict()

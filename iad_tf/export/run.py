@@ -52,7 +52,7 @@ def export_run(
     median window come from ``thresholds.json`` (evaluate) when present, else 0.5 and 1.
     """
     from iad_tf.evaluation.inference import check_records, load_model, open_run
-    from iad_tf.evaluation.thresholds import load_thresholds
+    from iad_tf.evaluation.thresholds import load_presence, load_thresholds
     from iad_tf.fileio import read_json
 
     say = progress or (lambda msg: None)
@@ -113,6 +113,7 @@ def export_run(
         representative=rep,
         thresholds=thresholds,
         median_window=median_window,
+        presence=load_presence(run_dir),
         settings=settings,
         info=info,
         progress=say,

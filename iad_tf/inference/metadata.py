@@ -14,6 +14,7 @@ from typing import Any
 
 from iad_tf.config import FeatureConfig
 from iad_tf.fileio import write_json
+from iad_tf.postprocess import Presence
 
 #: Format tag of the sidecar; bumped when a key changes meaning.
 METADATA_FORMAT = "iad-tf-model/1"
@@ -38,7 +39,9 @@ class ModelMetadata:
 
     ``thresholds`` (C,) per-class decision thresholds, in ``classes`` order; ``median_window``
     (odd, frames) smooths the decisions; the model runs on windows of ``window_frames`` frames
-    starting every ``hop_frames`` frames.
+    starting every ``hop_frames`` frames. ``presence`` ({"threshold", "seconds"}, or empty
+    for none) is the song-level presence gate (:class:`iad_tf.postprocess.Presence`) applied
+    after the frame decisions.
     """
 
     classes: tuple[str, ...]
@@ -52,6 +55,7 @@ class ModelMetadata:
     training_data: dict[str, Any] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
+    presence: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
@@ -67,8 +71,17 @@ class ModelMetadata:
             problems.append(
                 f"need 1 <= hop_frames ({self.hop_frames}) <= window_frames ({self.window_frames})"
             )
+        try:
+            Presence.from_dict(self.presence)
+        except ValueError as exc:
+            problems.append(str(exc))
         if problems:
             raise ValueError("; ".join(problems))
+
+    @property
+    def presence_gate(self) -> Presence | None:
+        """The song-level presence gate, or None when the model has none."""
+        return Presence.from_dict(self.presence)
 
     def to_dict(self) -> dict[str, Any]:
         d = {"format": METADATA_FORMAT}
@@ -104,6 +117,7 @@ class ModelMetadata:
             kwargs["median_window"] = int(data["median_window"])
             kwargs["window_frames"] = int(data["window_frames"])
             kwargs["hop_frames"] = int(data["hop_frames"])
+            kwargs["presence"] = dict(data.get("presence") or {})
             return cls(**kwargs)
         except (TypeError, ValueError) as exc:
             raise ValueError(str(exc)) from exc

@@ -21,7 +21,10 @@ from iad_tf.fileio import write_json, write_npz, write_text
 from iad_tf.inference.litert import LiteRTModel
 from iad_tf.inference.segments import Segment, seconds_active, to_segments
 from iad_tf.inference.windows import make_windows, silence_db, stitch
-from iad_tf.postprocess import decide
+from iad_tf.postprocess import Presence, decide_song
+
+#: Presence confidence of a model without a presence gate: the mean of its top 3 seconds.
+DEFAULT_CONFIDENCE_SECONDS = 3.0
 
 OutputFormat = Literal["json", "csv"]
 SEGMENT_FIELDS: tuple[str, ...] = ("instrument", "start_s", "end_s", "confidence")
@@ -36,6 +39,7 @@ class SongPrediction:
     probs: np.ndarray
     decisions: np.ndarray
     segments: list[Segment]
+    instruments: list[dict[str, Any]] = field(default_factory=list)
     outputs: list[Path] = field(default_factory=list)
 
     @property
@@ -43,11 +47,39 @@ class SongPrediction:
         return seconds_active(self.segments)
 
     def summary(self) -> str:
-        """One line: file, duration and seconds each instrument is active."""
+        """One line: file, duration and the instruments in the song (confidence, seconds)."""
         m, s = divmod(int(round(self.duration_s)), 60)
-        active = self.seconds_active
-        found = ", ".join(f"{k} {v:.1f} s" for k, v in active.items()) or "no instrument detected"
-        return f"{self.path.name} ({m}:{s:02d}): {found}"
+        found = ", ".join(
+            f"{i['instrument']} ({i['confidence']:.2f}, {i['seconds_active']:.1f} s)"
+            for i in self.instruments
+        )
+        n = len(self.instruments)
+        head = f"{n} instrument{'s' if n != 1 else ''}: " if n else "no instrument detected"
+        return f"{self.path.name} ({m}:{s:02d}): {head}{found}"
+
+
+def song_instruments(
+    classes: Sequence[str],
+    probs: np.ndarray,
+    decisions: np.ndarray,
+    presence: Presence | None,
+    frame_seconds: float,
+) -> list[dict[str, Any]]:
+    """The instruments of a song: classes with at least one active frame after the presence
+    gate, each with its song-level ``confidence`` (the presence score: mean of the top
+    ``presence.seconds`` of its probabilities) and ``seconds_active``; most active first."""
+    gate = presence or Presence(0.0, DEFAULT_CONFIDENCE_SECONDS)
+    conf = gate.scores(probs, frame_seconds)  # (C,)
+    active = decisions.sum(axis=0)  # (C,) frames
+    out = [
+        {
+            "instrument": classes[c],
+            "confidence": round(float(conf[c]), 4),
+            "seconds_active": round(float(active[c]) * frame_seconds, 2),
+        }
+        for c in np.flatnonzero(active > 0)
+    ]
+    return sorted(out, key=lambda d: (-d["seconds_active"], d["instrument"]))
 
 
 @dataclass(frozen=True)
@@ -82,10 +114,14 @@ def predict_audio(
     mel = logmel(y, cfg)  # (frames, n_mels)
     probs = probabilities(model, mel)  # (frames, C)
     window = md.median_window if median_window is None else median_window
-    decisions = decide(probs, np.asarray(md.thresholds, dtype=np.float32), window)
+    gate = md.presence_gate
+    decisions, _ = decide_song(
+        probs, np.asarray(md.thresholds, dtype=np.float32), window, gate, cfg.frame_seconds
+    )
     duration = y.shape[0] / cfg.sample_rate
     segs = to_segments(decisions, probs, md.classes, cfg.frame_seconds, duration)
-    return SongPrediction(Path(path), duration, probs, decisions, segs)
+    instruments = song_instruments(md.classes, probs, decisions, gate, cfg.frame_seconds)
+    return SongPrediction(Path(path), duration, probs, decisions, segs, instruments)
 
 
 def segments_csv(segments: Sequence[Segment]) -> str:
@@ -122,6 +158,8 @@ def write_outputs(
                     "duration_s": round(pred.duration_s, 4),
                     "frame_seconds": fs,
                     "median_window": md.median_window if median_window is None else median_window,
+                    "presence": md.presence or None,
+                    "instruments": pred.instruments,
                     "segments": [s.to_dict() for s in pred.segments],
                     "seconds_active": pred.seconds_active,
                 },
@@ -142,10 +180,12 @@ def write_outputs(
     if plot:
         from iad_tf.plots import piano_roll
 
+        conf = {i["instrument"]: i["confidence"] for i in pred.instruments}
+        labels = [f"{c} ({conf[c]:.2f})" if c in conf else c for c in md.classes]
         outputs.append(
             piano_roll(
                 base + ".png",
-                md.classes,
+                labels,
                 fs,
                 pred.decisions,
                 probs=pred.probs,

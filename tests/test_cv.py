@@ -1,0 +1,218 @@
+"""Song-level cross-validation, the presence gate and the decoder tuned on OOF predictions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from iad_tf.evaluation.cv_report import (
+    THRESHOLD_GRID,
+    Decoder,
+    song_counts,
+    tune_decoder,
+)
+from iad_tf.evaluation.folds import fold_split_map, real_songs, song_folds
+from iad_tf.evaluation.predictions import TrackPrediction
+from iad_tf.postprocess import Presence, decide, decide_song, gate, presence_scores
+from tests.records_factory import make_records
+
+FRAME_S = 512 / 22050
+
+
+def _manifest(n_songs: int, remixes_per_song: int) -> dict:
+    tracks = {}
+    for i in range(n_songs):
+        song = f"{i:04d}"
+        tracks[song] = {"source_id": song, "split": "train"}
+        for r in range(remixes_per_song):
+            tracks[f"{song}r{r:02d}"] = {"source_id": song, "split": "train"}
+    tracks["9000r01"] = {"source_id": "9000", "split": "train"}  # a remix whose source is absent
+    return {"tracks": tracks}
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_folds_never_separate_a_remix_from_its_source(k: int) -> None:
+    manifest = _manifest(7, 3)
+    folds = song_folds(manifest, k)
+    held = [s for f in folds for s in f]
+    assert sorted(held) == real_songs(manifest) == sorted(set(held))  # every song once
+    assert max(map(len, folds)) - min(map(len, folds)) <= 1
+    for fold in folds:
+        split_of = fold_split_map(manifest, fold)
+        for tid, meta in manifest["tracks"].items():
+            src = meta["source_id"]
+            if src in fold:
+                # held out: the real song is predicted, its remixes are not trained on
+                assert split_of[tid] == ("val" if tid == src else None)
+            else:
+                assert split_of[tid] == "train"
+    assert song_folds(manifest, k) == folds  # deterministic
+
+
+def test_folds_reject_too_few_songs() -> None:
+    with pytest.raises(ValueError, match="3 real songs cannot fill 4 folds"):
+        song_folds(_manifest(3, 1), 4)
+
+
+def test_presence_scores_is_the_mean_of_the_top_frames() -> None:
+    rng = np.random.default_rng(0)
+    p = rng.random((50, 4)).astype(np.float32)
+    want = np.sort(p, axis=0)[-7:].mean(axis=0)
+    np.testing.assert_allclose(presence_scores(p, 7), want, rtol=1e-6)
+    np.testing.assert_allclose(presence_scores(p, 500), p.mean(axis=0), rtol=1e-6)  # short song
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_gating_never_removes_a_frame_of_an_accepted_instrument(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    probs = (rng.random((400, 31)) * rng.uniform(0.1, 1.0, 31)).astype(np.float32)
+    thr = rng.uniform(0.2, 0.8, 31)
+    presence = Presence(float(rng.uniform(0.4, 0.6)), 2.0)
+    dec, present = decide_song(probs, thr, 5, presence, FRAME_S)
+    ungated = decide(probs, thr, 5)
+    assert present.any() and not present.all()
+    np.testing.assert_array_equal(dec[:, present], ungated[:, present])
+    assert not dec[:, ~present].any()
+    np.testing.assert_array_equal(present, presence.scores(probs, FRAME_S) >= presence.threshold)
+    with pytest.raises(ValueError):
+        gate(ungated, present[:-1])
+
+
+def _song(rng: np.random.Generator, present: list[int], n: int = 1500) -> TrackPrediction:
+    """Present classes: long stretches of high probability; absent ones: short false bursts."""
+    labels = np.zeros((n, 31), np.uint8)
+    probs = rng.uniform(0.0, 0.2, (n, 31)).astype(np.float32)
+    for c in present:
+        a = int(rng.integers(0, n // 2))
+        labels[a : a + n // 3, c] = 1
+        probs[a : a + n // 3, c] = rng.uniform(0.6, 0.95, n // 3)
+    for c in rng.choice([c for c in range(31) if c not in present], 8, replace=False):
+        for a in rng.integers(0, n - 20, 3):
+            probs[a : a + 12, c] = 0.9  # 0.28 s bursts: a false alarm
+    return TrackPrediction(f"s{rng.integers(1e9)}", probs, labels)
+
+
+def test_presence_gate_tuned_on_songs_removes_false_bursts() -> None:
+    rng = np.random.default_rng(3)
+    songs = [_song(rng, list(rng.choice(31, 5, replace=False))) for _ in range(6)]
+    counts = [song_counts(s, FRAME_S, 5) for s in songs]
+    plain = tune_decoder(counts, "global", 5)
+    gated = tune_decoder(counts, "presence", 5)
+    assert plain.presence is None and gated.presence is not None
+    assert gated.presence.seconds >= 1.0  # longer than the bursts
+    for s in songs:
+        d_plain, _ = plain.decide(s.probs, FRAME_S)
+        d_gated, present = gated.decide(s.probs, FRAME_S)
+        assert (d_plain.sum(0) > 0).sum() > 5  # the bursts survive a frame threshold
+        np.testing.assert_array_equal(present, s.labels.sum(0) > 0)  # the gate finds the song's 5
+        assert (d_gated.sum(0) > 0).sum() == 5
+    assert set(THRESHOLD_GRID) >= set(gated.thresholds)
+
+
+def test_decoder_json_round_trip(tmp_path: Path) -> None:
+    from iad_tf.evaluation.thresholds import load_presence, load_thresholds
+
+    classes = [f"c{i}" for i in range(31)]
+    dec = Decoder(np.full(31, 0.4), 5, Presence(0.55, 3.0))
+    (tmp_path / "thresholds.json").write_text(json.dumps(dec.to_dict(classes)))
+    thr, window = load_thresholds(tmp_path, classes)
+    assert window == 5 and np.allclose(thr, 0.4)
+    assert load_presence(tmp_path) == {"threshold": 0.55, "seconds": 3.0}
+
+
+@pytest.fixture(scope="module")
+def cv_records(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # songs 0001-0006 (real), 0007-0010 remixes of 0001, 0002, 0003, 0003
+    rows = [[0, 8], [8, 9], [0, 9, 22], [22, 8], [1, 8], [0, 22], [0, 8], [9], [22], [0, 9]]
+    sources = {"0007": "0001", "0008": "0002", "0009": "0003", "0010": "0003"}
+    return make_records(
+        tmp_path_factory.mktemp("cv") / "rec", {"train": rows}, n_frames=90, sources=sources
+    )
+
+
+def test_cv_oof_covers_every_real_song_exactly_once(cv_records: Path, tmp_path: Path) -> None:
+    from iad_tf.cli.main import cli
+
+    run = tmp_path / "cv"
+    args = [
+        "cv",
+        "--records",
+        str(cv_records),
+        "--run-dir",
+        str(run),
+        "--folds",
+        "2",
+        "--oversample-factor",
+        "1",
+        "--model",
+        "mlp",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--window-seconds",
+        "1",
+    ]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    from iad_tf.evaluation.predictions import load_predictions
+
+    oof, classes = load_predictions(run / "oof.npz")
+    ids = [t.track_id for t in oof]
+    assert ids == [
+        "0001",
+        "0002",
+        "0003",
+        "0004",
+        "0005",
+        "0006",
+    ]  # real songs, each once, no remix
+    report = json.loads((run / "report.json").read_text())
+    assert sorted(report["fold_of"]) == ids
+    folds = report["folds"]
+    for i, held in enumerate(folds):
+        fold_oof, _ = load_predictions(run / f"fold-{i + 1}" / "oof.npz")
+        assert sorted(t.track_id for t in fold_oof) == held
+        cfg = json.loads((run / f"fold-{i + 1}" / "run" / "config.json").read_text())
+        assert cfg["train"]["checkpoint"] == "last"
+        assert not (run / f"fold-{i + 1}" / "records").exists()
+        train_ids = {t for t in json.loads((run / "cv.json").read_text())["folds"][i]}
+        assert train_ids == set(held)
+    for name in ("flat", "global", "presence", "presence_per_class", "oracle_presence"):
+        pooled = report["settings"][name]["pooled"]
+        assert 0.0 <= pooled["f1_micro"] <= 1.0
+        assert set(pooled["per_song"]) == set(ids)
+        assert len(report["settings"][name]["per_fold"]) == 2
+    decoder = json.loads((run / "decoder.json").read_text())
+    assert decoder["classes"] == classes and len(decoder["thresholds"]) == 31
+    assert "F1 micro" in res.output and (run / "report.md").is_file()
+    # a finished cross-validation is never overwritten
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code != 0 and "already holds a finished" in again.output
+
+
+def test_fold_records_hold_only_the_folds_tracks(cv_records: Path, tmp_path: Path) -> None:
+    from iad_tf.data.resplit import resplit
+    from tfrecords_tools.reader import read_manifest
+
+    manifest = read_manifest(cv_records)
+    split_of = fold_split_map(manifest, ["0003"])
+    new = resplit(cv_records, tmp_path / "fold", split_of)
+    assert new["splits"]["val"] == ["0003"]
+    assert "0009" not in new["tracks"] and "0010" not in new["tracks"]  # remixes of 0003 left out
+    assert len(new["splits"]["train"]) == 7
+    from iad_tf.data.resplit import iter_manifest_records
+
+    recs = {r["track_id"]: r for r in iter_manifest_records(tmp_path / "fold", new)}
+    orig = {r["track_id"]: r for r in iter_manifest_records(cv_records, manifest)}
+    for tid, r in recs.items():
+        np.testing.assert_array_equal(r["mel"], orig[tid]["mel"])
+        np.testing.assert_array_equal(r["labels"], orig[tid]["labels"])
+        assert r["split"].decode() == split_of[tid]
+    # the fold's standardisation comes from the fold's own training tracks
+    train_mel = np.concatenate([recs[t]["mel"].astype(np.float64) for t in new["splits"]["train"]])
+    np.testing.assert_allclose(new["mel_stats"]["train"]["mean"], train_mel.mean(0), rtol=1e-6)
