@@ -66,24 +66,39 @@ def demo(out_dir: Path, tracks: int, duration: float, epochs: int, workers: int,
     timings: list[tuple[str, float]] = []
     w = str(workers)
 
-    _step("1/6 synthesise a small AAM-format corpus (sampled GM instruments)",
+    _step("1/7 synthesise a small AAM-format corpus (sampled GM instruments)",
           ["synth", "--out", str(aam), "--tracks", str(tracks), "--duration", str(duration),
            "--seed", str(seed), "--workers", w, "--sample-rate", "22050"], timings)
     split = _split_file(aam, out_dir / "splits.txt")
-    _step("2/6 build sharded TFRecords of log-mel frames + activation labels",
+    _step("2/7 build sharded TFRecords of log-mel frames + activation labels",
           ["build-records", "--aam-root", str(aam), "--out", str(records), "--split-file", str(split),
            "--workers", w], timings)
-    _step(f"3/6 train a CRNN for {epochs} epochs",
+    _step(f"3/7 train a CRNN for {epochs} epochs",
           ["fit", "--model", "crnn", "--records", str(records), "--run-dir", str(run),
            "--epochs", str(epochs), "--batch-size", "4", "--patience", str(epochs),
            "--seed", str(seed)], timings)
-    _step("4/6 evaluate on the test split (thresholds tuned on val), draw the pictures",
+    _step("4/7 evaluate on the test split (thresholds tuned on val), draw the pictures",
           ["evaluate", "--run", str(run), "--records", str(records), "--split", "test"], timings)
-    _step("5/6 export SavedModel + TFLite (float and quantised), checked against Keras",
+    _step("5/7 export SavedModel + TFLite (float and quantised), checked against Keras",
           ["export", "--run", str(run), "--out", str(export_dir)], timings)
-    song = sorted((aam / "audio-mixes-flac").glob("*_mix.flac"))[-1]
-    _step("6/6 predict on a demo song with the shipped default model (LiteRT, no TensorFlow)",
-          ["predict", str(song), "--out", str(preds), "--plot"], timings)
+    song = sorted((aam / "audio-mixes-flac").glob("*_mix.flac"))[-1]  # a test-split song
+    truth = aam / "annotations" / song.name.replace("_mix.flac", "_onsets.arff")
+    _step("6/7 predict a test song (never trained on) with the model just trained, vs its truth",
+          ["predict", str(song), "--model", str(export_dir / "model.tflite"), "--out",
+           str(preds / "demo_model"), "--plot", "--truth", str(truth)], timings)
+    _step("7/7 the same song with the shipped default model (LiteRT, no TensorFlow), vs its truth",
+          ["predict", str(song), "--out", str(preds / "default_model"), "--plot",
+           "--truth", str(truth)], timings)
+    click.echo(
+        "\nWhat steps 6 and 7 show: which instruments each model hears in one synthetic song\n"
+        "whose truth is known, frame F1 against it, and the pictures (green: right, red:\n"
+        f"false alarm, blue: missed) in {preds}/. The demo model trained for a minute\n"
+        f"on {tracks - 3} synthetic songs, in the same synthetic sound world. The shipped model\n"
+        "was trained on 12 real AAM songs and has never heard these General-MIDI sounds: its\n"
+        "score here measures that mismatch, NOT its accuracy on real AAM music (the model card,\n"
+        "saved_models/README.md, gives its cross-validated estimate on unseen AAM songs).\n"
+        f"One {duration:g}-second song is an anecdote, not a benchmark."
+    )
 
     summary = {
         "steps": [{"step": t, "seconds": round(s, 1)} for t, s in timings],

@@ -54,6 +54,13 @@ def _odd_window(ctx: click.Context, param: click.Parameter, value: int | None) -
     show_default=True,
     help="LiteRT interpreter threads.",
 )
+@click.option(
+    "--truth",
+    type=click.Path(dir_okay=False, path_type=str),
+    default=None,
+    help="AAM onsets ARFF of the (single) song: score the prediction against it (frame "
+    "F1, instruments missed and falsely detected) and draw truth vs prediction with --plot.",
+)
 def predict(
     paths: tuple[str, ...],
     model_path: str | None,
@@ -62,6 +69,7 @@ def predict(
     plot: bool,
     median_window: int | None,
     threads: int,
+    truth: str | None,
 ) -> None:
     """Detect instruments in audio files or folders (mp3/flac/wav/ogg, searched recursively).
 
@@ -74,6 +82,13 @@ def predict(
     from iad_tf.inference.metadata import ModelError
     from iad_tf.inference.predict import predict_paths
 
+    if truth is not None:
+        from pathlib import Path
+
+        if len(paths) != 1 or not Path(paths[0]).is_file():
+            raise click.UsageError("--truth scores one song: give exactly one audio file")
+        if not Path(truth).is_file():
+            raise click.UsageError(f"--truth {truth}: no such file")
     try:
         model = load_model(model_path or default_model_path(), threads=threads)
     except ModelError as exc:
@@ -85,6 +100,7 @@ def predict(
         fmt=fmt,
         plot=plot,  # type: ignore[arg-type]
         median_window=median_window,
+        truth=truth,
     )
     n_ok, n_bad = len(report.results), len(report.failures)
     if n_ok:

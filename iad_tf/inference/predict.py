@@ -41,6 +41,8 @@ class SongPrediction:
     segments: list[Segment]
     instruments: list[dict[str, Any]] = field(default_factory=list)
     outputs: list[Path] = field(default_factory=list)
+    #: Scores against an annotation (``predict --truth``), else empty.
+    scores: dict[str, Any] = field(default_factory=dict)
 
     @property
     def seconds_active(self) -> dict[str, float]:
@@ -55,7 +57,18 @@ class SongPrediction:
         )
         n = len(self.instruments)
         head = f"{n} instrument{'s' if n != 1 else ''}: " if n else "no instrument detected"
-        return f"{self.path.name} ({m}:{s:02d}): {head}{found}"
+        line = f"{self.path.name} ({m}:{s:02d}): {head}{found}"
+        if self.scores:
+            sc = self.scores
+            macro = "n/a" if sc["f1_macro"] is None else f"{sc['f1_macro']:.3f}"
+            line += (
+                f"\n  vs truth: frame F1 micro {sc['f1_micro']:.3f}, macro {macro}; "
+                f"{len(sc['instruments_predicted'])} instruments predicted, "
+                f"{len(sc['instruments_present'])} present; "
+                f"missed: {', '.join(sc['missed']) or 'none'}; "
+                f"false alarms: {', '.join(sc['false_alarms']) or 'none'}"
+            )
+        return line
 
 
 def song_instruments(
@@ -140,8 +153,12 @@ def write_outputs(
     fmt: OutputFormat = "json",
     plot: bool = False,
     median_window: int | None = None,
+    truth: np.ndarray | None = None,
 ) -> list[Path]:
-    """Write ``out_base`` + ``.json``/``.csv``, ``.npz`` and optionally ``.png``; return the paths."""
+    """Write ``out_base`` + ``.json``/``.csv``, ``.npz`` and optionally ``.png``; return the paths.
+
+    ``truth`` (frames, C) annotations: the JSON gains the song's scores and the picture shows
+    true positives, false alarms and misses."""
     md = model.metadata
     fs = md.feature_config.frame_seconds
     base = str(out_base)
@@ -160,6 +177,7 @@ def write_outputs(
                     "median_window": md.median_window if median_window is None else median_window,
                     "presence": md.presence or None,
                     "instruments": pred.instruments,
+                    **({"truth": pred.scores} if pred.scores else {}),
                     "segments": [s.to_dict() for s in pred.segments],
                     "seconds_active": pred.seconds_active,
                 },
@@ -188,6 +206,7 @@ def write_outputs(
                 labels,
                 fs,
                 pred.decisions,
+                truth=truth,
                 probs=pred.probs,
                 title=pred.path.name,
             )
@@ -248,9 +267,11 @@ def predict_paths(
     median_window: int | None = None,
     progress: bool = True,
     echo: Any = None,
+    truth: str | Path | None = None,
 ) -> PredictReport:
     """Predict every audio file under ``paths`` into ``out_dir``; unreadable files are
-    reported in ``failures`` and skipped. ``echo(str)`` receives one summary line per song."""
+    reported in ``failures`` and skipped. ``echo(str)`` receives one summary line per song.
+    ``truth``: an AAM onsets ARFF of the (single) song, to score the prediction against."""
     from tqdm import tqdm
 
     jobs, problems = find_audio(paths)
@@ -265,7 +286,25 @@ def predict_paths(
             report.failures.append(msg)
             (echo or bar.write)(f"skipped {msg}")
             continue
-        pred.outputs = write_outputs(pred, model, out_dir / job.name, fmt, plot, median_window)
+        roll = None
+        if truth is not None:
+            from iad_tf.inference.truth import score_song, truth_roll
+
+            try:
+                roll = truth_roll(
+                    truth,
+                    pred.probs.shape[0],
+                    model.metadata.feature_config,
+                    model.metadata.classes,
+                )
+            except ValueError as exc:
+                report.failures.append(str(exc))
+                (echo or bar.write)(f"skipped {exc}")
+                continue
+            pred.scores = score_song(pred.decisions, roll, model.metadata.classes)
+        pred.outputs = write_outputs(
+            pred, model, out_dir / job.name, fmt, plot, median_window, truth=roll
+        )
         report.results.append(pred)
         if echo is not None:
             echo(pred.summary())
