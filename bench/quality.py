@@ -1,0 +1,139 @@
+"""Quality benchmark: song-level cross-validation of the training recipe on the 12-song AAM
+sample, out-of-fold (OOF) scores against the targets. Results: bench/results/quality.json.
+
+    python bench/quality.py [--name base] [--folds 4] [--epochs 8] [--batch-size 8]
+                            [--model crnn] [--ema] [--from-run DIR]
+
+Steps (each the same library call as the CLI): ``iad-tf remix`` (8 remixes per song, seed 1,
+22050 Hz) -> ``build-records`` of the 12 songs and their 96 remixes -> ``iad-tf cv`` with the
+recipe (remixes follow their source song into its fold). The budget: 4 folds x 8 epochs of
+the CRNN on ~81 tracks each, about 45-60 minutes on 2 cores (one run; say so when quoting).
+``--from-run DIR`` re-reads a finished ``iad-tf cv`` run directory instead of training (the
+numbers are that run's; its recipe is read from its cv.json).
+
+Targets (issue 12): pooled OOF micro-F1 >= 0.70 (all 31 classes), macro-F1 >= 0.55 (classes
+present), instruments predicted per song <= 1.5x the number present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+RESULTS = REPO / "bench" / "results"
+WORK = REPO / "bench" / "work" / "quality"
+TARGETS = {"f1_micro": 0.70, "f1_macro": 0.55, "instruments_ratio": 1.5}
+
+
+def find_sample() -> Path:
+    env = os.environ.get("IAD_TF_AAM_SAMPLE")
+    for c in ([Path(env)] if env else []) + [REPO.parent / "shared" / "aam-sample"]:
+        if (c / "annotations").is_dir():
+            return c
+    sys.exit("needs the AAM sample: set IAD_TF_AAM_SAMPLE or place it at ../shared/aam-sample")
+
+
+def prepare_records(sample: Path) -> Path:
+    """Remixes of the sample and records of songs + remixes, all in one split (cv re-splits)."""
+    from iad_tf.data.build import BuildOptions, build_records
+    from iad_tf.synth.remix import RemixConfig, remix_corpus
+
+    remix, records = WORK / "remix", WORK / "records"
+    if not (remix / "sources.json").is_file():
+        remix_corpus(sample, remix, RemixConfig(per_track=8, seed=1, sample_rate=22050), workers=2)
+    if not (records / "manifest.json").is_file():
+        ids = sorted(p.name.split("_mix")[0] for p in sample.glob("audio-mixes-*/*_mix.*"))
+        split = WORK / "all_train.txt"
+        split.write_text("".join(f"{t} train\n" for t in ids))
+        build_records([sample, remix], records, BuildOptions(split_file=split, workers=2))
+    return records
+
+
+def summarise(report: dict[str, Any], wall_s: float | None, recipe: dict[str, Any]) -> dict[str, Any]:
+    settings = {}
+    for name, s in report["settings"].items():
+        p = s["pooled"]
+        settings[name] = {
+            **{k: round(p[k], 4) for k in ("f1_micro", "f1_macro", "hamming_loss", "jaccard_samples",
+                                           "instruments_predicted", "instruments_present",
+                                           "instruments_ratio")},
+            "per_fold": [{k: round(f[k], 4) for k in ("f1_micro", "f1_macro", "instruments_ratio")}
+                         for f in s["per_fold"]],
+            "per_song": p["per_song"],
+        }
+    chosen = settings[report["decoder_mode"]]
+    met = {
+        "f1_micro": chosen["f1_micro"] >= TARGETS["f1_micro"],
+        "f1_macro": chosen["f1_macro"] >= TARGETS["f1_macro"],
+        "instruments_ratio": chosen["instruments_ratio"] <= TARGETS["instruments_ratio"],
+    }
+    ranking = report["ranking"]
+    return {
+        "recipe": recipe,
+        "songs": report["songs"],
+        "folds": report["folds"],
+        "n_frames": report["n_frames"],
+        "wall_s": wall_s,
+        "map": ranking["average_precision_macro"],
+        "ap_per_class": {c: v["average_precision"] for c, v in ranking["per_class"].items()},
+        "settings": settings,
+        "decoder_mode": report["decoder_mode"],
+        "decoder": report["decoder"],
+        "decoder_in_sample": {k: round(v, 4) for k, v in report["decoder_in_sample"].items()},
+        "targets": TARGETS,
+        "targets_met_by_decoder_mode": met,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--name", default="base", help="results key (one recipe per name)")
+    ap.add_argument("--folds", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--model", default="crnn")
+    ap.add_argument("--ema", action="store_true")
+    ap.add_argument("--from-run", type=Path, default=None, help="a finished `iad-tf cv` run dir")
+    args = ap.parse_args()
+
+    wall = None
+    if args.from_run is not None:
+        run_dir = args.from_run
+        cv = json.loads((run_dir / "cv.json").read_text())
+        recipe = {"model": cv["model_name"], **{k: cv["train"][k] for k in (
+            "epochs", "batch_size", "learning_rate", "pos_weight_max", "mix_prob", "ema", "checkpoint")}}
+    else:
+        from iad_tf._tfio import tensorflow
+
+        tensorflow()
+        from iad_tf.evaluation.cv import run_cv
+        from iad_tf.training.config import TrainConfig
+
+        records = prepare_records(find_sample())
+        train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, ema=args.ema)
+        run_dir = WORK / f"cv-{args.name}"
+        t0 = time.perf_counter()
+        run_cv(records, run_dir, args.folds, args.model, train, verbose=2)
+        wall = round(time.perf_counter() - t0, 1)
+        recipe = {"model": args.model, "epochs": args.epochs, "batch_size": args.batch_size,
+                  "ema": args.ema}
+    report = json.loads((run_dir / "report.json").read_text())
+    out = RESULTS / "quality.json"
+    results = json.loads(out.read_text()) if out.is_file() else {}
+    results[args.name] = {**summarise(report, wall, recipe), "run_dir": str(run_dir)}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    s = results[args.name]
+    print(json.dumps({k: s["settings"][k] | {"per_song": "..."} for k in s["settings"]}, indent=1))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
