@@ -49,6 +49,11 @@ AAM_CLASSES: tuple[str, ...] = (
 )
 NUM_CLASSES: int = len(AAM_CLASSES)
 
+#: AAM's bass instruments. Every song of the 12-song sample holds exactly one of them, the same
+#: in every part (its segments name one "BassLine" generator per song), so a song-level
+#: decision may keep at most one (see iad_tf.postprocess.Presence.one_of).
+AAM_BASS: tuple[str, ...] = ("DoubleBassArco", "DoubleBassPizz", "ElectricBass", "OrganBass")
+
 
 @dataclass(frozen=True)
 class FeatureConfig:

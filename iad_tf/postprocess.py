@@ -6,6 +6,7 @@ TF-free (numpy/scipy), shared by evaluate, cross-validation, export checks and p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,17 +61,21 @@ def presence_scores(probs: np.ndarray, top_frames: int) -> np.ndarray:
 class Presence:
     """Song-level presence gate: a class is present in a song when its
     :func:`presence_scores` (mean of its top ``seconds`` of frame probabilities) reaches
-    ``threshold``. Frame decisions of absent classes are cleared; those of present classes are
-    left exactly as they are."""
+    ``threshold``; of each group in ``one_of`` (class indices) only the present member with
+    the highest score is kept (AAM songs hold exactly one bass instrument, for instance).
+    Frame decisions of absent classes are cleared; those of present classes are left exactly
+    as they are."""
 
     threshold: float
     seconds: float
+    one_of: tuple[tuple[int, ...], ...] = ()
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"presence threshold must lie in [0, 1], got {self.threshold}")
         if self.seconds <= 0:
             raise ValueError(f"presence seconds must be > 0, got {self.seconds}")
+        object.__setattr__(self, "one_of", tuple(tuple(int(c) for c in g) for g in self.one_of))
 
     def top_frames(self, frame_seconds: float) -> int:
         return max(1, int(round(self.seconds / frame_seconds)))
@@ -81,20 +86,49 @@ class Presence:
 
     def present(self, probs: np.ndarray, frame_seconds: float) -> np.ndarray:
         """bool (C,): which classes the song holds."""
-        return self.scores(probs, frame_seconds) >= self.threshold
+        return self.present_from_scores(self.scores(probs, frame_seconds))
 
-    def to_dict(self) -> dict[str, float]:
-        return {"threshold": float(self.threshold), "seconds": float(self.seconds)}
+    def present_from_scores(self, scores: np.ndarray) -> np.ndarray:
+        present = np.asarray(scores) >= self.threshold
+        for group in self.one_of:
+            idx = np.asarray(group, dtype=np.int64)
+            if present[idx].sum() > 1:
+                best = idx[int(np.argmax(np.where(present[idx], scores[idx], -np.inf)))]
+                present[idx] = False
+                present[best] = True
+        return present
+
+    def to_dict(self, classes: Sequence[str] | None = None) -> dict[str, Any]:
+        """JSON form; ``one_of`` by class name when ``classes`` are given."""
+        out: dict[str, Any] = {"threshold": float(self.threshold), "seconds": float(self.seconds)}
+        if self.one_of:
+            out["one_of"] = [
+                [classes[c] if classes is not None else c for c in g] for g in self.one_of
+            ]
+        return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> Presence | None:
-        """None for an empty/None dict (no gating); ValueError naming bad keys."""
+    def from_dict(
+        cls, data: dict[str, Any] | None, classes: Sequence[str] | None = None
+    ) -> Presence | None:
+        """None for an empty/None dict (no gating); ValueError naming bad keys or classes."""
         if not data:
             return None
         try:
-            return cls(float(data["threshold"]), float(data["seconds"]))
+            groups = []
+            for g in data.get("one_of", []) or []:
+                groups.append(
+                    tuple(c if isinstance(c, int) else _class_index(classes, c) for c in g)
+                )
+            return cls(float(data["threshold"]), float(data["seconds"]), tuple(groups))
         except (KeyError, TypeError) as exc:
             raise ValueError(f"presence must hold threshold and seconds, got {data!r}") from exc
+
+
+def _class_index(classes: Sequence[str] | None, name: str) -> int:
+    if classes is None or name not in classes:
+        raise ValueError(f"presence.one_of names an unknown class {name!r}")
+    return list(classes).index(name)
 
 
 def gate(decisions: np.ndarray, present: np.ndarray) -> np.ndarray:

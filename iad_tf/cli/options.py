@@ -74,6 +74,8 @@ _RECIPE_OPTIONS: tuple[tuple[str, Any, str], ...] = (
         "Probability of mixing a training window with another track's (windows only).",
     ),
     ("--patience", click.IntRange(min=1), "Early stopping patience."),
+    ("--checkpoint", click.Choice(["best", "last"]),
+     "Keep the weights of the best epoch (by val F1 macro) or of the last one."),
     ("--seed", int, "Random seed."),
 )
 RECIPE_FIELDS: tuple[str, ...] = (

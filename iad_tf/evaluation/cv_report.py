@@ -8,6 +8,8 @@ Decision settings scored on the pooled OOF predictions of every real song:
   (:class:`iad_tf.postprocess.Presence`);
 * ``presence_per_class``: the gate plus per-instrument thresholds for instruments present in
   at least :data:`MIN_SONGS` tuning songs (the rest share the global one);
+* ``presence_one_bass`` (and ``..._per_class``): the gate keeping at most one bass instrument
+  per song (:data:`iad_tf.config.AAM_BASS`; every sample song holds exactly one);
 * ``oracle_presence``: 0.5 gated by the TRUE instruments of each song: an upper bound that
   shows what a perfect presence step would give (not reachable, not a result).
 
@@ -27,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from iad_tf.config import AAM_BASS, AAM_CLASSES
 from iad_tf.evaluation.predictions import TrackPrediction
 from iad_tf.evaluation.tables import markdown_table, text_table
 from iad_tf.evaluation.thresholds import DEFAULT_MEDIAN_WINDOW, f1_from_counts, smoothed_probs
@@ -38,7 +41,15 @@ PRESENCE_GRID: np.ndarray = np.round(np.arange(0.05, 0.951, 0.025), 3)
 PRESENCE_SECONDS: tuple[float, ...] = (1.0, 3.0, 10.0, 30.0)
 #: An instrument gets its own threshold only when this many tuning songs hold it.
 MIN_SONGS = 3
-MODES: tuple[str, ...] = ("global", "presence", "presence_per_class")
+#: mode -> (presence gate, per-class thresholds, at most one bass instrument per song)
+MODE_FLAGS: dict[str, tuple[bool, bool, bool]] = {
+    "global": (False, False, False),
+    "presence": (True, False, False),
+    "presence_per_class": (True, True, False),
+    "presence_one_bass": (True, False, True),
+    "presence_one_bass_per_class": (True, True, True),
+}
+MODES: tuple[str, ...] = tuple(MODE_FLAGS)
 SETTINGS: tuple[str, ...] = ("flat", *MODES, "oracle_presence")
 
 
@@ -58,7 +69,7 @@ class Decoder:
             "classes": list(classes),
             "thresholds": [round(float(t), 4) for t in self.thresholds],
             "median_window": int(self.median_window),
-            "presence": None if self.presence is None else self.presence.to_dict(),
+            "presence": None if self.presence is None else self.presence.to_dict(classes),
         }
 
 
@@ -99,10 +110,17 @@ def _objective(tp: np.ndarray, fp: np.ndarray, pos: np.ndarray) -> np.ndarray:
     return (micro + macro) / 2.0
 
 
-def tune_decoder(songs: Sequence[SongCounts], mode: str, median_window: int) -> Decoder:
+def tune_decoder(
+    songs: Sequence[SongCounts],
+    mode: str,
+    median_window: int,
+    classes: Sequence[str] = AAM_CLASSES,
+) -> Decoder:
     """The decoder of ``mode`` maximising the objective over ``songs``."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r} (one of {', '.join(MODES)})")
+    use_gate, per_class, one_bass = MODE_FLAGS[mode]
+    one_of = (tuple(list(classes).index(c) for c in AAM_BASS if c in classes),) if one_bass else ()
     tp = np.stack([s.tp for s in songs])  # (S, T, C)
     fp = np.stack([s.fp for s in songs])
     pos_s = np.stack([s.pos for s in songs])  # (S, C)
@@ -110,12 +128,14 @@ def tune_decoder(songs: Sequence[SongCounts], mode: str, median_window: int) -> 
     n_cls = tp.shape[-1]
     best: tuple[float, int, Presence | None, np.ndarray] | None = None
     gates: list[tuple[Presence | None, np.ndarray]] = [(None, np.ones(pos_s.shape, bool))]
-    if mode != "global":
-        gates = [
-            (Presence(float(tau), s), np.stack([song.scores[s] for song in songs]) >= tau)
-            for s in PRESENCE_SECONDS
-            for tau in PRESENCE_GRID
-        ]
+    if use_gate:
+        gates = []
+        for s in PRESENCE_SECONDS:
+            for tau in PRESENCE_GRID:
+                p = Presence(float(tau), s, one_of)
+                gates.append(
+                    (p, np.stack([p.present_from_scores(song.scores[s]) for song in songs]))
+                )
     for presence, g in gates:
         gtp = np.einsum("sc,stc->tc", g, tp)  # (T, C)
         gfp = np.einsum("sc,stc->tc", g, fp)
@@ -126,7 +146,7 @@ def tune_decoder(songs: Sequence[SongCounts], mode: str, median_window: int) -> 
     assert best is not None
     _, t_idx, presence, g = best
     thresholds = np.full(n_cls, THRESHOLD_GRID[t_idx], dtype=np.float64)
-    if mode == "presence_per_class":
+    if per_class:
         songs_with = (pos_s > 0).sum(0)  # (C,)
         gtp = np.einsum("sc,stc->tc", g, tp)
         gfp = np.einsum("sc,stc->tc", g, fp)
@@ -207,7 +227,7 @@ def cv_report(
         crossfit[mode] = []
         for f in folds:
             tune_idx = [i for i, t in enumerate(tracks) if fold_of[t.track_id] != f]
-            dec = tune_decoder([counts[i] for i in tune_idx], mode, median_window)
+            dec = tune_decoder([counts[i] for i in tune_idx], mode, median_window, classes)
             crossfit[mode].append(dec.to_dict(classes))
             for i, t in enumerate(tracks):
                 if fold_of[t.track_id] == f:
@@ -223,7 +243,7 @@ def cv_report(
         return (p[F1_MICRO] + p[F1_MACRO]) / 2.0
 
     chosen = max(MODES, key=objective)
-    decoder = tune_decoder(counts, chosen, median_window)
+    decoder = tune_decoder(counts, chosen, median_window, classes)
     in_sample = score_decisions(tracks, [decoder.decide(t.probs, frame_seconds)[0] for t in tracks])
     probs, truth = concat(tracks)
     return {
@@ -248,6 +268,8 @@ SETTING_LABELS: dict[str, str] = {
     "global": "one tuned threshold (cross-fitted)",
     "presence": "tuned threshold + presence gate (cross-fitted)",
     "presence_per_class": "per-class thresholds + presence gate (cross-fitted)",
+    "presence_one_bass": "tuned threshold + presence gate, one bass (cross-fitted)",
+    "presence_one_bass_per_class": "per-class thresholds + gate, one bass (cross-fitted)",
     "oracle_presence": "0.5 gated by the TRUE instruments (upper bound, not a result)",
 }
 HEADERS = ("decisions", "F1 micro", "F1 macro", "Hamming", "Jaccard", "instr. predicted / present")

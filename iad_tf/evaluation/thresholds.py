@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -155,7 +156,7 @@ def save_thresholds(
     classes: Sequence[str],
     thresholds: np.ndarray,
     median_window: int,
-    presence: dict[str, float] | None = None,
+    presence: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``run_dir/thresholds.json`` atomically (``presence``: the song-level gate)."""
     thresholds = np.asarray(thresholds, dtype=np.float64)
@@ -192,16 +193,16 @@ def load_thresholds(
     return thr, window
 
 
-def load_presence(run_dir: str | Path) -> dict[str, float] | None:
-    """The song-level presence gate ({"threshold", "seconds"}) of ``run_dir/thresholds.json``
-    (written by ``iad-tf cv`` as decoder.json, or by hand); None when absent."""
+def load_presence(run_dir: str | Path, classes: Sequence[str]) -> dict[str, Any] | None:
+    """The song-level presence gate ({"threshold", "seconds"[, "one_of"]}) of
+    ``run_dir/thresholds.json`` (``iad-tf cv`` writes it as decoder.json); None when absent."""
     from iad_tf.postprocess import Presence
 
     path = Path(run_dir) / THRESHOLDS_FILE
     if not path.is_file():
         return None
     try:
-        gate = Presence.from_dict(read_json(path).get("presence"))
+        gate = Presence.from_dict(read_json(path).get("presence"), classes)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from exc
-    return None if gate is None else gate.to_dict()
+    return None if gate is None else gate.to_dict(classes)

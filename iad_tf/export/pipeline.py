@@ -115,7 +115,7 @@ def export_model(
     representative: np.ndarray | None,
     thresholds: np.ndarray | None = None,
     median_window: int = 1,
-    presence: dict[str, float] | None = None,
+    presence: dict[str, Any] | None = None,
     settings: ExportSettings = ExportSettings(),
     info: dict[str, Any] | None = None,
     progress: Any = None,

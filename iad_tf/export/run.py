@@ -113,7 +113,7 @@ def export_run(
         representative=rep,
         thresholds=thresholds,
         median_window=median_window,
-        presence=load_presence(run_dir),
+        presence=load_presence(run_dir, run.classes),
         settings=settings,
         info=info,
         progress=say,

@@ -55,7 +55,7 @@ class ModelMetadata:
     training_data: dict[str, Any] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
-    presence: dict[str, float] = field(default_factory=dict)
+    presence: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
@@ -72,7 +72,7 @@ class ModelMetadata:
                 f"need 1 <= hop_frames ({self.hop_frames}) <= window_frames ({self.window_frames})"
             )
         try:
-            Presence.from_dict(self.presence)
+            Presence.from_dict(self.presence, self.classes)
         except ValueError as exc:
             problems.append(str(exc))
         if problems:
@@ -81,7 +81,7 @@ class ModelMetadata:
     @property
     def presence_gate(self) -> Presence | None:
         """The song-level presence gate, or None when the model has none."""
-        return Presence.from_dict(self.presence)
+        return Presence.from_dict(self.presence, self.classes)
 
     def to_dict(self) -> dict[str, Any]:
         d = {"format": METADATA_FORMAT}
