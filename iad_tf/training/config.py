@@ -125,6 +125,13 @@ class TrainConfig:
     mix_prob: float = 0.5
     #: The added window is attenuated by a uniform random 0..mix_gain_db dB.
     mix_gain_db: float = 6.0
+    #: Timbre augmentation (windows only, each window on its own, before mixing, so the two
+    #: sources of a mixed window differ): a random spectral tilt of up to +-eq_tilt_db dB
+    #: across the mel bins, a random gain of up to +-gain_db dB, and a shift of up to
+    #: +-mel_shift_bins mel bins (a small pitch/formant shift). 0 turns each off.
+    eq_tilt_db: float = 0.0
+    gain_db: float = 0.0
+    mel_shift_bins: int = 0
     #: Decision threshold of the validation metrics logged while training.
     threshold: float = 0.5
     patience: int = 10
@@ -153,6 +160,8 @@ class TrainConfig:
             raise ValueError("learning_rate and window_seconds must be > 0")
         if not 0.0 <= self.mix_prob <= 1.0:
             raise ValueError(f"mix_prob must be in [0, 1], got {self.mix_prob}")
+        if self.eq_tilt_db < 0 or self.gain_db < 0 or self.mel_shift_bins < 0:
+            raise ValueError("eq_tilt_db, gain_db and mel_shift_bins must be >= 0")
         if self.checkpoint not in ("best", "last"):
             raise ValueError(f"checkpoint must be 'best' or 'last', got {self.checkpoint!r}")
         if not 0.0 < self.ema_momentum < 1.0:

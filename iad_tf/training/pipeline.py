@@ -224,6 +224,30 @@ def spec_augment(cfg: TrainConfig, fill: np.ndarray, window: int) -> Any:
     return fn
 
 
+def timbre_augment(cfg: TrainConfig, n_mels: int) -> Any:
+    """Map fn on a window dict: random spectral tilt, gain and mel-bin shift of its mel (dB).
+
+    tilt: + t * linspace(-1, 1, n_mels) dB, t ~ U(-eq_tilt_db, eq_tilt_db); gain ~
+    U(-gain_db, gain_db) dB; shift: bins move by k ~ U{-mel_shift_bins..mel_shift_bins}
+    (edge bins repeated). Labels and mask are unchanged.
+    """
+    import tensorflow as tf
+
+    ramp = tf.linspace(-1.0, 1.0, n_mels)[None, :]  # (1, n_mels)
+    base = tf.range(n_mels)
+
+    def fn(ex: dict[str, Any]) -> dict[str, Any]:
+        mel = ex["mel"]
+        if cfg.mel_shift_bins > 0:
+            k = tf.random.uniform((), -cfg.mel_shift_bins, cfg.mel_shift_bins + 1, tf.int32)
+            mel = tf.gather(mel, tf.clip_by_value(base + k, 0, n_mels - 1), axis=1)
+        tilt = tf.random.uniform((), -cfg.eq_tilt_db, cfg.eq_tilt_db) if cfg.eq_tilt_db else 0.0
+        gain = tf.random.uniform((), -cfg.gain_db, cfg.gain_db) if cfg.gain_db else 0.0
+        return {**ex, "mel": mel + tilt * ramp + gain}
+
+    return fn
+
+
 def mix_windows(cfg: TrainConfig) -> Any:
     """Map fn on a pair of window dicts: with probability ``cfg.mix_prob`` their power sum.
 
@@ -283,6 +307,8 @@ def train_dataset(
         )
     if cfg.batching == "windows":
         ds = ds.flat_map(split_windows(window))
+        if cfg.eq_tilt_db or cfg.gain_db or cfg.mel_shift_bins:
+            ds = ds.map(timbre_augment(cfg, info.feature.n_mels), num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.shuffle(cfg.shuffle_buffer, seed=cfg.seed + 1, reshuffle_each_iteration=True)
         if cfg.mix_prob > 0:
             # A second, independently shuffled stream of windows to mix in.
