@@ -16,7 +16,7 @@ import numpy as np
 
 from iad_tf.inference.windows import make_windows, stitch
 from iad_tf.metrics import F1_MICRO, frame_metrics
-from iad_tf.postprocess import decide
+from iad_tf.postprocess import Presence, decide_song
 
 #: (N, W, n_mels) windows -> (N, W, C) probabilities.
 WindowFn = Callable[[np.ndarray], np.ndarray]
@@ -88,10 +88,18 @@ def track_probs(
 
 
 def decision_metrics(
-    probs: Sequence[np.ndarray], tracks: Sequence[Track], thresholds: np.ndarray, median_window: int
+    probs: Sequence[np.ndarray],
+    tracks: Sequence[Track],
+    thresholds: np.ndarray,
+    median_window: int,
+    presence: Presence | None = None,
+    frame_seconds: float = 0.0,
 ) -> dict[str, float]:
-    """:func:`~iad_tf.metrics.frame_metrics` of thresholded, smoothed decisions over all frames."""
-    pred = np.concatenate([decide(p, thresholds, median_window) for p in probs])
+    """:func:`~iad_tf.metrics.frame_metrics` of the decisions predict makes (thresholds,
+    median filter, per-track presence gate) over all frames."""
+    pred = np.concatenate(
+        [decide_song(p, thresholds, median_window, presence, frame_seconds)[0] for p in probs]
+    )
     truth = np.concatenate([labels for _, _, labels in tracks])
     return frame_metrics(truth, pred)
 

@@ -164,6 +164,8 @@ def export_model(
             val_tracks,
             thr,
             median_window,
+            base.presence_gate,
+            feature.frame_seconds,
         )
 
         say("SavedModel")
@@ -201,6 +203,8 @@ def export_model(
             val_tracks,
             thr,
             median_window,
+            base.presence_gate,
+            feature.frame_seconds,
         )
 
         quant_path, quant_info, quant_metrics = (
@@ -317,6 +321,8 @@ def _quantize(
             val_tracks,
             thr,
             median_window,
+            base.presence_gate,
+            base.feature_config.frame_seconds,
         )
         check = f1_check(f"tflite {mode}", ref_metrics, metrics, s.f1_tolerance)
         if check.passed and ops.passed:
