@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from iad_tf.cli.options import F, records_option
+from iad_tf.postprocess import MAX_MEDIAN_WINDOW
 
 
 def _run_option(f: F) -> F:
@@ -28,7 +29,7 @@ def _out_option(f: F) -> F:
 @_run_option
 @records_option
 @click.option("--split", default="test", show_default=True, help="Split to evaluate.")
-@click.option("--median-window", type=click.IntRange(min=1), default=None,
+@click.option("--median-window", type=click.IntRange(min=1, max=MAX_MEDIAN_WINDOW), default=None,
               help="Median filter (odd number of frames; 1 = off) [default: 5, or the window of "
                    "the run's thresholds.json with --no-tune].")
 @click.option("--tune/--no-tune", default=True, show_default=True,

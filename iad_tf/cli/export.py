@@ -92,7 +92,7 @@ def export(
         from iad_tf.export.ship import ship_default
 
         try:
-            target = ship_default(result.quantized_model or result.float_model)
+            target = ship_default(result.quantized_model or result.float_model, echo=click.echo)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"default model: {target} (+ {target.with_suffix('.json').name})")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import click
@@ -11,6 +12,8 @@ from iad_tf.cli.options import records_option
 from iad_tf.training.config import MODEL_NAMES, RunConfig, load_toml, with_overrides
 
 _DEFAULT = RunConfig()
+
+
 
 
 @click.command("fit")
@@ -129,15 +132,19 @@ def fit(
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
 
-    from iad_tf.training.callbacks import TrainingDiverged
+    from iad_tf.training.callbacks import EpochLine, TrainingDiverged
     from iad_tf.training.distribute import make_strategy
     from iad_tf.training.fit import fit as fit_lib
 
+    # Keras' live progress bar on a terminal; one plain line per epoch elsewhere (CI logs,
+    # ``> log.txt``): no carriage-return updates or ANSI escapes.
+    live = sys.stdout.isatty()
     try:
         strategy = make_strategy(strategy_name)  # first: multiworker configures the TF runtime
         result = fit_lib(
             records_dir, run_dir, model_name, train_cfg, cfg.model, cfg.feature,
-            strategy=strategy, verbose=1,
+            strategy=strategy, verbose=1 if live else 0,
+            extra_callbacks=None if live else [EpochLine(train_cfg.epochs, click.echo)],
         )
     except (ValueError, FileNotFoundError, TrainingDiverged) as exc:
         raise click.ClickException(str(exc)) from exc

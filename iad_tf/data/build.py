@@ -40,7 +40,13 @@ import numpy as np
 
 from iad_tf.aam.arff import ArffError, read_onsets, read_segments
 from iad_tf.aam.dataset import Problem, Track, discover
-from iad_tf.aam.labels import LabelError, onset_roll, segment_roll
+from iad_tf.aam.labels import (
+    MAX_END_GAP_S,
+    LabelError,
+    check_onsets_complete,
+    onset_roll,
+    segment_roll,
+)
 from iad_tf.audio import AudioError, file_logmel
 from iad_tf.config import AAM_CLASSES, FeatureConfig
 from iad_tf.data.records import SPLITS, record_schema
@@ -147,6 +153,7 @@ def process_track(
     times = cfg.frame_times(mel.shape[0])  # (frames,)
     try:
         if labels == "onsets":
+            check_onsets_complete(table, duration, where=str(ann))
             roll = onset_roll(table, times, classes, where=str(ann))
         else:
             roll = segment_roll(segments, times, classes, where=str(ann))
@@ -196,6 +203,7 @@ def fingerprint(
         "labels": labels,
         "classes": list(classes),
         "overrun_s": overrun_s,
+        "max_end_gap_s": MAX_END_GAP_S,
         "audio": _file_sig(track.audio),
         "annotation": _file_sig(track.annotation(labels)),
         "source_id": track.source_id,

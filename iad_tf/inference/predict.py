@@ -217,6 +217,8 @@ def predict_paths(
     report = PredictReport(failures=list(problems))
     out_dir = Path(out_dir)
     bar = tqdm(jobs, desc="predict", unit="song", disable=not progress or len(jobs) < 2)
+    for msg in problems:
+        (echo or bar.write)(f"skipped {msg}")
     for job in bar:
         try:
             pred = predict_audio(job.path, model, median_window)
