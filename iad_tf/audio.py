@@ -60,9 +60,9 @@ def _undecodable(path: Path) -> str:
     """Why a file that exists could not be decoded (libsndfile's own text says 'File does
     not exist' for some non-audio files, which misleads)."""
     if path.stat().st_size == 0:
-        return f"{path}: empty file (0 bytes), not audio"
+        return f"{path}: cannot decode audio: empty file (0 bytes)"
     exts = "/".join(e.lstrip(".") for e in AUDIO_EXTENSIONS)
-    return f"{path}: not a readable audio file ({exts}): unknown format or corrupt"
+    return f"{path}: cannot decode audio: not an {exts} file, or corrupt"
 
 
 def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
