@@ -76,6 +76,17 @@ def test_demo_replaces_its_own_output_and_uses_an_empty_folder(
     empty.mkdir()
     prepare_demo_out(empty)
     assert (empty / DEMO_MARKER).is_file()
+    legacy = tmp_path / "legacy"  # a demo output from before the marker: replaced too
+    for d in ("aam", "records", "run"):
+        (legacy / d).mkdir(parents=True)
+    (legacy / "demo_summary.json").write_text("{}")
+    prepare_demo_out(legacy)
+    assert sorted(p.name for p in legacy.iterdir()) == [DEMO_MARKER]
+    (legacy / "demo_summary.json").write_text("{}")
+    (legacy / DEMO_MARKER).unlink()
+    (legacy / "mine.txt").write_text("not a demo file")
+    with pytest.raises(click.UsageError, match="not made by iad-tf demo"):
+        prepare_demo_out(legacy)
 
 
 # ------------------------------------------------------------ 2./3. remix: stems and sources
@@ -272,3 +283,24 @@ def test_toml_good_values_load_and_bad_ones_leave_no_run_dir(tmp_path: Path) -> 
     )
     assert code == 1 and "batch_size: expected an integer, got 2.7" in out
     assert not (tmp_path / "run").exists()
+
+
+# ------------------------------------------- more of kind 7: unwritable output folders
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["fit", "--records", "{rec}", "--run-dir", "{blocked}"],
+        ["evaluate", "--run", "{rec}", "--records", "{rec}", "--out", "{blocked}"],
+        ["export", "--run", "{rec}", "--out", "{blocked}"],
+        ["build-records", "--aam-root", "{rec}", "--out", "{blocked}"],
+        ["plot", "--run", "{rec}", "--out", "{blocked}"],
+    ],
+)
+def test_unwritable_output_folders_fail_first_with_one_line(tmp_path: Path, args: list) -> None:
+    (tmp_path / "annotations").mkdir()
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should go")
+    blocked = blocker / "out"
+    filled = [a.format(rec=tmp_path, blocked=blocked) for a in args]
+    code, out = invoke(*filled)
+    assert code == 1 and f"{blocked}: cannot write there" in out and "is not a folder" in out

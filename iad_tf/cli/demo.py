@@ -36,6 +36,19 @@ def _step(title: str, args: list[str], timings: list[tuple[str, float]]) -> None
 DEMO_MARKER = ".iad-tf-demo"
 
 
+#: What a demo output holds; a folder of only these with a demo_summary.json is an output
+#: of a demo from before the marker existed.
+_DEMO_ENTRIES = frozenset({"aam", "records", "run", "export", "predictions", "splits.txt",
+                           "demo_summary.json", DEMO_MARKER})
+
+
+def _made_by_demo(folder: Path) -> bool:
+    if (folder / DEMO_MARKER).is_file():
+        return True
+    names = {p.name for p in folder.iterdir()}
+    return "demo_summary.json" in names and names <= _DEMO_ENTRIES
+
+
 def prepare_demo_out(out_dir: Path) -> None:
     """Make ``out_dir`` an empty demo folder, replacing it only if an earlier demo made it.
 
@@ -44,12 +57,13 @@ def prepare_demo_out(out_dir: Path) -> None:
     """
     target = out_dir.expanduser().resolve()
     cwd, home = Path.cwd().resolve(), Path.home().resolve()
-    if target == Path(target.anchor) or target == home or cwd == target or target in cwd.parents:
+    if target == Path(target.anchor) or target == cwd or target in cwd.parents or (
+            target == home or target in home.parents):
         raise click.UsageError(
             f"--out {out_dir}: refusing to use the root, home or working folder (or a folder "
             "holding it) as the demo output; give a new folder such as demo-out")
     if target.exists() and any(target.iterdir()):
-        if not (target / DEMO_MARKER).is_file():
+        if not _made_by_demo(target):
             raise click.UsageError(
                 f"--out {out_dir}: folder is not empty and was not made by iad-tf demo "
                 f"(no {DEMO_MARKER} marker); give a new or empty folder")

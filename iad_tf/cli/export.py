@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from iad_tf.cli.options import check_writable
+
 
 @click.command()
 @click.option(
@@ -64,6 +66,7 @@ def export(
     numbers, if SavedModel/float TFLite differ from Keras by more than 1e-4 or the quantised
     model's micro-F1 by more than 0.02.
     """
+    check_writable(out_dir)
     from iad_tf.export.checks import ExportCheckError
     from iad_tf.export.pipeline import ExportSettings
     from iad_tf.export.run import export_run

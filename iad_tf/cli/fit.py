@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from iad_tf.cli.options import records_option
+from iad_tf.cli.options import check_writable, records_option
 from iad_tf.training.config import MODEL_NAMES, RunConfig, load_toml, with_overrides
 
 _DEFAULT = RunConfig()
@@ -132,6 +132,7 @@ def fit(
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
 
+    check_writable(run_dir, "--run-dir")
     from iad_tf.training.callbacks import EpochLine, TrainingDiverged
     from iad_tf.training.distribute import make_strategy
     from iad_tf.training.fit import fit as fit_lib

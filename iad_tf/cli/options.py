@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -31,3 +33,20 @@ def records_option(f: F) -> F:
         "--records", "records_dir", type=click.Path(file_okay=False, path_type=str), required=True,
         help="Records directory written by build-records.",
     )(f)
+
+
+def check_writable(path: str | Path, option: str = "--out") -> None:
+    """Fail at once, before any work, when ``path`` (a folder, maybe not there yet) cannot be
+    created or written: its nearest existing ancestor must be a folder we can write into.
+    Creates nothing."""
+    target = Path(path).expanduser().absolute()
+    probe = next((p for p in (target, *target.parents) if p.exists()), None)
+    try:
+        if probe is None or not probe.is_dir():
+            raise NotADirectoryError(f"{probe} is not a folder")
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        raise click.ClickException(
+            f"{option} {path}: cannot write there ({exc.strerror or exc})"
+        ) from None

@@ -5,10 +5,11 @@ TF-free: LiteRT, numpy, soundfile/soxr and the numpy log-mel front end only.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import click
+
+from iad_tf.cli.options import check_writable
 
 
 def _odd_window(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
@@ -30,19 +31,6 @@ def _check_model_path(model_path: str) -> None:
             "Export it first: `iad-tf export --run RUN_DIR --out EXPORT_DIR`, then pass "
             "--model EXPORT_DIR/model.tflite"
         )
-
-
-def _check_writable(out_dir: str) -> None:
-    """Fail before any decoding when the output folder cannot be created or written."""
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        raise click.ClickException(
-            f"--out {out_dir}: cannot write there ({exc.strerror or exc})"
-        ) from None
 
 
 @click.command()
@@ -111,7 +99,7 @@ def predict(
         model = load_model(model_path or default_model_path(), threads=threads)
     except ModelError as exc:
         raise click.ClickException(str(exc)) from None
-    _check_writable(out_dir)
+    check_writable(out_dir)
     report = predict_paths(
         paths,
         model,
