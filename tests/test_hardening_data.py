@@ -304,3 +304,15 @@ def test_unwritable_output_folders_fail_first_with_one_line(tmp_path: Path, args
     filled = [a.format(rec=tmp_path, blocked=blocked) for a in args]
     code, out = invoke(*filled)
     assert code == 1 and f"{blocked}: cannot write there" in out and "is not a folder" in out
+
+
+def test_build_records_keeps_files_that_are_not_its_shards(tiny_aam: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rec"
+    out.mkdir()
+    (out / "my_other_dataset.tfrecord").write_bytes(b"the user's")
+    code, out_text = invoke(
+        "build-records", "--aam-root", str(tiny_aam), "--out", str(out), "--workers", "1"
+    )
+    assert code == 0, out_text
+    assert (out / "my_other_dataset.tfrecord").read_bytes() == b"the user's"
+    assert (out / "manifest.json").is_file()

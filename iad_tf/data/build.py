@@ -378,10 +378,14 @@ def auto_shards(n_tracks: int, n_bytes: int) -> int:
 
 
 def _clear_outputs(out: Path) -> None:
-    """Remove a previous manifest and every shard (complete or temporary) from ``out``."""
+    """Remove a previous manifest and every shard of a build (``<split>-NNNNN-of-NNNNN
+    .tfrecord``, complete or temporary) from ``out``; other files are left alone."""
+    from tfrecords_tools.reader import SHARD_RE
+
     (out / "manifest.json").unlink(missing_ok=True)
     for p in out.iterdir():
-        if p.is_file() and (p.name.endswith(".tfrecord") or p.name.endswith(".tfrecord.tmp")):
+        m = SHARD_RE.match(p.name.removesuffix(".tmp"))
+        if p.is_file() and m is not None and m.group("prefix") in SPLITS:
             p.unlink()
 
 
