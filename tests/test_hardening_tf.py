@@ -28,6 +28,37 @@ def invoke(*args: str) -> tuple[int, str]:
     return res.exit_code, res.output
 
 
+def fit_tiny_mlp(rec: Path, run: Path, tmp_path: Path, *extra: str) -> tuple[int, str]:
+    (tmp_path / "c.toml").write_text(TINY_TOML)
+    return invoke(
+        "fit",
+        "--model",
+        "mlp",
+        "--records",
+        str(rec),
+        "--run-dir",
+        str(run),
+        "--config",
+        str(tmp_path / "c.toml"),
+        *extra,
+    )
+
+
+def evaluate_test_split(run: Path, records: Path, *extra: str) -> tuple[int, str]:
+    return invoke(
+        "evaluate",
+        "--run",
+        str(run),
+        "--records",
+        str(records),
+        "--split",
+        "test",
+        "--no-tune",
+        "--no-plots",
+        *extra,
+    )
+
+
 def corrupt(shard: Path) -> None:
     """Flip bytes in the middle of a shard (a record's payload: its CRC no longer matches)."""
     data = bytearray(shard.read_bytes())
@@ -62,21 +93,8 @@ def untrained_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
 def test_fit_names_a_corrupt_shard_and_leaves_no_run_dir(tmp_path: Path) -> None:
     rec = make_records(tmp_path / "rec")
     corrupt(rec / "train-00001-of-00002.tfrecord")
-    (tmp_path / "c.toml").write_text(TINY_TOML)
     run = tmp_path / "run"
-    code, out = invoke(
-        "fit",
-        "--model",
-        "mlp",
-        "--records",
-        str(rec),
-        "--run-dir",
-        str(run),
-        "--config",
-        str(tmp_path / "c.toml"),
-        "--epochs",
-        "1",
-    )
+    code, out = fit_tiny_mlp(rec, run, tmp_path, "--epochs", "1")
     assert code == 1
     assert "train-00001-of-00002.tfrecord: corrupt shard" in out
     assert f"tfrecords-tools verify {rec}" in out
@@ -97,28 +115,23 @@ def test_failed_start_in_an_existing_folder_removes_only_run_files(tmp_path: Pat
     assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]
 
 
+@pytest.fixture
+def run_copy(untrained_run: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
+    """A private copy of (records, run dir) that a test may damage."""
+    return (
+        shutil.copytree(untrained_run[0], tmp_path / "rec"),
+        shutil.copytree(untrained_run[1], tmp_path / "run"),
+    )
+
+
 def test_evaluate_and_tfrecords_tools_name_a_corrupt_shard(
-    untrained_run: tuple[Path, Path], tmp_path: Path
+    run_copy: tuple[Path, Path], tmp_path: Path
 ) -> None:
     from tfrecords_tools.cli import cli as tools
 
-    records, run = untrained_run
-    rec = tmp_path / "rec"
-    shutil.copytree(records, rec)
+    rec, run = run_copy
     corrupt(rec / "test-00000-of-00001.tfrecord")
-    code, out = invoke(
-        "evaluate",
-        "--run",
-        str(run),
-        "--records",
-        str(rec),
-        "--split",
-        "test",
-        "--no-tune",
-        "--no-plots",
-        "--out",
-        str(tmp_path / "ev"),
-    )
+    code, out = evaluate_test_split(run, rec, "--out", str(tmp_path / "ev"))
     assert code == 1 and "test-00000-of-00001.tfrecord: corrupt shard" in out
     assert f"tfrecords-tools verify {rec}" in out
     for command in ("inspect", "stats"):
@@ -129,24 +142,10 @@ def test_evaluate_and_tfrecords_tools_name_a_corrupt_shard(
 
 
 # --------------------------------------------------------------- 9. corrupt model.keras
-def test_corrupt_model_keras_is_reported_as_corrupt(
-    untrained_run: tuple[Path, Path], tmp_path: Path
-) -> None:
-    records, good = untrained_run
-    run = tmp_path / "run"
-    shutil.copytree(good, run)
-    (run / "model.keras").write_bytes((good / "model.keras").read_bytes()[:500])  # truncated
-    code, out = invoke(
-        "evaluate",
-        "--run",
-        str(run),
-        "--records",
-        str(records),
-        "--split",
-        "test",
-        "--no-tune",
-        "--no-plots",
-    )
+def test_corrupt_model_keras_is_reported_as_corrupt(run_copy: tuple[Path, Path]) -> None:
+    rec, run = run_copy
+    (run / "model.keras").write_bytes((run / "model.keras").read_bytes()[:500])  # truncated
+    code, out = evaluate_test_split(run, rec)
     assert code == 1 and "model.keras: not a valid .keras model file" in out
     assert "File not found" not in out
 
@@ -154,21 +153,8 @@ def test_corrupt_model_keras_is_reported_as_corrupt(
 # -------------------------------------------------------------- 9. plain epoch lines
 def test_fit_writes_one_plain_line_per_epoch_when_not_a_terminal(tmp_path: Path) -> None:
     rec = make_records(tmp_path / "rec")
-    (tmp_path / "c.toml").write_text(TINY_TOML)
-    code, out = invoke(
-        "fit",
-        "--model",
-        "mlp",
-        "--records",
-        str(rec),
-        "--run-dir",
-        str(tmp_path / "run"),
-        "--config",
-        str(tmp_path / "c.toml"),
-        "--epochs",
-        "2",
-        "--window-seconds",
-        "1",
+    code, out = fit_tiny_mlp(
+        rec, tmp_path / "run", tmp_path, "--epochs", "2", "--window-seconds", "1"
     )
     assert code == 0
     assert "\r" not in out and "\x1b" not in out
