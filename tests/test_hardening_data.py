@@ -201,15 +201,33 @@ def test_truncated_onsets_file_is_reported_and_the_track_skipped(tiny_aam: Path)
         check_onsets_complete(read_onsets(ann2), 6.0, str(ann2), max_gap_s=2.0)
 
 
-def test_every_real_aam_onsets_file_is_complete(aam_sample: Path) -> None:
-    from iad_tf.aam.labels import check_onsets_complete
+def test_truncated_segments_file_is_reported(tiny_aam: Path) -> None:
+    from iad_tf.aam.arff import read_segments, write_segments
+    from iad_tf.aam.dataset import discover
+    from iad_tf.config import FeatureConfig
+    from iad_tf.data.build import TrackError, process_track
+
+    track = discover([tiny_aam])[0][0]
+    process_track(track, FeatureConfig(), labels="segments")  # intact: fine
+    write_segments(track.segments, read_segments(track.segments)[:-1], "cut")  # no end row
+    with pytest.raises(TrackError, match="truncated.*not the closing 'end' row"):
+        process_track(track, FeatureConfig(), labels="segments")
+
+
+def test_every_real_aam_annotation_file_is_complete(aam_sample: Path) -> None:
+    from iad_tf.aam.arff import read_segments
+    from iad_tf.aam.labels import check_onsets_complete, check_segments_complete
 
     files = sorted((aam_sample / "annotations").glob("*_onsets.arff"))
     assert len(files) == 12
     for ann in files:
         tid = ann.name.split("_")[0]
-        mix = next((aam_sample / "audio-mixes-mp3").glob(f"{tid}_mix.*"))
-        check_onsets_complete(read_onsets(ann), sf.info(str(mix)).duration, str(ann))
+        duration = sf.info(
+            str(next((aam_sample / "audio-mixes-mp3").glob(f"{tid}_mix.*")))
+        ).duration
+        check_onsets_complete(read_onsets(ann), duration, str(ann))
+        seg = ann.with_name(f"{tid}_segments.arff")
+        check_segments_complete(read_segments(seg), duration, str(seg))
 
 
 # ------------------------------------------------------- 5. the manifest's shards, exactly

@@ -44,6 +44,7 @@ from iad_tf.aam.labels import (
     MAX_END_GAP_S,
     LabelError,
     check_onsets_complete,
+    check_segments_complete,
     onset_roll,
     segment_roll,
 )
@@ -156,6 +157,7 @@ def process_track(
             check_onsets_complete(table, duration, where=str(ann))
             roll = onset_roll(table, times, classes, where=str(ann))
         else:
+            check_segments_complete(segments, duration, where=str(ann))
             roll = segment_roll(segments, times, classes, where=str(ann))
     except LabelError as exc:
         raise TrackError(ann, str(exc)) from None
