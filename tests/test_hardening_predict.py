@@ -75,6 +75,7 @@ def test_each_predict_failure_is_printed_once(song: Path, tmp_path: Path) -> Non
     assert code == 1 and "2 path(s) failed, 1 succeeded" in out
     assert out.count(str(empty)) == 1 and out.count(str(missing)) == 1
     assert "empty file (0 bytes)" in out and "no such file or directory" in out
+    assert "\r" not in out  # not a terminal: no progress bar redrawn with carriage returns
 
 
 def test_keras_model_is_refused_with_export_it_first(song: Path, tmp_path: Path) -> None:

@@ -117,7 +117,8 @@ def stats_dir(records_dir: str | Path) -> dict[str, Any]:
     distinct: dict[str, set[bytes]] = {s.name: set() for s in schema.features if s.kind == "bytes"}
     n = 0
     files = listed_shards(root, manifest)
-    for p in tqdm(files, desc="stats", unit="shard", disable=len(files) < 4):
+    show = None if len(files) >= 4 else True  # None: a bar only on a terminal
+    for p in tqdm(files, desc="stats", unit="shard", disable=show):
         for raw in iter_records(p):
             rec = schema.decode(raw)
             n += 1

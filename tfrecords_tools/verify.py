@@ -99,6 +99,7 @@ def verify_dir(records_dir: str | Path) -> VerifyReport:
         report.errors.append(f"{name}: shard not listed in the manifest")
     for p in sorted(root.glob(f"*{TMP_SUFFIX}")):
         report.errors.append(f"{p.name}: leftover temporary file (interrupted write?)")
-    for name in tqdm(sorted(on_disk), desc="verify", unit="shard", disable=len(on_disk) < 4):
+    show = None if len(on_disk) >= 4 else True  # None: a bar only on a terminal
+    for name in tqdm(sorted(on_disk), desc="verify", unit="shard", disable=show):
         report.shards.append(check_shard(on_disk[name], schema, listed.get(name)))
     return report

@@ -330,7 +330,7 @@ def _run_jobs(
     from tqdm import tqdm
 
     problems: list[dict[str, str]] = []
-    bar = tqdm(total=len(jobs), desc="tracks", unit="track", disable=not progress or not jobs)
+    bar = tqdm(total=len(jobs), desc="tracks", unit="track", disable=None if progress and jobs else True)
     try:
         if workers <= 1 or len(jobs) <= 1:
             for job in jobs:
@@ -407,7 +407,7 @@ def _write_split(
     from tfrecords_tools.writer import ShardedWriter
 
     with ShardedWriter(out, split, n_shards, schema) as writer:
-        for tid in tqdm(ids, desc=f"writing {split}", unit="track", disable=not progress):
+        for tid in tqdm(ids, desc=f"writing {split}", unit="track", disable=None if progress else True):
             cached = load_cached(_cache_path(work, tid))
             if cached is None:
                 raise BuildError(f"{_cache_path(work, tid)}: cache file vanished or is damaged")

@@ -151,7 +151,7 @@ def predict_split(
     predict = make_predictor(model, run.feature.n_mels)
     out = []
     for tid, mel, labels in tqdm(iter_split(records_dir, split, manifest), total=len(ids),
-                                 desc=f"predicting {split}", unit="track", disable=not progress):
+                                 desc=f"predicting {split}", unit="track", disable=None if progress else True):
         out.append(TrackPrediction(tid, track_probs(predict, mel, chunk_frames), labels))
     if not out:
         raise ValueError(f"records {records_dir}: split {split!r} holds no records")
