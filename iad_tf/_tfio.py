@@ -1,60 +1,27 @@
 """Quiet imports of TensorFlow and tensorflow-io: the one place either is first loaded by CLI code.
 
-TensorFlow 2.21 writes C++ start-up lines (oneDNN notes, "Could not find cuda drivers") to
-file descriptor 2 before its logging is configured, whatever ``TF_CPP_MIN_LOG_LEVEL`` says.
+TensorFlow itself is imported quietly by :func:`tfrecords_tools.quiet_tf.tensorflow` (fd 2
+silenced during the import: its C++ start-up lines ignore ``TF_CPP_MIN_LOG_LEVEL``).
 tensorflow-io 0.37.1 is its last release; its compiled kernels (decode_flac, resample,
 AudioIOTensor) do not load on TensorFlow 2.21 and importing it prints loader warnings. Only its
-graph-level audio ops are used (``time_mask``, ``freq_mask``). Both imports below silence
+graph-level audio ops are used (``time_mask``, ``freq_mask``). Its import below silences
 fd 2 for the duration of the import only; a failed import still raises its exception.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-import warnings
-from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
+from tfrecords_tools.quiet_tf import silenced_stderr, tensorflow
 
-@contextlib.contextmanager
-def _silenced_stderr() -> Iterator[None]:
-    """Point fd 2 at /dev/null inside the block (C++ writes included), then restore it."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-@cache
-def tensorflow() -> Any:
-    """Import and return ``tensorflow`` without its C++ start-up chatter."""
-    if "tensorflow" in sys.modules:
-        import tensorflow as tf
-
-        return tf
-    with _silenced_stderr():
-        import tensorflow as tf
-    # Python-side INFO chatter ("Assets written to ...") is for TensorFlow developers.
-    tf.get_logger().setLevel("ERROR")
-    return tf
+__all__ = ["tensorflow", "tfio_audio"]
 
 
 @cache
 def tfio_audio() -> Any:
     """Return ``tensorflow_io.audio`` (imported once, quietly)."""
     tensorflow()
-    with _silenced_stderr():
+    with silenced_stderr():
         import tensorflow_io as tfio
     return tfio.audio

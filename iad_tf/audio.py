@@ -44,7 +44,7 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)  # (samples, channels)
         return data.mean(axis=1), int(sr)
-    except Exception as sf_error:  # noqa: BLE001 - libsndfile could not open it: try librosa
+    except Exception:  # noqa: BLE001 - libsndfile could not open it: try librosa
         try:
             import librosa
 
@@ -53,7 +53,16 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
                 y, sr = librosa.load(str(path), sr=None, mono=True)
             return y, int(sr)
         except Exception as exc:  # noqa: BLE001
-            raise AudioError(f"{path}: cannot decode audio ({sf_error}; {exc})") from exc
+            raise AudioError(_undecodable(path)) from exc
+
+
+def _undecodable(path: Path) -> str:
+    """Why a file that exists could not be decoded (libsndfile's own text says 'File does
+    not exist' for some non-audio files, which misleads)."""
+    if path.stat().st_size == 0:
+        return f"{path}: cannot decode audio: empty file (0 bytes)"
+    exts = "/".join(e.lstrip(".") for e in AUDIO_EXTENSIONS)
+    return f"{path}: cannot decode audio: not an {exts} file, or corrupt"
 
 
 def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:

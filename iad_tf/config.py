@@ -8,8 +8,10 @@ metadata, and checked for equality wherever two of them meet.
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -97,13 +99,84 @@ class FeatureConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def __post_init__(self) -> None:
+        positive = ("sample_rate", "n_fft", "hop_length", "n_mels", "power", "ref", "amin")
+        bad = [f"{k} = {getattr(self, k)!r}" for k in positive if not getattr(self, k) > 0]
+        if bad:
+            raise ValueError(f"feature config: {', '.join(bad)}: must be > 0")
+        if self.fmin < 0 or (self.fmax is not None and self.fmax <= self.fmin):
+            raise ValueError(f"feature config: need 0 <= fmin < fmax, got {self.fmin}, {self.fmax}")
+
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FeatureConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown feature config keys: {sorted(unknown)}")
-        return cls(**data)
+    def from_dict(cls, data: dict[str, Any], where: str = "feature config") -> FeatureConfig:
+        return cls(**checked_fields(cls, data, where))
+
+
+def _describe(tp: Any) -> str:
+    """How an error message names a field type: 'an integer', 'a list of integers'..."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        inner = args[0]
+        return "a list of integers" if inner is int else f"a list of {_describe(inner)} rows"
+    if origin is tuple:
+        return "[" + ", ".join(_describe(a).removeprefix("an ").removeprefix("a ") for a in args) + "]"
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+             type(None): "none (omit the key)"}
+    return names.get(tp, str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """``value`` checked against the field type ``tp`` (ints widen to floats, lists to tuples);
+    ``ValueError`` naming ``key`` and the expected type otherwise. Bools are never numbers."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    ok: bool
+    if origin is Literal:
+        ok = value in args and not isinstance(value, bool)
+    elif origin in (typing.Union, types.UnionType):
+        for a in args:
+            try:
+                return _coerce(value, a, key)
+            except ValueError:
+                continue
+        ok = False
+    elif origin is tuple:
+        ok = isinstance(value, list | tuple)
+        if ok:
+            items = args[:1] * len(value) if len(args) == 2 and args[1] is Ellipsis else args
+            try:
+                if len(items) == len(value):
+                    return tuple(_coerce(v, t, key) for v, t in zip(value, items, strict=True))
+            except ValueError:
+                pass
+            ok = False
+    elif tp is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if ok:
+            return float(value)
+    elif tp is type(None):
+        ok = value is None
+    else:
+        ok = isinstance(value, tp) and (tp is bool or not isinstance(value, bool))
+    if not ok:
+        raise ValueError(f"{key}: expected {_describe(tp)}, got {value!r}")
+    return value
+
+
+def checked_fields(cls: type, data: Any, where: str) -> dict[str, Any]:
+    """``data`` (from TOML or JSON) checked against the fields of dataclass ``cls``: no unknown
+    key, each value of its field's type. Raises ``ValueError`` naming ``where`` and the key."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a table of keys, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown} (known: {sorted(known)})")
+    return {k: _coerce(v, hints[k], f"{where} {k}") for k, v in data.items()}
 
 
 def feature_setup(data: dict[str, Any], where: str) -> tuple[FeatureConfig, tuple[str, ...]]:

@@ -14,6 +14,10 @@ import numpy as np
 
 from iad_tf.metrics import binarize
 
+#: Longest median window accepted from a user (frames; 1001 frames ~ 23 s at the defaults).
+#: Longer windows smooth away everything shorter than half a song and take seconds per track.
+MAX_MEDIAN_WINDOW = 1001
+
 
 def median_filter_decisions(decisions: np.ndarray, window: int) -> np.ndarray:
     """Median-filter binary decisions (frames, C) along time with an odd ``window`` (frames).

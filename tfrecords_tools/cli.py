@@ -15,6 +15,13 @@ def _quiet_tf() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+def _load_tf() -> None:
+    """Import TensorFlow without its C++ start-up lines (inside commands, not on --help)."""
+    from tfrecords_tools.quiet_tf import tensorflow
+
+    tensorflow()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Generic tools for directories of TFRecord shards with a manifest.json."""
@@ -26,6 +33,7 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def inspect_cmd(records_dir: Path, as_json: bool) -> None:
     """Shards, record counts, keys, shapes and dtypes."""
+    _load_tf()
     from tfrecords_tools.summary import inspect_dir
 
     try:
@@ -52,6 +60,7 @@ def verify_cmd(records_dir: Path) -> None:
 
     Exits non-zero naming every bad shard.
     """
+    _load_tf()
     from tfrecords_tools.verify import verify_dir
 
     report = verify_dir(records_dir)
@@ -71,6 +80,7 @@ def verify_cmd(records_dir: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def stats_cmd(records_dir: Path, as_json: bool) -> None:
     """Per-key statistics: min/max/mean/std of values, totals of the first dimension."""
+    _load_tf()
     from tfrecords_tools.summary import stats_dir
 
     try:

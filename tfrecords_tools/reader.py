@@ -33,14 +33,67 @@ def write_manifest(records_dir: str | Path, manifest: dict[str, Any]) -> Path:
     return path
 
 
+class ShardError(ValueError):
+    """A shard that is missing, unlisted or unreadable; the message names it and points to
+    ``tfrecords-tools verify``. ``records``: records read before the fault; ``reason``: the
+    short cause."""
+
+    def __init__(self, message: str, records: int = 0, reason: str = "") -> None:
+        super().__init__(message)
+        self.records, self.reason = records, reason or message
+
+
+def _verify_hint(records_dir: str | Path) -> str:
+    return f"check the directory with `tfrecords-tools verify {records_dir}`"
+
+
 def shard_files(records_dir: str | Path, prefix: str | None = None) -> list[Path]:
-    """Complete shards in ``records_dir`` (optionally only ``prefix-*``), sorted by name."""
+    """Shard-named files on disk in ``records_dir`` (optionally only ``prefix-*``), sorted.
+
+    What is on disk, for checks (``verify``); readers use :func:`listed_shards`."""
     out = []
     for p in sorted(Path(records_dir).glob("*.tfrecord")):
         m = SHARD_RE.match(p.name)
         if m and (prefix is None or m.group("prefix") == prefix):
             out.append(p)
     return out
+
+
+def listed_shards(
+    records_dir: str | Path, manifest: dict[str, Any], prefix: str | None = None
+) -> list[Path]:
+    """Exactly the shards ``manifest["shards"]`` lists (optionally only ``prefix-*``), sorted.
+
+    The manifest is the one list of shards: a listed shard missing on disk, or a shard file
+    on disk the manifest does not list (a leftover of another build), raises
+    :class:`ShardError` naming it."""
+    root = Path(records_dir)
+    listed = manifest.get("shards")
+    if not isinstance(listed, dict):
+        raise ShardError(f"{root / MANIFEST}: no 'shards' table (not written by a records build?)")
+
+    def wanted(name: str) -> bool:
+        m = SHARD_RE.match(name)
+        return prefix is None or (m is not None and m.group("prefix") == prefix)
+
+    names = sorted(n for n in listed if wanted(n))
+    missing = [n for n in names if not (root / n).is_file()]
+    if missing:
+        raise ShardError(f"{root / missing[0]}: listed in {MANIFEST} but missing; {_verify_hint(root)}")
+    extra = [p for p in shard_files(root, prefix) if p.name not in listed]
+    if extra:
+        raise ShardError(
+            f"{extra[0]}: shard not listed in {MANIFEST} (left from another build?); remove it "
+            f"or rebuild; {_verify_hint(root)}"
+        )
+    return [root / n for n in names]
+
+
+def short_tf_error(exc: BaseException) -> str:
+    """TensorFlow's error text without the op decoration: 'corrupted record at 12'."""
+    message = str(exc).strip()
+    text = re.sub(r"\{\{.*?\}\}", "", message.splitlines()[0] if message else "")
+    return re.sub(r"\s*\[Op:.*$", "", text).strip() or type(exc).__name__
 
 
 def read_dataset(
@@ -68,8 +121,20 @@ def read_dataset(
 
 
 def iter_records(path: str | Path) -> Any:
-    """Yield raw serialized records of one shard (CRC-checked by TensorFlow)."""
+    """Yield raw serialized records of one shard (CRC-checked by TensorFlow).
+
+    A corrupt or truncated shard raises :class:`ShardError` naming it (``.records``: the
+    records read before the fault, ``.reason``: TensorFlow's short message)."""
     import tensorflow as tf
 
-    for rec in tf.data.TFRecordDataset(str(path)):
-        yield rec.numpy()
+    n = 0
+    try:
+        for rec in tf.data.TFRecordDataset(str(path)):
+            yield rec.numpy()
+            n += 1
+    except tf.errors.OpError as exc:
+        reason = f"{type(exc).__name__}: {short_tf_error(exc)}"
+        raise ShardError(
+            f"{path}: corrupt shard, unreadable after {n} record(s) ({reason}); "
+            f"{_verify_hint(Path(path).parent)}", n, reason
+        ) from None

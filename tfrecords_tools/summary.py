@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from tfrecords_tools.reader import iter_records, read_manifest, shard_files
+from tfrecords_tools.reader import iter_records, listed_shards, read_manifest
 from tfrecords_tools.schema import Schema
 
 
@@ -23,10 +23,11 @@ def inspect_dir(records_dir: str | Path) -> dict[str, Any]:
     "features": [{"name", "kind", "dtype", "shape", "example_shape"}]}``.
     """
     root = Path(records_dir)
-    schema = Schema.from_json(read_manifest(root)["schema"])
+    manifest = read_manifest(root)
+    schema = Schema.from_json(manifest["schema"])
     shards = []
     first: dict[str, Any] | None = None
-    for p in shard_files(root):
+    for p in listed_shards(root, manifest):
         n = 0
         for raw in iter_records(p):
             if first is None:
@@ -110,12 +111,14 @@ def stats_dir(records_dir: str | Path) -> dict[str, Any]:
     from tqdm import tqdm
 
     root = Path(records_dir)
-    schema = Schema.from_json(read_manifest(root)["schema"])
+    manifest = read_manifest(root)
+    schema = Schema.from_json(manifest["schema"])
     accs = {s.name: _Acc() for s in schema.features if s.kind != "bytes"}
     distinct: dict[str, set[bytes]] = {s.name: set() for s in schema.features if s.kind == "bytes"}
     n = 0
-    files = shard_files(root)
-    for p in tqdm(files, desc="stats", unit="shard", disable=len(files) < 4):
+    files = listed_shards(root, manifest)
+    show = None if len(files) >= 4 else True  # None: a bar only on a terminal
+    for p in tqdm(files, desc="stats", unit="shard", disable=show):
         for raw in iter_records(p):
             rec = schema.decode(raw)
             n += 1

@@ -4,11 +4,10 @@ counted, and every shard's sha256 compared with the manifest. Generic: no datase
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tfrecords_tools.reader import iter_records, read_manifest, shard_files
+from tfrecords_tools.reader import ShardError, iter_records, read_manifest, shard_files
 from tfrecords_tools.schema import Schema, SchemaError
 from tfrecords_tools.writer import TMP_SUFFIX, sha256_file
 
@@ -46,12 +45,6 @@ class VerifyReport:
         return out
 
 
-def _short(message: str) -> str:
-    """TensorFlow's error text without the op/function decoration: 'corrupted record at 12'."""
-    text = re.sub(r"\{\{.*?\}\}", "", message.strip().splitlines()[0] if message.strip() else "")
-    return re.sub(r"\s*\[Op:.*$", "", text).strip()
-
-
 def check_shard(path: Path, schema: Schema, expected: dict | None) -> ShardCheck:
     """Read and decode every record of ``path``; compare count and sha256 with ``expected``."""
     check = ShardCheck(path.name)
@@ -63,9 +56,8 @@ def check_shard(path: Path, schema: Schema, expected: dict | None) -> ShardCheck
                 check.errors.append(f"record {k}: {exc}")
                 break
             check.records += 1
-    except Exception as exc:  # noqa: BLE001 - tf.errors.DataLossError and friends
-        msg = _short(str(exc)) or type(exc).__name__
-        check.errors.append(f"unreadable after {check.records} record(s): {type(exc).__name__}: {msg}")
+    except ShardError as exc:  # DataLossError and friends, turned into one line
+        check.errors.append(f"unreadable after {check.records} record(s): {exc.reason}")
     if expected is not None:
         if check.records != expected.get("records") and not check.errors:
             check.errors.append(f"{check.records} records, manifest says {expected.get('records')}")
@@ -73,6 +65,18 @@ def check_shard(path: Path, schema: Schema, expected: dict | None) -> ShardCheck
         if want and sha256_file(path) != want:
             check.errors.append("sha256 differs from the manifest (file changed or corrupted)")
     return check
+
+
+def first_bad_shard(files: list[Path], schema: Schema) -> str | None:
+    """One line naming the first of ``files`` that cannot be read and decoded, else None.
+
+    For diagnosing a failed tf.data read (its DataLossError does not name the shard)."""
+    for path in files:
+        check = check_shard(path, schema, None)
+        if check.errors:
+            return (f"{path}: corrupt shard ({check.errors[0]}); check the directory with "
+                    f"`tfrecords-tools verify {path.parent}`")
+    return None
 
 
 def verify_dir(records_dir: str | Path) -> VerifyReport:
@@ -95,6 +99,7 @@ def verify_dir(records_dir: str | Path) -> VerifyReport:
         report.errors.append(f"{name}: shard not listed in the manifest")
     for p in sorted(root.glob(f"*{TMP_SUFFIX}")):
         report.errors.append(f"{p.name}: leftover temporary file (interrupted write?)")
-    for name in tqdm(sorted(on_disk), desc="verify", unit="shard", disable=len(on_disk) < 4):
+    show = None if len(on_disk) >= 4 else True  # None: a bar only on a terminal
+    for name in tqdm(sorted(on_disk), desc="verify", unit="shard", disable=show):
         report.shards.append(check_shard(on_disk[name], schema, listed.get(name)))
     return report

@@ -13,6 +13,7 @@ Discovery never raises for one bad track: it returns the usable tracks and a lis
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,10 @@ from iad_tf.audio import AUDIO_EXTENSIONS
 
 ANNOTATIONS_DIR = "annotations"
 SOURCES_FILE = "sources.json"
+#: Written by ``iad-tf remix`` beside sources.json (kept, dropped, gains per remix).
+REMIXES_FILE = "remixes.json"
+#: Ids ``iad-tf remix`` gives: ``<source id>r01``, ``<source id>r02``, ...
+REMIX_ID_RE = re.compile(r"^.+r\d{2,}$")
 MIX_SUFFIX = "_mix"
 #: Preferred first when a track has mixes in several formats (lossless before lossy).
 _FORMAT_ORDER: tuple[str, ...] = (".flac", ".wav", ".mp3", ".ogg")
@@ -106,6 +111,22 @@ def read_sources(root: Path) -> dict[str, str]:
     return data
 
 
+def check_sources(root: Path, track_ids: Iterable[str], sources: dict[str, str]) -> None:
+    """Refuse a remix folder (sources.json/remixes.json, or remix-style ids) with tracks that
+    have no source entry: split by their own id, remixes of held-out songs would leak into
+    training. Raises :class:`DatasetError` naming them."""
+    ids = sorted(track_ids)
+    is_remix = (root / SOURCES_FILE).is_file() or (root / REMIXES_FILE).is_file() or any(
+        REMIX_ID_RE.match(t) for t in ids)
+    lacking = [t for t in ids if t not in sources]
+    if is_remix and lacking:
+        shown = ", ".join(lacking[:5]) + (f" and {len(lacking) - 5} more" if len(lacking) > 5 else "")
+        raise DatasetError(
+            f"{root / SOURCES_FILE}: remix folder with {len(lacking)} track(s) lacking a source entry "
+            f"({shown}); their split would not follow their source song. Re-run iad-tf remix into "
+            "this folder or add {remix id: source id} entries")
+
+
 def check_root(root: str | Path) -> Path:
     """Resolve ``root`` and check it looks like an AAM root; raise :class:`DatasetError`."""
     path = Path(root)
@@ -133,6 +154,7 @@ def discover_root(root: str | Path) -> tuple[list[Track], list[Problem]]:
             suffix = f"_{kind}"
             if p.stem.endswith(suffix) and len(p.stem) > len(suffix):
                 annotated.add(p.stem[: -len(suffix)])
+    check_sources(root, mixes, sources)
     tracks: list[Track] = []
     problems: list[Problem] = []
     for tid in sorted(set(mixes) | annotated):

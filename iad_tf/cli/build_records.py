@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from iad_tf.cli.options import workers_option
+from iad_tf.cli.options import check_writable, workers_option
 
 
 @click.command("build-records")
@@ -53,6 +53,7 @@ def build_records(
 
     An interrupted run resumes where it stopped: rerun the same command.
     """
+    check_writable(out_dir)
     from iad_tf.aam.dataset import DatasetError
     from iad_tf.data.build import BuildError, BuildOptions
     from iad_tf.data.build import build_records as run

@@ -32,6 +32,47 @@ def _step(title: str, args: list[str], timings: list[tuple[str, float]]) -> None
     timings.append((title, time.perf_counter() - t0))
 
 
+#: Written into every demo output folder; only a folder holding it is ever replaced.
+DEMO_MARKER = ".iad-tf-demo"
+
+
+#: What a demo output holds; a folder of only these with a demo_summary.json is an output
+#: of a demo from before the marker existed.
+_DEMO_ENTRIES = frozenset({"aam", "records", "run", "export", "predictions", "splits.txt",
+                           "demo_summary.json", DEMO_MARKER})
+
+
+def _made_by_demo(folder: Path) -> bool:
+    if (folder / DEMO_MARKER).is_file():
+        return True
+    names = {p.name for p in folder.iterdir()}
+    return "demo_summary.json" in names and names <= _DEMO_ENTRIES
+
+
+def prepare_demo_out(out_dir: Path) -> None:
+    """Make ``out_dir`` an empty demo folder, replacing it only if an earlier demo made it.
+
+    Refuses ``/``, the home folder, the working folder or any folder holding it, and any
+    non-empty folder without the demo marker: the demo never deletes what it did not create.
+    """
+    target = out_dir.expanduser().resolve()
+    cwd, home = Path.cwd().resolve(), Path.home().resolve()
+    if target == Path(target.anchor) or target == cwd or target in cwd.parents or (
+            target == home or target in home.parents):
+        raise click.UsageError(
+            f"--out {out_dir}: refusing to use the root, home or working folder (or a folder "
+            "holding it) as the demo output; give a new folder such as demo-out")
+    if target.exists() and any(target.iterdir()):
+        if not _made_by_demo(target):
+            raise click.UsageError(
+                f"--out {out_dir}: folder is not empty and was not made by iad-tf demo "
+                f"(no {DEMO_MARKER} marker); give a new or empty folder")
+        shutil.rmtree(target)
+    target.mkdir(parents=True, exist_ok=True)
+    (target / DEMO_MARKER).write_text("made by iad-tf demo; replaced by the next demo run\n",
+                                      encoding="utf-8")
+
+
 def _split_file(aam_root: Path, path: Path, n_val: int = 1, n_test: int = 2) -> Path:
     """A split file for the small corpus: the last tracks go to test and val, the rest train.
 
@@ -48,7 +89,8 @@ def _split_file(aam_root: Path, path: Path, n_val: int = 1, n_test: int = 2) -> 
 
 @click.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
-              show_default=True, help="Where everything the demo makes goes (replaced if it exists).")
+              show_default=True, help="Where everything the demo makes goes (a new or empty folder, or an earlier demo's "
+                   "output, which is replaced).")
 @click.option("--tracks", type=click.IntRange(min=4), default=16, show_default=True,
               help="Synthetic songs to generate.")
 @click.option("--duration", type=click.FloatRange(min=10), default=40.0, show_default=True,
@@ -58,9 +100,7 @@ def _split_file(aam_root: Path, path: Path, n_val: int = 1, n_test: int = 2) -> 
 @click.option("--seed", type=int, default=0, show_default=True)
 def demo(out_dir: Path, tracks: int, duration: float, epochs: int, workers: int, seed: int) -> None:
     """Run the main job end to end on a small synthetic AAM corpus (no download needed)."""
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True)
+    prepare_demo_out(out_dir)
     aam, records, run = out_dir / "aam", out_dir / "records", out_dir / "run"
     export_dir, preds = out_dir / "export", out_dir / "predictions"
     timings: list[tuple[str, float]] = []

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from iad_tf.cli.options import F, records_option
+from iad_tf.cli.options import F, check_writable, records_option
+from iad_tf.postprocess import MAX_MEDIAN_WINDOW
 
 
 def _run_option(f: F) -> F:
@@ -28,7 +29,7 @@ def _out_option(f: F) -> F:
 @_run_option
 @records_option
 @click.option("--split", default="test", show_default=True, help="Split to evaluate.")
-@click.option("--median-window", type=click.IntRange(min=1), default=None,
+@click.option("--median-window", type=click.IntRange(min=1, max=MAX_MEDIAN_WINDOW), default=None,
               help="Median filter (odd number of frames; 1 = off) [default: 5, or the window of "
                    "the run's thresholds.json with --no-tune].")
 @click.option("--tune/--no-tune", default=True, show_default=True,
@@ -45,6 +46,7 @@ def _out_option(f: F) -> F:
 def evaluate(run_dir: Path, records_dir: str, split: str, median_window: int | None, tune: bool,
              threshold_mode: str, out_dir: Path | None, max_rolls: int, no_plots: bool) -> None:
     """Score a trained run on a records split: metrics.json, confusions, pictures."""
+    check_writable(out_dir or run_dir, "--out" if out_dir else "--run")
     from iad_tf.evaluation.evaluate import evaluate_run
     from iad_tf.evaluation.report import render_report
 
@@ -68,6 +70,7 @@ def evaluate(run_dir: Path, records_dir: str, split: str, median_window: int | N
               help="Per-track piano rolls to draw.")
 def plot(run_dir: Path, out_dir: Path | None, max_rolls: int) -> None:
     """Draw an evaluated run's pictures from its saved outputs (no re-evaluation)."""
+    check_writable(out_dir or run_dir, "--out" if out_dir else "--run")
     from iad_tf.evaluation.evaluate import draw_plots
 
     try:
@@ -91,6 +94,8 @@ def compare(runs: tuple[Path, ...], markdown_file: Path | None, setting: str) ->
     from iad_tf.evaluation.tables import markdown_table, text_table
     from iad_tf.fileio import write_text
 
+    if markdown_file is not None:
+        check_writable(markdown_file.parent, "--markdown")
     try:
         summaries = [load_run_summary(r) for r in runs]
     except (ValueError, FileNotFoundError) as exc:

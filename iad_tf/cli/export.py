@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from iad_tf.cli.options import check_writable
+
 
 @click.command()
 @click.option(
@@ -64,6 +66,7 @@ def export(
     numbers, if SavedModel/float TFLite differ from Keras by more than 1e-4 or the quantised
     model's micro-F1 by more than 0.02.
     """
+    check_writable(out_dir)
     from iad_tf.export.checks import ExportCheckError
     from iad_tf.export.pipeline import ExportSettings
     from iad_tf.export.run import export_run
@@ -92,7 +95,7 @@ def export(
         from iad_tf.export.ship import ship_default
 
         try:
-            target = ship_default(result.quantized_model or result.float_model)
+            target = ship_default(result.quantized_model or result.float_model, echo=click.echo)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"default model: {target} (+ {target.with_suffix('.json').name})")

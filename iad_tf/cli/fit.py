@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from iad_tf.cli.options import recipe_config, recipe_options, records_option
+from iad_tf.cli.options import check_writable, recipe_config, recipe_options, records_option
 
 
 @click.command("fit")
@@ -41,21 +42,20 @@ def fit(
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cfg = recipe_config(config_file, overrides)
 
-    from iad_tf.training.callbacks import TrainingDiverged
+    check_writable(run_dir, "--run-dir")
+    from iad_tf.training.callbacks import EpochLine, TrainingDiverged
     from iad_tf.training.distribute import make_strategy
     from iad_tf.training.fit import fit as fit_lib
 
+    # Keras' live progress bar on a terminal; one plain line per epoch elsewhere (CI logs,
+    # ``> log.txt``): no carriage-return updates or ANSI escapes.
+    live = sys.stdout.isatty()
     try:
         strategy = make_strategy(strategy_name)  # first: multiworker configures the TF runtime
         result = fit_lib(
-            records_dir,
-            run_dir,
-            model_name,
-            cfg.train,
-            cfg.model,
-            cfg.feature,
-            strategy=strategy,
-            verbose=1,
+            records_dir, run_dir, model_name, cfg.train, cfg.model, cfg.feature,
+            strategy=strategy, verbose=1 if live else 0,
+            extra_callbacks=None if live else [EpochLine(cfg.train.epochs, click.echo)],
         )
     except (ValueError, FileNotFoundError, TrainingDiverged) as exc:
         raise click.ClickException(str(exc)) from exc

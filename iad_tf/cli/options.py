@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -132,3 +133,20 @@ def recipe_config(config_file: Path | None, overrides: dict[str, Any]) -> Any:
         return dataclasses.replace(cfg, train=train)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def check_writable(path: str | Path, option: str = "--out") -> None:
+    """Fail at once, before any work, when ``path`` (a folder, maybe not there yet) cannot be
+    created or written: its nearest existing ancestor must be a folder we can write into.
+    Creates nothing."""
+    target = Path(path).expanduser().absolute()
+    probe = next((p for p in (target, *target.parents) if p.exists()), None)
+    try:
+        if probe is None or not probe.is_dir():
+            raise NotADirectoryError(f"{probe} is not a folder")
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        raise click.ClickException(
+            f"{option} {path}: cannot write there ({exc.strerror or exc})"
+        ) from None

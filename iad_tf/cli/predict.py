@@ -5,13 +5,32 @@ TF-free: LiteRT, numpy, soundfile/soxr and the numpy log-mel front end only.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+
+from iad_tf.cli.options import check_writable
 
 
 def _odd_window(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
-    if value is not None and (value < 1 or value % 2 == 0):
-        raise click.BadParameter(f"must be an odd number >= 1, got {value}")
+    from iad_tf.postprocess import MAX_MEDIAN_WINDOW
+
+    if value is not None and (value < 1 or value % 2 == 0 or value > MAX_MEDIAN_WINDOW):
+        raise click.BadParameter(
+            f"must be an odd number from 1 to {MAX_MEDIAN_WINDOW}, got {value}"
+        )
     return value
+
+
+def _check_model_path(model_path: str) -> None:
+    """A Keras model or SavedModel is not what predict runs: say how to get a .tflite."""
+    p = Path(model_path)
+    if p.suffix.lower() in (".keras", ".h5") or p.is_dir():
+        raise click.UsageError(
+            f"--model {model_path}: a Keras/TensorFlow model; predict runs an exported .tflite. "
+            "Export it first: `iad-tf export --run RUN_DIR --out EXPORT_DIR`, then pass "
+            "--model EXPORT_DIR/model.tflite"
+        )
 
 
 @click.command()
@@ -19,7 +38,7 @@ def _odd_window(ctx: click.Context, param: click.Parameter, value: int | None) -
 @click.option(
     "--model",
     "model_path",
-    type=click.Path(dir_okay=False, path_type=str),
+    type=click.Path(path_type=str),
     default=None,
     help="Exported .tflite (with its .json beside it). Default: the shipped model.",
 )
@@ -83,16 +102,17 @@ def predict(
     from iad_tf.inference.predict import predict_paths
 
     if truth is not None:
-        from pathlib import Path
-
         if len(paths) != 1 or not Path(paths[0]).is_file():
             raise click.UsageError("--truth scores one song: give exactly one audio file")
         if not Path(truth).is_file():
             raise click.UsageError(f"--truth {truth}: no such file")
+    if model_path is not None:
+        _check_model_path(model_path)
     try:
         model = load_model(model_path or default_model_path(), threads=threads)
     except ModelError as exc:
         raise click.ClickException(str(exc)) from None
+    check_writable(out_dir)
     report = predict_paths(
         paths,
         model,
@@ -105,7 +125,5 @@ def predict(
     n_ok, n_bad = len(report.results), len(report.failures)
     if n_ok:
         click.echo(f"{n_ok} song(s) written to {out_dir}/")
-    if n_bad:
-        for msg in report.failures:
-            click.echo(f"failed: {msg}", err=True)
+    if n_bad:  # each failure was printed once as it happened ("skipped ...")
         raise click.ClickException(f"{n_bad} path(s) failed, {n_ok} succeeded")

@@ -40,7 +40,14 @@ import numpy as np
 
 from iad_tf.aam.arff import ArffError, read_onsets, read_segments
 from iad_tf.aam.dataset import Problem, Track, discover
-from iad_tf.aam.labels import LabelError, onset_roll, segment_roll
+from iad_tf.aam.labels import (
+    MAX_END_GAP_S,
+    LabelError,
+    check_onsets_complete,
+    check_segments_complete,
+    onset_roll,
+    segment_roll,
+)
 from iad_tf.audio import AudioError, file_logmel
 from iad_tf.config import AAM_CLASSES, FeatureConfig
 from iad_tf.data.records import SPLITS, record_schema
@@ -147,8 +154,10 @@ def process_track(
     times = cfg.frame_times(mel.shape[0])  # (frames,)
     try:
         if labels == "onsets":
+            check_onsets_complete(table, duration, where=str(ann))
             roll = onset_roll(table, times, classes, where=str(ann))
         else:
+            check_segments_complete(segments, duration, where=str(ann))
             roll = segment_roll(segments, times, classes, where=str(ann))
     except LabelError as exc:
         raise TrackError(ann, str(exc)) from None
@@ -196,6 +205,7 @@ def fingerprint(
         "labels": labels,
         "classes": list(classes),
         "overrun_s": overrun_s,
+        "max_end_gap_s": MAX_END_GAP_S,
         "audio": _file_sig(track.audio),
         "annotation": _file_sig(track.annotation(labels)),
         "source_id": track.source_id,
@@ -320,7 +330,7 @@ def _run_jobs(
     from tqdm import tqdm
 
     problems: list[dict[str, str]] = []
-    bar = tqdm(total=len(jobs), desc="tracks", unit="track", disable=not progress or not jobs)
+    bar = tqdm(total=len(jobs), desc="tracks", unit="track", disable=None if progress and jobs else True)
     try:
         if workers <= 1 or len(jobs) <= 1:
             for job in jobs:
@@ -370,10 +380,14 @@ def auto_shards(n_tracks: int, n_bytes: int) -> int:
 
 
 def _clear_outputs(out: Path) -> None:
-    """Remove a previous manifest and every shard (complete or temporary) from ``out``."""
+    """Remove a previous manifest and every shard of a build (``<split>-NNNNN-of-NNNNN
+    .tfrecord``, complete or temporary) from ``out``; other files are left alone."""
+    from tfrecords_tools.reader import SHARD_RE
+
     (out / "manifest.json").unlink(missing_ok=True)
     for p in out.iterdir():
-        if p.is_file() and (p.name.endswith(".tfrecord") or p.name.endswith(".tfrecord.tmp")):
+        m = SHARD_RE.match(p.name.removesuffix(".tmp"))
+        if p.is_file() and m is not None and m.group("prefix") in SPLITS:
             p.unlink()
 
 
@@ -393,7 +407,7 @@ def _write_split(
     from tfrecords_tools.writer import ShardedWriter
 
     with ShardedWriter(out, split, n_shards, schema) as writer:
-        for tid in tqdm(ids, desc=f"writing {split}", unit="track", disable=not progress):
+        for tid in tqdm(ids, desc=f"writing {split}", unit="track", disable=None if progress else True):
             cached = load_cached(_cache_path(work, tid))
             if cached is None:
                 raise BuildError(f"{_cache_path(work, tid)}: cache file vanished or is damaged")

@@ -40,7 +40,7 @@ def load_track(records_dir: str | Path, track_id: str) -> dict[str, Any]:
     "classes": list of the class names, "split": split name}``. Only the shards of the
     track's split (from the manifest) are scanned. Raises ``KeyError`` for an unknown track.
     """
-    from tfrecords_tools.reader import iter_records, read_manifest, shard_files
+    from tfrecords_tools.reader import iter_records, listed_shards, read_manifest
 
     manifest = read_manifest(records_dir)
     info = manifest.get("tracks", {}).get(track_id)
@@ -49,7 +49,7 @@ def load_track(records_dir: str | Path, track_id: str) -> dict[str, Any]:
     split = info["split"]
     schema = Schema.from_json(manifest["schema"])
     want = track_id.encode("utf-8")
-    for shard in shard_files(records_dir, prefix=split):
+    for shard in listed_shards(records_dir, manifest, prefix=split):
         for raw in iter_records(shard):
             rec = schema.decode(raw)
             if rec["track_id"] == want:

@@ -24,28 +24,15 @@ class ResplitError(ValueError):
     """A records directory that cannot be re-split (message names the directory)."""
 
 
-def manifest_shards(records_dir: str | Path, manifest: Mapping[str, Any]) -> list[Path]:
-    """The shards the manifest lists (the only list of shards), each checked to exist."""
-    records_dir = Path(records_dir)
-    shards = [records_dir / name for name in sorted(manifest.get("shards", {}))]
-    missing = [p.name for p in shards if not p.is_file()]
-    if missing:
-        raise ResplitError(
-            f"records {records_dir}: manifest lists shards that are missing: {', '.join(missing)}"
-        )
-    if not shards:
-        raise ResplitError(f"records {records_dir}: the manifest lists no shards")
-    return shards
-
-
 def iter_manifest_records(
     records_dir: str | Path, manifest: Mapping[str, Any]
 ) -> Iterator[dict[str, Any]]:
     """Every record of the manifest's shards, decoded: dicts of the record schema's keys."""
+    from tfrecords_tools.reader import listed_shards
     from tfrecords_tools.wire import iter_record_bytes
 
     schema = Schema.from_json(manifest["schema"])
-    for shard in manifest_shards(records_dir, manifest):
+    for shard in listed_shards(records_dir, manifest):
         for raw in iter_record_bytes(shard):
             rec = schema.decode(raw)
             rec["track_id"] = rec["track_id"].decode("utf-8")

@@ -9,6 +9,7 @@ the functions.
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,13 +78,13 @@ def split_track_ids(manifest: dict[str, Any], records_dir: str | Path, split: st
 
 def iter_split(records_dir: str | Path, split: str, manifest: dict[str, Any]) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
     """(track_id, mel float32 (frames, n_mels), labels uint8 (frames, C)) per record of ``split``."""
-    from tfrecords_tools.reader import iter_records, shard_files
+    from tfrecords_tools.reader import iter_records, listed_shards
     from tfrecords_tools.schema import Schema
 
     schema = Schema.from_json(manifest["schema"])
-    shards = shard_files(records_dir, prefix=split)
+    shards = listed_shards(records_dir, manifest, prefix=split)
     if not shards:
-        raise ValueError(f"records {records_dir}: no {split}-*.tfrecord shards")
+        raise ValueError(f"records {records_dir}: the manifest lists no {split}-*.tfrecord shards")
     for shard in shards:
         for raw in iter_records(shard):
             rec = schema.decode(raw)
@@ -97,6 +98,11 @@ def load_model(run: RunInfo) -> Any:
 
     from iad_tf.training import layers, losses  # noqa: F401  (register custom objects)
 
+    if not zipfile.is_zipfile(run.model_path):  # Keras says "File not found" for a bad file
+        raise ValueError(
+            f"{run.model_path}: not a valid .keras model file (corrupt, truncated or another "
+            "format); retrain with `iad-tf fit` or restore it from a copy"
+        )
     try:
         return keras.saving.load_model(run.model_path, compile=False)
     except Exception as exc:  # noqa: BLE001 - any load failure is a bad model file
@@ -145,7 +151,7 @@ def predict_split(
     predict = make_predictor(model, run.feature.n_mels)
     out = []
     for tid, mel, labels in tqdm(iter_split(records_dir, split, manifest), total=len(ids),
-                                 desc=f"predicting {split}", unit="track", disable=not progress):
+                                 desc=f"predicting {split}", unit="track", disable=None if progress else True):
         out.append(TrackPrediction(tid, track_probs(predict, mel, chunk_frames), labels))
     if not out:
         raise ValueError(f"records {records_dir}: split {split!r} holds no records")

@@ -254,7 +254,7 @@ def export_model(
                 "sizes_bytes": {p.name: p.stat().st_size for p in stage.glob("*.tflite")},
             },
         )
-        moved = _move_into(stage, out_dir)
+        moved = _move_into(stage, out_dir, stale=_other_quantized(out_dir, s.name, quant_path))
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return ExportResult(
@@ -353,8 +353,20 @@ def _quantize(
     )
 
 
-def _move_into(stage: Path, out_dir: Path) -> dict[str, Path]:
-    """Move every entry of ``stage`` into ``out_dir`` (replacing), return name -> new path."""
+def _other_quantized(out_dir: Path, name: str, kept: Path | None) -> list[Path]:
+    """Quantised files of an earlier export of ``name`` that this export does not replace
+    (e.g. ``model_int8.*`` when re-exporting with ``--quantize none``)."""
+    modes = [m for m in QUANTIZE_CHOICES if m != "none"]
+    files = [out_dir / f"{name}_{m}{ext}" for m in modes for ext in (".tflite", ".json")]
+    keep = set() if kept is None else {kept.name, kept.with_suffix(".json").name}
+    return [f for f in files if f.name not in keep and f.is_file()]
+
+
+def _move_into(stage: Path, out_dir: Path, stale: Sequence[Path] = ()) -> dict[str, Path]:
+    """Move every entry of ``stage`` into ``out_dir`` (replacing) and remove ``stale`` files
+    of the export being replaced, so the folder holds one export; return name -> new path."""
+    for f in stale:
+        f.unlink(missing_ok=True)
     moved = {}
     for p in sorted(stage.iterdir()):
         target = out_dir / p.name

@@ -277,7 +277,11 @@ def predict_paths(
     jobs, problems = find_audio(paths)
     report = PredictReport(failures=list(problems))
     out_dir = Path(out_dir)
-    bar = tqdm(jobs, desc="predict", unit="song", disable=not progress or len(jobs) < 2)
+    # disable=None: no bar when stderr is not a terminal (logs get no carriage returns)
+    show = progress and len(jobs) >= 2
+    bar = tqdm(jobs, desc="predict", unit="song", disable=None if show else True)
+    for msg in problems:
+        (echo or bar.write)(f"skipped {msg}")
     for job in bar:
         try:
             pred = predict_audio(job.path, model, median_window)

@@ -31,8 +31,15 @@ from typing import Any
 import numpy as np
 
 from iad_tf import fileio
-from iad_tf.aam.arff import OnsetTable, read_beatinfo, read_onsets, read_segments
-from iad_tf.aam.dataset import SOURCES_FILE, Track, discover_root, read_sources
+from iad_tf.aam.arff import (
+    ArffError,
+    OnsetTable,
+    Segment,
+    read_beatinfo,
+    read_onsets,
+    read_segments,
+)
+from iad_tf.aam.dataset import REMIXES_FILE, SOURCES_FILE, Track, discover_root, read_sources
 from iad_tf.audio import AUDIO_EXTENSIONS, load_audio
 from iad_tf.config import AAM_CLASSES
 from iad_tf.synth.parallel import run_tasks
@@ -46,7 +53,6 @@ from iad_tf.synth.writer import (
     write_json,
 )
 
-REMIXES_FILE = "remixes.json"
 _STEM_DIRS = tuple(f"audio-multitracks-{ext.lstrip('.')}" for ext in (".flac", ".wav", ".mp3", ".ogg"))
 
 
@@ -85,6 +91,20 @@ def find_stems(root: str | Path, track_id: str) -> dict[str, Path]:
             if m and p.suffix.lower() in AUDIO_EXTENSIONS and m.group(1) != "mix":
                 out.setdefault(m.group(1), p)
     return out
+
+
+def missing_stems(onsets: OnsetTable, segments: list[Segment], stems: dict[str, Path]) -> list[str]:
+    """Instruments the annotations say play (a sounding note or a segment) but with no stem.
+
+    A remix of such a track would label them active with no audio (a partial download)."""
+    sounding = {name for name, on in zip(onsets.instruments, onsets.active().any(axis=0), strict=True) if on}
+    sounding |= {i for s in segments for i in s.instruments}
+    return sorted(sounding - set(stems))
+
+
+def _missing_reason(track: Track, lacking: list[str]) -> str:
+    return (f"{track.track_id}: annotated instrument(s) {', '.join(lacking)} have no stem in "
+            f"{track.root}/audio-multitracks-*/ (partial download?); not remixed")
 
 
 def remix_id(track_id: str, r: int) -> str:
@@ -134,6 +154,9 @@ def remix_track(task: tuple[Track, str, RemixConfig, str]) -> dict[str, dict[str
         raise RemixError(f"{track.expected_annotation('onsets')}: no onsets annotation")
     onsets = read_onsets(track.onsets)
     segments = read_segments(track.segments) if track.segments else []
+    lacking = missing_stems(onsets, segments, stems)
+    if lacking:
+        raise RemixError(_missing_reason(track, lacking))
     beats = read_beatinfo(track.beatinfo) if track.beatinfo else []
     audio = _stem_audio(stems, cfg.sample_rate)
     names = sorted(audio)
@@ -211,18 +234,31 @@ def remix_corpus(
         found = [t for t in found if t.track_id in set(tracks)]
     tasks = []
     for t in found:
-        if not find_stems(aam_root, t.track_id):
+        stems = find_stems(aam_root, t.track_id)
+        if not stems:
             skipped.append(f"{t.track_id}: no stems in {aam_root}/audio-multitracks-*/")
         elif t.onsets is None:
             skipped.append(f"{t.track_id}: no onsets annotation {t.expected_annotation('onsets')}")
         else:
-            tasks.append((t, sources.get(t.track_id, t.track_id), cfg, str(out)))
+            try:
+                lacking = missing_stems(
+                    read_onsets(t.onsets), read_segments(t.segments) if t.segments else [], stems)
+            except ArffError as exc:
+                skipped.append(f"{t.track_id}: {exc}")
+                continue
+            if lacking:
+                skipped.append(_missing_reason(t, lacking))
+            else:
+                tasks.append((t, sources.get(t.track_id, t.track_id), cfg, str(out)))
     if not tasks:
         raise RemixError(f"{aam_root}: no track with stems and onsets to remix")
     out.mkdir(parents=True, exist_ok=True)
+    # Every remix's source entry lands before any of its files: a track in the folder never
+    # lacks its entry (build-records refuses one that does), even if this run dies midway.
+    planned = {remix_id(t.track_id, r): src for t, src, _, _ in tasks for r in range(1, cfg.per_track + 1)}
+    write_json(out / SOURCES_FILE, _merge_json(out / SOURCES_FILE, planned))
     records: dict[str, dict[str, Any]] = {}
     for rec in run_tasks(remix_track, tasks, workers, desc="remix"):
         records.update(rec)
-    write_json(out / SOURCES_FILE, _merge_json(out / SOURCES_FILE, {k: v["source"] for k, v in records.items()}))
     write_json(out / REMIXES_FILE, _merge_json(out / REMIXES_FILE, records))
     return records, skipped

@@ -146,6 +146,24 @@ def best_so_far(metrics_jsonl: Path, key: str = MONITOR) -> float | None:
     return max(values) if values else None
 
 
+class EpochLine(keras.callbacks.Callback):
+    """One plain line per epoch (no progress bar, carriage returns or ANSI escapes), for
+    output that is not a terminal: ``epoch 3/50 - 12.4 s - loss 0.5123 - val_f1_macro ...``."""
+
+    def __init__(self, epochs: int, write: Any = print) -> None:
+        super().__init__()
+        self.epochs, self.write, self._t0 = epochs, write, 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        items = [f"{k} {float(v):.4f}" for k, v in (logs or {}).items() if np.isscalar(v)
+                 or np.ndim(v) == 0]
+        self.write(" - ".join([f"epoch {epoch + 1}/{self.epochs}",
+                               f"{time.perf_counter() - self._t0:.1f} s", *items]))
+
+
 def standard_callbacks(
     run_dir: Path,
     val_dataset: Any,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from iad_tf.config import NUM_CLASSES, FeatureConfig
+from iad_tf.config import NUM_CLASSES, FeatureConfig, checked_fields
 from iad_tf.fileio import read_json
 
 MODEL_NAMES: tuple[str, ...] = ("mlp", "crnn", "attention")
@@ -67,6 +67,13 @@ class ModelConfig:
                 raise ValueError(f"{name}: rows must be (filters >= 1, freq_pool >= 1), got {rows}")
             object.__setattr__(self, name, rows)
         object.__setattr__(self, "mlp_units", tuple(int(u) for u in self.mlp_units))
+        _at_least(self, 1, "n_mels", "n_classes", "gru_units", "attn_dim", "attn_heads",
+                  "attn_layers", "attn_ff", "attn_block_frames")
+        _at_least(self, 0, "mlp_context")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not self.mlp_units or min(self.mlp_units) < 1:
+            raise ValueError(f"mlp_units must be a non-empty list of sizes >= 1, got {self.mlp_units}")
         if self.attn_dim % self.attn_heads:
             raise ValueError(
                 f"attn_dim {self.attn_dim} is not divisible by attn_heads {self.attn_heads}"
@@ -153,9 +160,15 @@ class TrainConfig:
             raise ValueError(
                 f"class_weighting must be 'none' or 'pos_weight', got {self.class_weighting!r}"
             )
-        for name in ("epochs", "batch_size", "rare_threshold", "shuffle_buffer"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        _at_least(self, 1, "epochs", "batch_size", "rare_threshold", "shuffle_buffer", "patience")
+        _at_least(self, 0, "time_masks", "time_mask_frames", "freq_masks", "freq_mask_bins",
+                  "mix_gain_db")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+        if not 0 < self.pos_weight_min <= self.pos_weight_max:
+            raise ValueError(
+                f"need 0 < pos_weight_min <= pos_weight_max, got {self.pos_weight_min}, "
+                f"{self.pos_weight_max}")
         if self.learning_rate <= 0 or self.window_seconds <= 0:
             raise ValueError("learning_rate and window_seconds must be > 0")
         if not 0.0 <= self.mix_prob <= 1.0:
@@ -181,6 +194,12 @@ class TrainConfig:
         return _from_dict(cls, data, "train")
 
 
+def _at_least(cfg: Any, low: float, *names: str) -> None:
+    for name in names:
+        if getattr(cfg, name) < low:
+            raise ValueError(f"{name} must be >= {low}, got {getattr(cfg, name)}")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """The three configs of a run, as read from TOML and overridden by the CLI."""
@@ -195,11 +214,7 @@ def _to_jsonable(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def _from_dict(cls: type, data: dict[str, Any], table: str) -> Any:
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(data) - known
-    if unknown:
-        raise ValueError(f"[{table}]: unknown keys {sorted(unknown)} (known: {sorted(known)})")
-    return cls(**data)
+    return cls(**checked_fields(cls, data, f"[{table}]"))
 
 
 def load_toml(path: str | Path) -> RunConfig:
@@ -218,7 +233,7 @@ def load_toml(path: str | Path) -> RunConfig:
         return RunConfig(
             model=ModelConfig.from_dict(data.get("model", {})),
             train=TrainConfig.from_dict(data.get("train", {})),
-            feature=FeatureConfig.from_dict(data.get("feature", {})),
+            feature=FeatureConfig.from_dict(data.get("feature", {}), "[feature]"),
         )
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path}: {exc}") from exc

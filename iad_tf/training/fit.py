@@ -119,14 +119,11 @@ def fit(
         model_cfg or ModelConfig(), n_mels=info.feature.n_mels, n_classes=len(info.classes)
     )
 
-    import keras
     import tensorflow as tf
 
-    from iad_tf.training.callbacks import MONITOR, best_so_far, standard_callbacks
-    from iad_tf.training.distribute import shard_input, worker_run_dir
-    from iad_tf.training.losses import MaskedWeightedBCE, pos_weight_from_manifest
-    from iad_tf.training.models import build_model
-    from iad_tf.training.pipeline import eval_dataset, plan_resampling, train_dataset
+    from iad_tf.training.distribute import worker_run_dir
+    from iad_tf.training.losses import pos_weight_from_manifest
+    from tfrecords_tools.verify import first_bad_shard
 
     pos_weight = (
         pos_weight_from_manifest(info.manifest, train_cfg.pos_weight_min, train_cfg.pos_weight_max)
@@ -145,7 +142,49 @@ def fit(
     )
     strategy = strategy or tf.distribute.get_strategy()
     run_dir = worker_run_dir(run_dir, strategy)  # only the chief writes the real run dir
+    existed = run_dir.exists()
     resumed = _prepare_run_dir(run_dir, config)
+    try:
+        return _train(info, run_dir, model_name, model_cfg, train_cfg, config, pos_weight,
+                      strategy, resumed, verbose, extra_callbacks)
+    except tf.errors.OpError as exc:
+        # tf.data's DataLossError does not name the shard: find it and say so.
+        bad = first_bad_shard(info.shards("train") + info.shards("val"), info.schema)
+        if bad is None:
+            raise
+        raise ValueError(bad) from exc
+    finally:
+        if not resumed and not _read_jsonl(run_dir / "metrics.jsonl"):
+            _discard_failed_start(run_dir, existed)
+
+
+def _discard_failed_start(run_dir: Path, existed: bool) -> None:
+    """Remove what a start that never completed an epoch wrote: the whole run dir if this
+    call created it, else only the run files (never anything else the folder holds)."""
+    if (run_dir / "model.keras").is_file():
+        return
+    if not existed:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    for name in (CONFIG_JSON, "history.csv", "metrics.jsonl"):
+        (run_dir / name).unlink(missing_ok=True)
+    for name in ("logs", "backup"):
+        shutil.rmtree(run_dir / name, ignore_errors=True)
+
+
+def _train(
+    info: Any, run_dir: Path, model_name: str, model_cfg: ModelConfig, train_cfg: TrainConfig,
+    config: dict[str, Any], pos_weight: Any, strategy: Any, resumed: bool,
+    verbose: int | str, extra_callbacks: list[Any] | None,
+) -> FitResult:
+    """The training proper, once the run directory is ready (see :func:`fit`)."""
+    import keras
+
+    from iad_tf.training.callbacks import MONITOR, best_so_far, standard_callbacks
+    from iad_tf.training.distribute import shard_input
+    from iad_tf.training.losses import MaskedWeightedBCE
+    from iad_tf.training.models import build_model
+    from iad_tf.training.pipeline import eval_dataset, plan_resampling, train_dataset
 
     keras.utils.set_random_seed(train_cfg.seed)
     plan = plan_resampling(info, train_cfg) if train_cfg.oversample_factor > 1 else None

@@ -16,7 +16,7 @@ import numpy as np
 
 from iad_tf.config import AAM_CLASSES, FeatureConfig, check_compatible, feature_setup
 from iad_tf.data.records import record_schema
-from tfrecords_tools.reader import MANIFEST, read_manifest, shard_files
+from tfrecords_tools.reader import MANIFEST, listed_shards, read_manifest
 from tfrecords_tools.schema import Schema
 
 REQUIRED_KEYS: tuple[str, ...] = (
@@ -50,7 +50,8 @@ class RecordsInfo:
         return list(self.manifest["splits"].get(split, []))
 
     def shards(self, split: str) -> list[Path]:
-        return shard_files(self.records_dir, prefix=split)
+        """The shards of ``split`` the manifest lists (ShardError if one is missing/extra)."""
+        return listed_shards(self.records_dir, self.manifest, prefix=split)
 
     def n_frames(self, split: str) -> list[int]:
         """Frames of each track of ``split`` (manifest order)."""
@@ -103,7 +104,7 @@ def open_records(
                 f"{where}: split {split!r} has no tracks; training needs train and val tracks"
             )
         if not info.shards(split):
-            raise ValueError(f"{records_dir}: no {split}-*.tfrecord shards")
+            raise ValueError(f"{where}: lists no {split}-*.tfrecord shards")
     if "train" in splits:
         stats = manifest["mel_stats"].get("train") or {}
         if len(stats.get("mean", [])) != feature.n_mels or len(stats.get("std", [])) != feature.n_mels:
