@@ -29,6 +29,10 @@ from iad_tf.config import FeatureConfig
 
 #: Samples per channel read at a time (~6 s at 44.1 kHz; a few MB per block).
 BLOCK_SAMPLES: int = 1 << 18
+#: Log-mel frames computed per call (~24 s at the defaults; the samples they span, float64,
+#: take 4 MB). Fewer, larger calls: many small matrix products are slow when numpy's BLAS
+#: runs threads on a busy machine (measured: 800 calls of ~10 frames took 21 s, not 1 s).
+FRAMES_PER_BLOCK: int = 1024
 
 
 def read_blocks(
@@ -124,25 +128,32 @@ def resample_blocks(
         yield tail
 
 
-def logmel_blocks(blocks: Iterable[np.ndarray], cfg: FeatureConfig) -> Iterator[np.ndarray]:
+def logmel_blocks(
+    blocks: Iterable[np.ndarray], cfg: FeatureConfig, frames_per_block: int = FRAMES_PER_BLOCK
+) -> Iterator[np.ndarray]:
     """Mono sample blocks at ``cfg.sample_rate`` -> log-mel blocks float32 (frames, n_mels) dB.
 
     The concatenation equals :func:`iad_tf.audio.logmel` of the concatenated samples: the song
     is zero-padded by ``n_fft // 2`` at both ends (``center=True``) and every frame is cut
-    from a buffer that holds the samples it spans, however the blocks fall.
+    from a buffer that holds the samples it spans, however the blocks fall. Frames are
+    computed once at least ``frames_per_block`` of them are buffered (fewer, larger FFT and
+    BLAS calls), so the buffer holds about ``frames_per_block * hop_length`` samples.
     """
     half, n_fft, hop = cfg.n_fft // 2, cfg.n_fft, cfg.hop_length
-    buf = np.zeros(half, dtype=np.float64)  # the padded song from the next frame's first sample
-    padded_len = half
+    need = (max(1, frames_per_block) - 1) * hop + n_fft  # samples holding frames_per_block frames
+    pending: list[np.ndarray] = [np.zeros(half, dtype=np.float64)]  # padded song, next frame on
+    pending_len = padded_len = half
     for y in blocks:
-        buf = np.concatenate([buf, np.asarray(y, dtype=np.float64)])
+        pending.append(y)
+        pending_len += y.shape[0]
         padded_len += y.shape[0]
-        if buf.shape[0] >= n_fft:
+        if pending_len >= need:
+            buf = np.concatenate(pending, dtype=np.float64)
             n = 1 + (buf.shape[0] - n_fft) // hop  # whole frames in the buffer
             yield logmel_frames(buf[: (n - 1) * hop + n_fft], cfg)
-            buf = buf[n * hop :]
+            pending, pending_len = [buf[n * hop :]], buf.shape[0] - n * hop
     end_pad = half + max(0, n_fft - (padded_len + half))  # as logmel pads a very short song
-    buf = np.concatenate([buf, np.zeros(end_pad, dtype=np.float64)])
+    buf = np.concatenate([*pending, np.zeros(end_pad)], dtype=np.float64)
     if buf.shape[0] >= n_fft:
         yield logmel_frames(buf, cfg)
 
@@ -156,10 +167,15 @@ class FileLogmel:
     """
 
     def __init__(
-        self, path: str | Path, cfg: FeatureConfig, block_samples: int = BLOCK_SAMPLES
+        self,
+        path: str | Path,
+        cfg: FeatureConfig,
+        block_samples: int = BLOCK_SAMPLES,
+        frames_per_block: int = FRAMES_PER_BLOCK,
     ) -> None:
         self.path = Path(path)
         self.cfg = cfg
+        self.frames_per_block = frames_per_block
         self.n_samples = 0
         self.sample_rate, self._blocks = read_blocks(self.path, block_samples)
 
@@ -174,4 +190,4 @@ class FileLogmel:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         resampled = resample_blocks(self._blocks, self.sample_rate, self.cfg.sample_rate)
-        return logmel_blocks(self._counted(resampled), self.cfg)
+        return logmel_blocks(self._counted(resampled), self.cfg, self.frames_per_block)
