@@ -177,6 +177,7 @@ class FileLogmel:
         self.cfg = cfg
         self.frames_per_block = frames_per_block
         self.n_samples = 0
+        self._started = False
         self.sample_rate, self._blocks = read_blocks(self.path, block_samples)
 
     @property
@@ -189,5 +190,8 @@ class FileLogmel:
             yield y
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        if self._started:
+            raise RuntimeError(f"{self.path}: FileLogmel decodes its file once; make a new one")
+        self._started = True
         resampled = resample_blocks(self._blocks, self.sample_rate, self.cfg.sample_rate)
         return logmel_blocks(self._counted(resampled), self.cfg, self.frames_per_block)

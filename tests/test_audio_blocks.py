@@ -98,6 +98,8 @@ def test_blockwise_logmel_equals_whole_file_on_odd_files(
     ref = logmel(y, CFG)
     assert got.shape == ref.shape and mel.n_samples == y.shape[0]
     np.testing.assert_allclose(got, ref, atol=1e-3, rtol=0)
+    with pytest.raises(RuntimeError, match="once"):  # not a silent second, empty pass
+        list(mel)
 
 
 def test_blockwise_flac_stereo_mixdown_is_exact(tmp_path: Path) -> None:
