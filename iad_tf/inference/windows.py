@@ -139,7 +139,14 @@ class Stitcher:
         if self._acc is None:
             raise ValueError("no windows to stitch")
         self._finish_until(self._end)
-        return np.concatenate(self._done)
+        out = np.empty((self._end, self._acc.shape[1]), dtype=np.float32)
+        at = 0
+        for i, chunk in enumerate(self._done):  # freeing each chunk: never two copies of a song
+            out[at : at + chunk.shape[0]] = chunk
+            at += chunk.shape[0]
+            self._done[i] = out[:0]
+        self._done, self._acc = [], None  # finished: a second call has no windows
+        return out
 
 
 def stitch(window_probs: np.ndarray, starts: np.ndarray, n_frames: int, hop: int) -> np.ndarray:
