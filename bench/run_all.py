@@ -60,6 +60,7 @@ def scripts(sample: Path) -> dict[str, list[str]]:
         "batching_regimes": [py, "bench/batching_regimes.py", "--records", str(SAMPLE_RECORDS),
                              "--runs", str(WORK / "regimes"), "--minutes", "3"],
         "predict": [py, "bench/predict.py"],
+        "predict_memory": [py, "bench/predict_memory.py"],
     }
     if (BENCH / "beam_vs_local.py").is_file():
         out["beam_vs_local"] = [py, "bench/beam_vs_local.py", "--aam-root", str(sample)]
@@ -130,6 +131,21 @@ def render_predict(d: dict[str, Any]) -> list[str]:
     return lines
 
 
+def render_predict_memory(d: dict[str, Any]) -> list[str]:
+    rows = [f"| {r['code']} | {r['minutes']:g} min | {_r(r['peak_rss_mb'], 0)} MB | {_r(r['wall_s'], 1)} s | "
+            f"{_r(r.get('cpu_s'), 1)} s | {_r(r['rtf'], 0)}x |" for r in d["runs"]]
+    t = d["three_minutes"]
+    rtf = ", ".join(f"{k} {_r(t[k]['rtf_best'], 0)}x wall / {_r(t[k]['rtf_cpu_best'], 0)}x CPU"
+                    for k in ("new", "old") if k in t)
+    old = f"; old = commit {d['old_ref']}" if d.get("old_ref") else ""
+    return [f"`{d['command']}` on the mix tiled to each length ({d['input_format']}){old}; load average "
+            f"{d['load_average_start_end']} on {d['cpus']} cores (shared, noisy: wall times vary).", "",
+            "| code | input | peak RSS | wall | CPU | real-time factor |", "|---|---|---|---|---|---|", *rows, "",
+            f"Peak RSS target < {_r(d['target_peak_rss_mb'], 0)} MB: {'met' if d['target_met'] else 'NOT met'}; "
+            f"growth over the lengths {_r(d['growth_mb_new'], 0)} MB. 3-minute track, best of "
+            f"{len(t['new']['wall_s'])}, interleaved: {rtf}."]
+
+
 def render_beam(d: dict[str, Any]) -> list[str]:
     rows = [f"| {k} | {_r(v['median_wall_s'])} s | {_r(v['min_wall_s'])} s | {_r(v['median_tracks_per_s'])} |"
             for k, v in d["summary"].items()]
@@ -149,6 +165,7 @@ RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "batching_regimes": ("Whole tracks vs fixed windows", render_batching),
     "predict": ("Inference: `iad-tf predict` end to end, TFLite vs Keras, sizes", render_predict),
     "beam_vs_local": ("Apache Beam DirectRunner vs the local pool", render_beam),
+    "predict_memory": ("`iad-tf predict` memory on 10/60/180-minute recordings", render_predict_memory),
 }
 
 

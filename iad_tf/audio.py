@@ -22,6 +22,8 @@ import numpy as np
 from iad_tf.config import FeatureConfig
 
 AUDIO_EXTENSIONS: tuple[str, ...] = (".mp3", ".flac", ".wav", ".ogg")
+#: soxr quality of every resampling (librosa's ``res_type="soxr_hq"``).
+RESAMPLE_QUALITY = "HQ"
 
 
 class AudioError(ValueError):
@@ -34,11 +36,12 @@ def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
         return y
     import soxr
 
-    return soxr.resample(y, orig_sr, target_sr, quality="HQ")
+    return soxr.resample(y, orig_sr, target_sr, quality=RESAMPLE_QUALITY)
 
 
-def _decode(path: Path) -> tuple[np.ndarray, int]:
-    """Mono float32 samples and their rate; soundfile first, librosa/audioread as fallback."""
+def decode(path: Path) -> tuple[np.ndarray, int]:
+    """Mono float32 samples (samples,) and their rate of a whole file; soundfile first,
+    librosa/audioread as fallback. Raises :class:`AudioError` when neither can decode it."""
     import soundfile as sf
 
     try:
@@ -73,7 +76,7 @@ def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"{path}: no such file")
-    y, sr = _decode(path)
+    y, sr = decode(path)
     if y.size == 0:
         raise AudioError(f"{path}: audio is empty")
     if not np.all(np.isfinite(y)):
@@ -136,6 +139,16 @@ def logmel(y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     padded = np.pad(y, cfg.n_fft // 2)  # center=True, constant (zero) padding
     if padded.shape[0] < cfg.n_fft:
         padded = np.pad(padded, (0, cfg.n_fft - padded.shape[0]))
+    return logmel_frames(padded, cfg)
+
+
+def logmel_frames(padded: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Log-mel float32 (T, n_mels) dB of every whole ``n_fft`` frame of ``padded`` (samples,)
+    float64, frames ``hop_length`` apart from sample 0: T = 1 + (samples - n_fft) // hop_length.
+
+    The frame maths of :func:`logmel` (which pads the song first); the block-wise front end
+    (:mod:`iad_tf.audio_blocks`) calls it on overlapping stretches of the padded song.
+    """
     frames = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft)[:: cfg.hop_length]  # (T, n_fft)
     fb = mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, float(cfg.fmin), cfg.fmax)
     out = np.empty((frames.shape[0], cfg.n_mels), dtype=np.float32)

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from iad_tf.audio import AUDIO_EXTENSIONS, AudioError, load_audio, logmel
+from iad_tf.audio import AUDIO_EXTENSIONS, AudioError
+from iad_tf.audio_blocks import FileLogmel
 from iad_tf.fileio import write_json, write_npz, write_text
 from iad_tf.inference.litert import LiteRTModel
 from iad_tf.inference.segments import Segment, seconds_active, to_segments
-from iad_tf.inference.windows import make_windows, silence_db, stitch
+from iad_tf.inference.windows import Stitcher, iter_windows, silence_db
 from iad_tf.postprocess import Presence, decide_song
 
 #: Presence confidence of a model without a presence gate: the mean of its top 3 seconds.
@@ -103,35 +104,45 @@ class AudioJob:
     name: Path
 
 
-def probabilities(model: LiteRTModel, mel: np.ndarray) -> np.ndarray:
-    """Per-frame probabilities float32 (frames, C) of a song's log-mel (frames, n_mels) dB."""
+def probabilities(model: LiteRTModel, mel: np.ndarray | Iterable[np.ndarray]) -> np.ndarray:
+    """Per-frame probabilities float32 (frames, C) of a song's log-mel (frames, n_mels) dB,
+    whole or as consecutive blocks (e.g. :class:`~iad_tf.audio_blocks.FileLogmel`): each
+    window runs as soon as its frames have arrived, so memory does not grow with the song."""
     md = model.metadata
-    if mel.ndim != 2 or mel.shape[1] != md.feature_config.n_mels:
-        raise ValueError(f"log-mel must be (frames, {md.feature_config.n_mels}), got {mel.shape}")
-    windows, starts = make_windows(
-        mel, md.window_frames, md.hop_frames, silence_db(md.feature_config)
-    )
-    return stitch(model.run_windows(windows), starts, mel.shape[0], md.hop_frames)
+    n_mels = md.feature_config.n_mels
+
+    def checked(blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        for block in blocks:
+            if block.ndim != 2 or block.shape[1] != n_mels:
+                raise ValueError(f"log-mel must be (frames, {n_mels}), got {block.shape}")
+            yield block
+
+    stitcher = Stitcher(md.window_frames, md.hop_frames)
+    blocks = [mel] if isinstance(mel, np.ndarray) else mel
+    pad = silence_db(md.feature_config)
+    for start, window, real in iter_windows(checked(blocks), md.window_frames, md.hop_frames, pad):
+        stitcher.add(start, model.run_window(window)[:real])
+    return stitcher.finish()
 
 
 def predict_audio(
     path: str | Path, model: LiteRTModel, median_window: int | None = None
 ) -> SongPrediction:
-    """Decode ``path``, compute THE log-mel, run the model, threshold and smooth.
+    """Decode ``path``, compute THE log-mel, run the model, threshold and smooth; block by
+    block, so memory holds the probabilities but not the audio, whatever the song's length.
 
     Raises :class:`~iad_tf.audio.AudioError` for an unreadable file.
     """
     md = model.metadata
     cfg = md.feature_config
-    y = load_audio(path, cfg.sample_rate)  # (samples,)
-    mel = logmel(y, cfg)  # (frames, n_mels)
+    mel = FileLogmel(path, cfg)  # decoded, resampled and framed block by block
     probs = probabilities(model, mel)  # (frames, C)
     window = md.median_window if median_window is None else median_window
     gate = md.presence_gate
     decisions, _ = decide_song(
         probs, np.asarray(md.thresholds, dtype=np.float32), window, gate, cfg.frame_seconds
     )
-    duration = y.shape[0] / cfg.sample_rate
+    duration = mel.duration_s
     segs = to_segments(decisions, probs, md.classes, cfg.frame_seconds, duration)
     instruments = song_instruments(md.classes, probs, decisions, gate, cfg.frame_seconds)
     return SongPrediction(Path(path), duration, probs, decisions, segs, instruments)
