@@ -21,7 +21,8 @@ def _odd_window(ctx: click.Context, param: click.Parameter, value: int | None) -
     "model_path",
     type=click.Path(dir_okay=False, path_type=str),
     default=None,
-    help="Exported .tflite (with its .json beside it). Default: the shipped model.",
+    help="Exported .tflite (mel or waveform model; metadata embedded, or its .json beside "
+    "it). Default: the shipped model.",
 )
 @click.option(
     "--out",
@@ -78,6 +79,8 @@ def predict(
         model = load_model(model_path or default_model_path(), threads=threads)
     except ModelError as exc:
         raise click.ClickException(str(exc)) from None
+    for note in model.notes:
+        click.echo(f"note: {note}", err=True)
     report = predict_paths(
         paths,
         model,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 from iad_tf.fileio import atomic_path, write_json
 from iad_tf.inference.default_model import DEFAULT_MODEL_NAME
-from iad_tf.inference.litert import load_model
+from iad_tf.inference.embedded import embed_metadata
+from iad_tf.inference.litert import load_model, read_metadata
 from iad_tf.inference.metadata import sidecar_path
 
 #: Size limit of the shipped model file.
@@ -18,7 +17,8 @@ SAVED_MODELS = Path(__file__).resolve().parents[2] / "saved_models"
 
 def ship_default(model_path: str | Path, dest_dir: str | Path = SAVED_MODELS) -> Path:
     """Copy ``model_path`` and its sidecar to ``dest_dir/iad_tf_crnn.{tflite,json}`` (after
-    loading it with LiteRT and checking the size); the sidecar records where it came from."""
+    loading it with LiteRT and checking the size); the metadata, in the sidecar and embedded
+    in the file, records where it came from."""
     model_path = Path(model_path)
     load_model(model_path)  # the model and metadata load and agree
     size = model_path.stat().st_size
@@ -33,10 +33,10 @@ def ship_default(model_path: str | Path, dest_dir: str | Path = SAVED_MODELS) ->
         )
     dest_dir.mkdir(parents=True, exist_ok=True)
     target = dest_dir / DEFAULT_MODEL_NAME
-    meta = json.loads(sidecar_path(model_path).read_text(encoding="utf-8"))
+    meta = read_metadata(model_path)[0].to_dict()  # embedded, else the sidecar
     meta.setdefault("model", {})["shipped_from"] = str(model_path.resolve())
     with atomic_path(target) as tmp:
-        shutil.copyfile(model_path, tmp)
+        tmp.write_bytes(embed_metadata(model_path.read_bytes(), meta))  # file == sidecar
     write_json(sidecar_path(target), meta)
     load_model(target)
     return target

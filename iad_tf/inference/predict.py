@@ -20,6 +20,8 @@ from iad_tf.audio import AUDIO_EXTENSIONS, AudioError, load_audio, logmel
 from iad_tf.fileio import write_json, write_npz, write_text
 from iad_tf.inference.litert import LiteRTModel
 from iad_tf.inference.segments import Segment, seconds_active, to_segments
+from iad_tf.inference.variants import WAVEFORM
+from iad_tf.inference.waveform import waveform_probabilities
 from iad_tf.inference.windows import make_windows, silence_db, stitch
 from iad_tf.postprocess import decide
 
@@ -79,8 +81,11 @@ def predict_audio(
     md = model.metadata
     cfg = md.feature_config
     y = load_audio(path, cfg.sample_rate)  # (samples,)
-    mel = logmel(y, cfg)  # (frames, n_mels)
-    probs = probabilities(model, mel)  # (frames, C)
+    if model.variant is WAVEFORM:  # the log-mel is computed in the model's graph
+        probs = waveform_probabilities(model, y)  # (frames, C)
+    else:
+        mel = logmel(y, cfg)  # (frames, n_mels)
+        probs = probabilities(model, mel)  # (frames, C)
     window = md.median_window if median_window is None else median_window
     decisions = decide(probs, np.asarray(md.thresholds, dtype=np.float32), window)
     duration = y.shape[0] / cfg.sample_rate
