@@ -203,11 +203,7 @@ def main() -> None:
         print("in process, warm ...", flush=True)
         warm = {k: round(in_process_s(track, p, args.repeats), 3) for k, p in models.items()}
 
-        light = (
-            {"skipped": True}
-            if args.skip_venv
-            else light_venv(tmp, track, wave_q)
-        )
+        light = {"skipped": True} if args.skip_venv else light_venv(tmp, track, wave_q)
 
     deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     base = closure(deps["dependencies"])

@@ -20,7 +20,6 @@ from iad_tf.audio import AUDIO_EXTENSIONS, AudioError, load_audio, logmel
 from iad_tf.fileio import write_json, write_npz, write_text
 from iad_tf.inference.litert import LiteRTModel
 from iad_tf.inference.segments import Segment, seconds_active, to_segments
-from iad_tf.inference.variants import WAVEFORM
 from iad_tf.inference.waveform import waveform_probabilities
 from iad_tf.inference.windows import make_windows, silence_db, stitch
 from iad_tf.postprocess import decide
@@ -81,7 +80,7 @@ def predict_audio(
     md = model.metadata
     cfg = md.feature_config
     y = load_audio(path, cfg.sample_rate)  # (samples,)
-    if model.variant is WAVEFORM:  # the log-mel is computed in the model's graph
+    if model.variant.takes_audio:  # the log-mel is computed in the model's graph
         probs = waveform_probabilities(model, y)  # (frames, C)
     else:
         mel = logmel(y, cfg)  # (frames, n_mels)

@@ -17,16 +17,18 @@ from iad_tf.config import FeatureConfig
 
 @dataclass(frozen=True)
 class ExportVariant:
-    """``name``; ``suffix`` added to the file stem; ``input_name`` of its signature input."""
+    """``name``; ``suffix`` added to the file stem; ``input_name`` of its signature input;
+    ``takes_audio``: the input is audio samples (log-mel in the graph), else log-mel frames."""
 
     name: str
     suffix: str
     input_name: str
+    takes_audio: bool
     description: str
 
     def input_shape(self, cfg: FeatureConfig, window_frames: int) -> tuple[int, ...]:
         """Shape of the signature input for windows of ``window_frames`` frames."""
-        if self.name == "waveform":
+        if self.takes_audio:
             return (1, window_samples(window_frames, cfg))
         return (1, window_frames, cfg.n_mels)
 
@@ -36,11 +38,12 @@ class ExportVariant:
         return Path(out_dir) / f"{stem}{self.suffix}{tail}.tflite"
 
 
-MEL = ExportVariant("mel", "", "mel", "log-mel windows (1, W, n_mels) dB -> probs (1, W, C)")
+MEL = ExportVariant("mel", "", "mel", False, "log-mel windows (1, W, n_mels) dB -> probs (1, W, C)")
 WAVEFORM = ExportVariant(
     "waveform",
     "_waveform",
     "audio",
+    True,
     "mono float32 audio at the model's rate, one window with its context "
     "(1, (W - 1) * hop + n_fft) -> probs (1, W, C) and mel (1, W, n_mels)",
 )
