@@ -1,7 +1,7 @@
 """Frame decisions from probabilities: per-class thresholds, median smoothing and the
 song-level presence gate.
 
-TF-free (numpy/scipy), shared by evaluate, cross-validation, export checks and predict.
+TF-free (numpy only), shared by evaluate, cross-validation, export checks and predict.
 """
 
 from __future__ import annotations
@@ -25,13 +25,16 @@ def median_filter_decisions(decisions: np.ndarray, window: int) -> np.ndarray:
     ``window <= 1`` returns the input unchanged. For 0/1 data the median is a majority vote
     over the window; edges are padded by repeating the first/last frame.
     """
-    if window <= 1:
+    if window <= 1 or decisions.shape[0] == 0:
         return decisions.astype(np.uint8)
     if window % 2 == 0:
         raise ValueError(f"median window must be odd, got {window}")
-    from scipy.ndimage import median_filter
-
-    return median_filter(decisions.astype(np.uint8), size=(window, 1), mode="nearest")
+    d = decisions.astype(np.int64)
+    half = window // 2
+    padded = np.concatenate([np.repeat(d[:1], half, axis=0), d, np.repeat(d[-1:], half, axis=0)])
+    csum = np.concatenate([np.zeros((1, d.shape[1]), np.int64), np.cumsum(padded, axis=0)])
+    votes = csum[window:] - csum[:-window]  # (frames, C): ones inside each window
+    return (votes > half).astype(np.uint8)  # majority = median of 0/1 (no scipy: light install)
 
 
 def decide(

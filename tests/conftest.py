@@ -38,3 +38,13 @@ def aam_sample() -> Path:
 def tiny_aam(tmp_path: Path) -> Path:
     """A 4-track AAM-format folder of 6-second tone songs, written fresh for the test."""
     return make_tiny_aam(tmp_path / "aam", n_tracks=4, seconds=6.0, seed=0)
+
+
+@pytest.fixture(scope="session")
+def detector_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder holding the hand-wired tone detector exported once by the real exporter:
+    ``detector.tflite`` (log-mel in) and ``detector_waveform.tflite`` (audio in), each with
+    its metadata embedded and as a sidecar (tests/detector_model.py)."""
+    from tests.detector_model import export_detector
+
+    return export_detector(tmp_path_factory.mktemp("detector")).parent

@@ -133,15 +133,19 @@ def test_missing_default_model_is_a_clear_message(
 
 def test_ship_default_installs_a_loadable_model(tmp_path: Path) -> None:
     from iad_tf.export.ship import ship_default
+    from iad_tf.inference.embedded import embed_metadata, read_embedded_file
     from iad_tf.inference.litert import load_model
     from tests.detector_model import export_detector
 
     built = export_detector(tmp_path / "export", name="detector")
     target = ship_default(built, tmp_path / "saved_models")
     assert target == tmp_path / "saved_models" / DEFAULT_MODEL_NAME
-    assert target.read_bytes() == built.read_bytes()
+    shipped = json.loads(target.with_suffix(".json").read_text())
+    # the same graph, with the metadata (now recording its origin) embedded as in the sidecar
+    assert target.read_bytes() == embed_metadata(built.read_bytes(), shipped)
+    assert read_embedded_file(target) == shipped
     model = load_model(target)
-    assert model.metadata.model["shipped_from"] == str(built.resolve())
+    assert model.metadata.model["shipped_from"] == str(built.resolve()) and not model.notes
     assert model.metadata.classes == load_model(built).metadata.classes
 
 

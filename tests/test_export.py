@@ -99,6 +99,10 @@ def test_files_and_metadata(exported: dict[str, Any]) -> None:
             "model.json",
             f"model_{q}.tflite",
             f"model_{q}.json",
+            "model_waveform.tflite",
+            "model_waveform.json",
+            "model_waveform_dynamic.tflite",
+            "model_waveform_dynamic.json",
             "model_saved_model",
             "model_export.json",
         ]

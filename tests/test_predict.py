@@ -20,14 +20,14 @@ from iad_tf.cli.main import cli
 from iad_tf.config import AAM_CLASSES, FeatureConfig
 from iad_tf.inference.segments import Segment, runs, seconds_active, to_segments
 from iad_tf.inference.windows import edge_weights, make_windows, silence_db, stitch, window_starts
-from tests.detector_model import FEATURE, WINDOW_FRAMES, WRITE_SR, export_detector, write_song
+from tests.detector_model import FEATURE, WINDOW_FRAMES, WRITE_SR, write_song
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def detector(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return export_detector(tmp_path_factory.mktemp("model"))
+def detector(detector_dir: Path) -> Path:
+    return detector_dir / "detector.tflite"
 
 
 def run_cli(*args: str) -> tuple[int, str]:
@@ -198,6 +198,15 @@ def _copy_model(detector: Path, dest: Path) -> Path:
     return dest / "m.tflite"
 
 
+def _set_metadata(model: Path, md: dict | None) -> None:
+    """Write ``md`` as the sidecar and embed it in ``model`` (``None``: remove the embedded copy)."""
+    from iad_tf.inference.embedded import embed_metadata
+
+    model.write_bytes(embed_metadata(model.read_bytes(), md))
+    if md is not None:
+        model.with_suffix(".json").write_text(json.dumps(md))
+
+
 def test_bad_models_give_clear_messages(detector: Path, tmp_path: Path) -> None:
     song = write_song(tmp_path / "s.wav", {"Flute": [(0.0, 1.0)]}, 1.0)
     cases = {}
@@ -206,9 +215,11 @@ def test_bad_models_give_clear_messages(detector: Path, tmp_path: Path) -> None:
     corrupt.write_bytes(b"\x00garbage" * 100)
     cases["corrupt"] = (corrupt, "not a valid TFLite model")
     no_meta = _copy_model(detector, tmp_path / "nometa")
+    _set_metadata(no_meta, None)  # neither embedded nor a sidecar
     no_meta.with_suffix(".json").unlink()
     cases["no metadata"] = (no_meta, "model metadata not found")
     bad_json = _copy_model(detector, tmp_path / "badjson")
+    _set_metadata(bad_json, None)  # an older export: sidecar only
     bad_json.with_suffix(".json").write_text("{ not json")
     cases["bad json"] = (bad_json, "not valid JSON")
     for key, value, msg in [
@@ -218,12 +229,12 @@ def test_bad_models_give_clear_messages(detector: Path, tmp_path: Path) -> None:
         p = _copy_model(detector, tmp_path / f"mismatch_{key}")
         md = json.loads(p.with_suffix(".json").read_text())
         md[key] = value
-        p.with_suffix(".json").write_text(json.dumps(md))
+        _set_metadata(p, md)
         cases[key] = (p, msg)
     p = _copy_model(detector, tmp_path / "fewer_classes")
     md = json.loads(p.with_suffix(".json").read_text())
     md["classes"], md["thresholds"] = md["classes"][:30], md["thresholds"][:30]
-    p.with_suffix(".json").write_text(json.dumps(md))
+    _set_metadata(p, md)
     cases["class count"] = (p, "metadata says (1, 64, 30) (30 classes)")
     for name, (model, msg) in cases.items():
         code, out = run_cli(

@@ -61,10 +61,13 @@ def export(
 ) -> None:
     """Export a trained run and check every artifact against the Keras model.
 
-    Writes <name>.tflite (float32), <name>_<mode>.tflite (quantised), each with a <stem>.json
-    metadata sidecar, <name>_saved_model/ and <name>_export.json (checks). Fails, with the
-    numbers, if SavedModel/float TFLite differ from Keras by more than 1e-4 or the quantised
-    model's micro-F1 by more than 0.02.
+    Writes <name>.tflite (float32), <name>_<mode>.tflite (quantised), the waveform-in models
+    <name>_waveform.tflite and <name>_waveform_dynamic.tflite (log-mel in the graph; input
+    audio at the model's rate), each with its metadata embedded and as a <stem>.json sidecar,
+    <name>_saved_model/ and <name>_export.json (checks). Fails, with the numbers, if
+    SavedModel/float TFLite differ from Keras by more than 1e-4, the quantised model's
+    micro-F1 by more than 0.02, or a waveform model's log-mel from logmel by more than
+    0.05 dB or its probabilities from the two-step path by more than 1e-4 (0.01 quantised).
     """
     check_writable(out_dir)
     from iad_tf.export.checks import ExportCheckError
@@ -91,6 +94,7 @@ def export(
         f"wrote {result.float_model}, {result.quantized_model or '(no quantised model)'}, "
         f"{result.saved_model}, {result.report}"
     )
+    click.echo(f"waveform models: {', '.join(str(p) for p in result.waveform_models)}")
     if ship:
         from iad_tf.export.ship import ship_default
 

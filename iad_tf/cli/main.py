@@ -33,6 +33,56 @@ COMMANDS: dict[str, str] = {
 }
 
 
+#: Top-level module -> the pip extra that installs it. The base install (``pip install
+#: iad-tf``) holds what ``predict`` needs; a command that reaches for a module of an extra
+#: says which extra to install instead of raising ModuleNotFoundError.
+EXTRA_FOR_MODULE: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "tensorflow",
+            "keras",
+            "librosa",
+            "sklearn",
+            "tensorflow_io",
+            "tensorboard",
+            "pretty_midi",
+            "google_crc32c",
+            "threadpoolctl",
+            "numba",
+            "scipy",
+        ),
+        "train",
+    ),
+    "matplotlib": "plot",
+    "apache_beam": "beam",
+    "pytest": "test",
+}
+
+
+def _naming_missing_extra(callback: Callable[..., Any], cmd_name: str) -> Callable[..., Any]:
+    """Wrap a command body: a missing module of an extra becomes a one-line error naming
+    the extra to install."""
+    if getattr(callback, "_names_extra", False):
+        return callback
+
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except ModuleNotFoundError as exc:
+            top = (exc.name or "").split(".")[0]
+            if top not in EXTRA_FOR_MODULE:
+                raise
+            extra = EXTRA_FOR_MODULE[top]
+            raise click.ClickException(
+                f"`iad-tf {cmd_name}` needs {top}, which this install lacks: "
+                f"pip install 'iad-tf[{extra}]'"
+            ) from None
+
+    run._names_extra = True  # type: ignore[attr-defined]
+    return run
+
+
 def _after_quiet_tensorflow(callback: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a command body so TensorFlow is imported quietly before it runs (not on --help)."""
     if getattr(callback, "_quiet_tf", False):
@@ -71,6 +121,8 @@ class LazyGroup(click.Group):
         command: click.Command = getattr(module, attr)
         if cmd_name in TF_COMMANDS and command.callback is not None:
             command.callback = _after_quiet_tensorflow(command.callback)
+        if command.callback is not None:
+            command.callback = _naming_missing_extra(command.callback, cmd_name)
         return command
 
 

@@ -40,7 +40,8 @@ def _check_model_path(model_path: str) -> None:
     "model_path",
     type=click.Path(path_type=str),
     default=None,
-    help="Exported .tflite (with its .json beside it). Default: the shipped model.",
+    help="Exported .tflite (mel or waveform model; metadata embedded, or its .json beside "
+    "it). Default: the shipped model.",
 )
 @click.option(
     "--out",
@@ -113,6 +114,8 @@ def predict(
     except ModelError as exc:
         raise click.ClickException(str(exc)) from None
     check_writable(out_dir)
+    for note in model.notes:
+        click.echo(f"note: {note}", err=True)
     report = predict_paths(
         paths,
         model,

@@ -1,10 +1,12 @@
 """Export in one chain: Keras model -> SavedModel + TFLite float32 + quantised TFLite ->
-reload each -> check against Keras -> metadata sidecars -> move into place.
+reload each -> check against Keras -> waveform-in models (:mod:`iad_tf.export.waveform`) ->
+metadata sidecars, also embedded in every ``.tflite`` -> move into place.
 
 Files written to ``out_dir`` for ``name``:
 ``<name>.tflite`` + ``<name>.json`` (float32), ``<name>_<mode>.tflite`` + ``.json``
-(quantised), ``<name>_saved_model/`` and ``<name>_export.json`` (every check with its
-numbers). Everything is staged in a temporary folder and moved only when all checks pass.
+(quantised), ``<name>_waveform.tflite`` and ``<name>_waveform_dynamic.tflite`` (+ ``.json``;
+log-mel in the graph), ``<name>_saved_model/`` and ``<name>_export.json`` (every check with
+its numbers). Everything is staged in a temporary folder and moved only when all checks pass.
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ from iad_tf.export.tflite import (
     non_builtin_ops,
     op_names,
 )
-from iad_tf.fileio import write_json
+from iad_tf.export.waveform import WAVEFORM_QUANT, export_waveform
+from iad_tf.fileio import read_json, write_json
+from iad_tf.inference.embedded import embed_metadata, read_embedded_file
 from iad_tf.inference.litert import load_model as load_tflite
 from iad_tf.inference.metadata import ModelMetadata
 from iad_tf.inference.windows import silence_db
@@ -94,6 +98,7 @@ class ExportResult:
     report: Path
     checks: list[Check] = field(default_factory=list)
     quantization: dict[str, Any] = field(default_factory=dict)
+    waveform_models: list[Path] = field(default_factory=list)
 
 
 def _versions() -> dict[str, str]:
@@ -242,7 +247,42 @@ def export_model(
             replace(base, quantization=quant_info, validation=validation).write(
                 quant_path.with_suffix(".json")
             )
+        two_step = {"float32": float_model}
+        if quant_path is not None:
+            two_step[quant_info["mode"]] = load_tflite(quant_path)
+        if s.quantize != "none" and WAVEFORM_QUANT not in two_step:
+            # The quantised waveform model is dynamic-range; its two-step reference is the
+            # mel model in that mode (not shipped), whose micro-F1 is checked like the others.
+            say(f"TFLite {WAVEFORM_QUANT} (two-step reference of the waveform model)")
+            ref_path = fixed_dir / f"reference_{WAVEFORM_QUANT}.tflite"
+            ref_path.write_bytes(convert(fixed_dir, WAVEFORM_QUANT))
+            base.write(ref_path.with_suffix(".json"))
+            two_step[WAVEFORM_QUANT] = load_tflite(ref_path)
+            ref_q = decision_metrics(
+                track_probs(val_tracks, two_step[WAVEFORM_QUANT].run_windows, W, H, pad),
+                val_tracks,
+                thr,
+                median_window,
+            )
+            checks.append(
+                f1_check(
+                    f"waveform {WAVEFORM_QUANT} classifier", ref_metrics, ref_q, s.f1_tolerance
+                )
+            )
         shutil.rmtree(fixed_dir)
+        wave_paths, wave_checks = export_waveform(
+            model,
+            stage,
+            s.name,
+            replace(base, validation=validation),
+            two_step,
+            quantize=s.quantize != "none",
+            float_atol=s.float_atol,
+            say=say,
+        )
+        checks += wave_checks
+        checks += embed_sidecars(stage)
+        raise_failed(checks, "export check failed")
         report_path = stage / f"{s.name}_export.json"
         write_json(
             report_path,
@@ -264,7 +304,25 @@ def export_model(
         report=moved[report_path.name],
         checks=checks,
         quantization=quant_info,
+        waveform_models=[moved[p.name] for p in wave_paths],
     )
+
+
+def embed_sidecars(stage: Path) -> list[Check]:
+    """Embed each ``<stem>.json`` in ``stage`` into its ``<stem>.tflite`` and check that the
+    file alone then loads with exactly that metadata (one check per model)."""
+    checks = []
+    for path in sorted(stage.glob("*.tflite")):
+        meta = read_json(path.with_suffix(".json"))
+        path.write_bytes(embed_metadata(path.read_bytes(), meta))
+        found = read_embedded_file(path)
+        loaded = load_tflite(path)
+        same = found == meta and not loaded.notes
+        detail = "file carries the sidecar's metadata" if same else "; ".join(loaded.notes)
+        checks.append(
+            Check(path.name, "embedded metadata != sidecar", float(not same), 0.0, detail)
+        )
+    return checks
 
 
 def is_recurrent(model: Any) -> bool:

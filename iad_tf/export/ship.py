@@ -11,7 +11,8 @@ from typing import Any
 
 from iad_tf.fileio import atomic_path, write_json
 from iad_tf.inference.default_model import DEFAULT_MODEL_NAME
-from iad_tf.inference.litert import load_model
+from iad_tf.inference.embedded import embed_metadata
+from iad_tf.inference.litert import load_model, read_metadata
 from iad_tf.inference.metadata import sidecar_path
 
 #: Size limit of the shipped model file.
@@ -27,7 +28,8 @@ def ship_default(
     model_path: str | Path, dest_dir: str | Path = SAVED_MODELS, echo: Callable[[str], Any] | None = None
 ) -> Path:
     """Copy ``model_path`` and its sidecar to ``dest_dir/iad_tf_crnn.{tflite,json}`` (after
-    loading it with LiteRT and checking the size); the sidecar records where it came from.
+    loading it with LiteRT and checking the size); the metadata, in the sidecar and embedded
+    in the file, records where it came from.
 
     A model already there is first copied to ``dest_dir/previous/`` and ``echo`` receives
     its held-out metrics beside the new model's (:func:`compare_lines`)."""
@@ -45,7 +47,7 @@ def ship_default(
         )
     dest_dir.mkdir(parents=True, exist_ok=True)
     target = dest_dir / DEFAULT_MODEL_NAME
-    meta = json.loads(sidecar_path(model_path).read_text(encoding="utf-8"))
+    meta = read_metadata(model_path)[0].to_dict()  # embedded, else the sidecar
     meta.setdefault("model", {})["shipped_from"] = str(model_path.resolve())
     say = echo or (lambda msg: None)
     if target.is_file() and sidecar_path(target).is_file():
@@ -55,7 +57,7 @@ def ship_default(
             say(line)
         say(f"previous default kept as {backup} (restore: copy it and its .json back to {target})")
     with atomic_path(target) as tmp:
-        shutil.copyfile(model_path, tmp)
+        tmp.write_bytes(embed_metadata(model_path.read_bytes(), meta))  # file == sidecar
     write_json(sidecar_path(target), meta)
     load_model(target)
     return target

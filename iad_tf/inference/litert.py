@@ -1,17 +1,25 @@
-"""Load an exported ``.tflite`` with its sidecar metadata and run it through LiteRT.
+"""Load an exported ``.tflite`` with its metadata and run it through LiteRT.
 
-The model is driven through its ``serving_default`` signature with named tensors
-(``mel`` (1, window_frames, n_mels) -> ``probs`` (1, window_frames, C)), never through
-internal tensor indices. TF-free: ``ai_edge_litert`` only.
+The model is driven through its ``serving_default`` signature with named tensors (input
+``mel`` (1, window_frames, n_mels) or, for a waveform model, ``audio`` (1, samples); output
+``probs`` (1, window_frames, C)), never through internal tensor indices.
+
+Metadata: the copy embedded in the ``.tflite`` (:mod:`iad_tf.inference.embedded`) wins over
+the sidecar ``<stem>.json``: it was written into the file at export and travels with it,
+while a sidecar can be stale or belong to another export. When both exist and disagree, the
+loaded model carries a note naming the differing keys (``predict`` prints it). A file with
+only a sidecar (e.g. exported before metadata was embedded) loads from the sidecar.
+TF-free: ``ai_edge_litert`` only.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +33,7 @@ from iad_tf.inference.metadata import (
     ModelMetadata,
     sidecar_path,
 )
+from iad_tf.inference.variants import MEL, ExportVariant, variant_for_inputs
 
 
 @dataclass
@@ -35,6 +44,8 @@ class LiteRTModel:
     metadata: ModelMetadata
     runner: Any
     interpreter: Any
+    variant: ExportVariant = MEL
+    notes: list[str] = field(default_factory=list)
 
     @property
     def window_frames(self) -> int:
@@ -44,10 +55,12 @@ class LiteRTModel:
     def n_mels(self) -> int:
         return self.metadata.feature_config.n_mels
 
-    def run_window(self, mel: np.ndarray) -> np.ndarray:
-        """Probabilities float32 (window_frames, C) of one window mel (window_frames, n_mels) dB."""
-        x = np.ascontiguousarray(mel, dtype=np.float32)[None]  # (1, W, n_mels)
-        return np.asarray(self.runner(**{INPUT_NAME: x})[OUTPUT_NAME][0], dtype=np.float32)
+    def run_window(self, x: np.ndarray) -> np.ndarray:
+        """Probabilities float32 (window_frames, C) of one window: mel (window_frames, n_mels)
+        dB, or for a waveform model audio (window_samples,)."""
+        x = np.ascontiguousarray(x, dtype=np.float32)[None]  # (1, W, n_mels) or (1, samples)
+        name = self.variant.input_name
+        return np.asarray(self.runner(**{name: x})[OUTPUT_NAME][0], dtype=np.float32)
 
     def run_windows(self, windows: np.ndarray) -> np.ndarray:
         """(N, W, n_mels) -> (N, W, C), one window at a time (the model's batch size is 1)."""
@@ -59,7 +72,8 @@ class LiteRTModel:
 
 
 def load_model(path: str | Path, threads: int | None = None) -> LiteRTModel:
-    """Load ``path`` (.tflite) and ``<stem>.json``; check that they agree.
+    """Load ``path`` (.tflite) with its metadata (embedded, else ``<stem>.json``); check that
+    model and metadata agree.
 
     Raises :class:`ModelError` naming the file for a missing or corrupt model, missing or
     invalid metadata, a missing signature, or tensor shapes that contradict the metadata.
@@ -69,46 +83,82 @@ def load_model(path: str | Path, threads: int | None = None) -> LiteRTModel:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: model file not found")
-    metadata = ModelMetadata.read(sidecar_path(path))
+    metadata, notes = read_metadata(path)
     try:
         interpreter = Interpreter(model_path=str(path), num_threads=threads)
         signatures = interpreter.get_signature_list()
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"{path}: not a valid TFLite model ({_first_line(exc)})") from exc
     sig = signatures.get(SIGNATURE_KEY)
-    if sig is None or INPUT_NAME not in sig["inputs"] or OUTPUT_NAME not in sig["outputs"]:
+    variant = variant_for_inputs(sig["inputs"]) if sig else None
+    if variant is None or OUTPUT_NAME not in sig["outputs"]:
         raise ModelError(
-            f"{path}: needs signature {SIGNATURE_KEY!r} with input {INPUT_NAME!r} and output "
-            f"{OUTPUT_NAME!r}; found {signatures}"
+            f"{path}: needs signature {SIGNATURE_KEY!r} with input {INPUT_NAME!r} (or "
+            f"'audio') and output {OUTPUT_NAME!r}; found {signatures}"
         )
     try:
         runner = interpreter.get_signature_runner(SIGNATURE_KEY)
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"{path}: cannot prepare the model ({_first_line(exc)})") from exc
-    check_tensors(path, metadata, runner)
-    model = LiteRTModel(path, metadata, runner, interpreter)
+    check_tensors(path, metadata, runner, variant)
+    model = LiteRTModel(path, metadata, runner, interpreter, variant, notes)
+    shape = variant.input_shape(metadata.feature_config, metadata.window_frames)[1:]
     try:  # one silent run: delegates log on first use, and a model that cannot run fails here
         with quiet_native_stderr():
-            model.run_window(
-                np.zeros((metadata.window_frames, metadata.feature_config.n_mels), np.float32)
-            )
+            model.run_window(np.zeros(shape, np.float32))
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"{path}: the model does not run ({_first_line(exc)})") from exc
     return model
 
 
-def check_tensors(path: Path, metadata: ModelMetadata, runner: Any) -> None:
-    """:class:`ModelError` unless input is (1, window_frames, n_mels) float32 and output
-    (1, window_frames, len(classes))."""
-    inp = runner.get_input_details()[INPUT_NAME]
+def read_metadata(path: Path) -> tuple[ModelMetadata, list[str]]:
+    """The metadata of model ``path`` and notes about it: the embedded copy when there is one
+    (a note names the keys where the sidecar disagrees), else the sidecar; :class:`ModelError`
+    when neither exists or the one used is invalid."""
+    from iad_tf.inference.embedded import EmbeddedMetadataError, read_embedded_file
+
+    sidecar = sidecar_path(path)
+    try:
+        embedded = read_embedded_file(path)
+    except EmbeddedMetadataError as exc:
+        raise ModelError(f"{path}: not a valid TFLite model ({exc})") from exc
+    if embedded is None:
+        return ModelMetadata.read(sidecar), []
+    try:
+        metadata = ModelMetadata.from_dict(embedded)
+    except ValueError as exc:
+        raise ModelError(f"{path}: bad embedded model metadata: {exc}") from exc
+    if not sidecar.is_file():
+        return metadata, []
+    try:
+        side = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return metadata, [f"{sidecar}: not valid JSON; using the metadata embedded in {path.name}"]
+    side = side if isinstance(side, dict) else {}
+    differ = sorted(k for k in set(side) | set(embedded) if side.get(k) != embedded.get(k))
+    if not differ:
+        return metadata, []
+    return metadata, [
+        f"{sidecar} disagrees with the metadata embedded in {path.name} "
+        f"(keys: {', '.join(differ)}); using the embedded metadata"
+    ]
+
+
+def check_tensors(
+    path: Path, metadata: ModelMetadata, runner: Any, variant: ExportVariant = MEL
+) -> None:
+    """:class:`ModelError` unless the input is ``variant``'s shape for the metadata's window
+    (float32) and the output (1, window_frames, len(classes)) float32."""
+    name = variant.input_name
+    inp = runner.get_input_details()[name]
     out = runner.get_output_details()[OUTPUT_NAME]
-    want_in = (1, metadata.window_frames, metadata.feature_config.n_mels)
+    want_in = variant.input_shape(metadata.feature_config, metadata.window_frames)
     want_out = (1, metadata.window_frames, len(metadata.classes))
     problems = []
     if tuple(inp["shape"]) != want_in:
         problems.append(
-            f"input {INPUT_NAME} is {tuple(int(v) for v in inp['shape'])}, "
-            f"metadata says {want_in} (window_frames, n_mels)"
+            f"input {name} is {tuple(int(v) for v in inp['shape'])}, "
+            f"metadata says {want_in} ({variant.name} model, window_frames, feature config)"
         )
     if tuple(out["shape"]) != want_out:
         problems.append(
@@ -121,10 +171,7 @@ def check_tensors(path: Path, metadata: ModelMetadata, runner: Any) -> None:
             f"output {np.dtype(out['dtype'])})"
         )
     if problems:
-        raise ModelError(
-            f"{path}: model does not match its metadata {sidecar_path(path).name}: "
-            + "; ".join(problems)
-        )
+        raise ModelError(f"{path}: model does not match its metadata: " + "; ".join(problems))
 
 
 @contextlib.contextmanager

@@ -16,11 +16,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from iad_tf.audio import AUDIO_EXTENSIONS, AudioError
+from iad_tf.audio import AUDIO_EXTENSIONS, AudioError, load_audio
 from iad_tf.audio_blocks import FileLogmel
 from iad_tf.fileio import write_json, write_npz, write_text
 from iad_tf.inference.litert import LiteRTModel
 from iad_tf.inference.segments import Segment, seconds_active, to_segments
+from iad_tf.inference.waveform import waveform_probabilities
 from iad_tf.inference.windows import Stitcher, iter_windows, silence_db
 from iad_tf.postprocess import Presence, decide_song
 
@@ -135,14 +136,20 @@ def predict_audio(
     """
     md = model.metadata
     cfg = md.feature_config
-    mel = FileLogmel(path, cfg)  # decoded, resampled and framed block by block
-    probs = probabilities(model, mel)  # (frames, C)
+    if model.variant.takes_audio:  # the log-mel is computed in the model's graph
+        # (whole-file decode: the waveform path does not stream yet)
+        y = load_audio(path, cfg.sample_rate)  # (samples,)
+        probs = waveform_probabilities(model, y)  # (frames, C)
+        duration = y.shape[0] / cfg.sample_rate
+    else:
+        mel = FileLogmel(path, cfg)  # decoded, resampled and framed block by block
+        probs = probabilities(model, mel)  # (frames, C)
+        duration = mel.duration_s
     window = md.median_window if median_window is None else median_window
     gate = md.presence_gate
     decisions, _ = decide_song(
         probs, np.asarray(md.thresholds, dtype=np.float32), window, gate, cfg.frame_seconds
     )
-    duration = mel.duration_s
     segs = to_segments(decisions, probs, md.classes, cfg.frame_seconds, duration)
     instruments = song_instruments(md.classes, probs, decisions, gate, cfg.frame_seconds)
     return SongPrediction(Path(path), duration, probs, decisions, segs, instruments)
