@@ -67,6 +67,16 @@ def export_run(
             f"{run_dir}: records directory {str(records_dir)!r} not found; pass --records DIR"
         )
     manifest = check_records(run, records_dir)
+    # The metadata describes the records the model was trained on; --records may point
+    # elsewhere just for the export checks.
+    trained_on = Path(run.config.get("records_dir", "")) or records_dir
+    trained_manifest = (
+        manifest
+        if trained_on == records_dir or not (trained_on / "manifest.json").is_file()
+        else check_records(run, trained_on)
+    )
+    if not (trained_on / "manifest.json").is_file():
+        trained_on = records_dir
     loaded = load_thresholds(run_dir, run.classes)
     thresholds, median_window = (
         loaded if loaded is not None else (np.full(len(run.classes), 0.5), 1)
@@ -96,11 +106,12 @@ def export_run(
             else "default 0.5 (no thresholds.json)",
         },
         "training_data": {
-            "records_dir": str(records_dir.resolve()),
-            "labels": manifest.get("labels"),
-            "tracks": {k: len(v) for k, v in manifest.get("splits", {}).items()},
-            "frames": manifest.get("frames", {}),
-            "train_tracks": list(manifest.get("splits", {}).get("train", [])),
+            "records_dir": str(trained_on.resolve()),
+            "labels": trained_manifest.get("labels"),
+            "tracks": {k: len(v) for k, v in trained_manifest.get("splits", {}).items()},
+            "frames": trained_manifest.get("frames", {}),
+            "train_tracks": list(trained_manifest.get("splits", {}).get("train", [])),
+            "checked_on": str(records_dir.resolve()),
         },
         "validation": evaluate_summary(read_json(metrics_path)) if metrics_path.is_file() else None,
     }
