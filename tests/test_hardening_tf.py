@@ -102,7 +102,7 @@ def test_fit_names_a_corrupt_shard_and_leaves_no_run_dir(tmp_path: Path) -> None
 
 
 def test_failed_start_in_an_existing_folder_removes_only_run_files(tmp_path: Path) -> None:
-    from iad_tf.training.config import TrainConfig
+    from iad_tf.training.config import ModelConfig, TrainConfig
     from iad_tf.training.fit import fit
 
     rec = make_records(tmp_path / "rec")
@@ -111,7 +111,14 @@ def test_failed_start_in_an_existing_folder_removes_only_run_files(tmp_path: Pat
     run.mkdir()
     (run / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match="val-00000-of-00002.tfrecord: corrupt shard"):
-        fit(rec, run, "mlp", TrainConfig(epochs=1, window_seconds=1.0), verbose=0)
+        fit(
+            rec,
+            run,
+            "mlp",
+            TrainConfig(epochs=1, window_seconds=1.0),
+            ModelConfig(mlp_units=(8,)),
+            verbose=0,
+        )
     assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]
 
 
