@@ -92,6 +92,36 @@ def summarise(report: dict[str, Any], wall_s: float | None, recipe: dict[str, An
     }
 
 
+LABELS = {
+    "flat": "threshold 0.5, no gate",
+    "global": "one threshold tuned",
+    "presence": "tuned threshold + presence gate",
+    "presence_per_class": "per-class thresholds + presence gate",
+    "presence_one_bass": "tuned threshold + gate, one bass per song",
+    "presence_one_bass_per_class": "per-class thresholds + gate, one bass per song",
+    "oracle_presence": "0.5 gated by the TRUE instruments (upper bound, not a result)",
+}
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The CV table of every recipe in ``results`` (README and model card)."""
+    lines = ["| recipe | decisions | F1 micro | F1 macro | Hamming | Jaccard | instruments predicted / present |",
+             "|---|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        for setting, label in LABELS.items():
+            p = r["settings"].get(setting)
+            if p is None:
+                continue
+            mark = " (shipped)" if setting == r["decoder_mode"] else ""
+            lines.append(
+                f"| {name} (mAP {r['map']:.3f}) | {label}{mark} | {p['f1_micro']:.3f} | "
+                f"{p['f1_macro']:.3f} | {p['hamming_loss']:.3f} | {p['jaccard_samples']:.3f} | "
+                f"{p['instruments_predicted']:.1f} / {p['instruments_present']:.1f} "
+                f"({p['instruments_ratio']:.2f}x) |"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--name", default="base", help="results key (one recipe per name)")
@@ -101,7 +131,11 @@ def main() -> None:
     ap.add_argument("--model", default="crnn")
     ap.add_argument("--ema", action="store_true")
     ap.add_argument("--from-run", type=Path, default=None, help="a finished `iad-tf cv` run dir")
+    ap.add_argument("--markdown", action="store_true", help="print the CV table of quality.json")
     args = ap.parse_args()
+    if args.markdown:
+        print(markdown(json.loads((RESULTS / "quality.json").read_text())))
+        return
 
     wall = None
     if args.from_run is not None:
