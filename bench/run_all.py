@@ -61,6 +61,8 @@ def scripts(sample: Path) -> dict[str, list[str]]:
                              "--runs", str(WORK / "regimes"), "--minutes", "3"],
         "predict": [py, "bench/predict.py"],
         "predict_memory": [py, "bench/predict_memory.py"],
+        # ~1 h on 2 cores: 4-fold song-level CV of the shipped recipe (issue 12 targets)
+        "quality": [py, "bench/quality.py", "--name", "base"],
     }
     if (BENCH / "beam_vs_local.py").is_file():
         out["beam_vs_local"] = [py, "bench/beam_vs_local.py", "--aam-root", str(sample)]
@@ -159,6 +161,29 @@ def render_generic(d: dict[str, Any]) -> list[str]:
     return ["```json", json.dumps(d, indent=1)[:3000], "```"]
 
 
+def render_quality(d: dict[str, Any]) -> list[str]:
+    lines = []
+    for name, r in d.items():
+        ch = r["settings"][r["decoder_mode"]]
+        met = r["targets_met_by_decoder_mode"]
+        lines += [
+            f"Recipe `{name}`: {json.dumps(r['recipe'])}; {len(r['songs'])} songs in "
+            f"{len(r['folds'])} song-level folds; wall {_r(r['wall_s'], 0)} s; mAP {r['map']:.3f}.",
+            "",
+            "| decisions | F1 micro | F1 macro | instruments predicted / present |",
+            "|---|---|---|---|",
+        ]
+        for k, v in r["settings"].items():
+            lines.append(f"| {k} | {v['f1_micro']:.3f} | {v['f1_macro']:.3f} | "
+                         f"{v['instruments_predicted']:.1f} / {v['instruments_present']:.1f} |")
+        lines += ["", f"Shipped decisions ({r['decoder_mode']}, cross-fitted): micro {ch['f1_micro']:.3f} "
+                  f"(target >= 0.70: {'met' if met['f1_micro'] else 'NOT met'}), macro {ch['f1_macro']:.3f} "
+                  f"(>= 0.55: {'met' if met['f1_macro'] else 'NOT met'}), instruments "
+                  f"{ch['instruments_ratio']:.2f}x present (<= 1.5x: "
+                  f"{'met' if met['instruments_ratio'] else 'NOT met'}).", ""]
+    return lines
+
+
 RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "build_records": ("build-records vs a naive serial loop (12 sample tracks)", render_build_records),
     "input_pipeline": ("Input pipeline vs CRNN training", render_input_pipeline),
@@ -166,6 +191,7 @@ RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "predict": ("Inference: `iad-tf predict` end to end, TFLite vs Keras, sizes", render_predict),
     "beam_vs_local": ("Apache Beam DirectRunner vs the local pool", render_beam),
     "predict_memory": ("`iad-tf predict` memory on 10/60/180-minute recordings", render_predict_memory),
+    "quality": ("Quality: song-level cross-validation on the 12 sample songs", render_quality),
 }
 
 
