@@ -60,6 +60,7 @@ def scripts(sample: Path) -> dict[str, list[str]]:
         "batching_regimes": [py, "bench/batching_regimes.py", "--records", str(SAMPLE_RECORDS),
                              "--runs", str(WORK / "regimes"), "--minutes", "3"],
         "predict": [py, "bench/predict.py"],
+        "on_device": [py, "bench/on_device.py"],
     }
     if (BENCH / "beam_vs_local.py").is_file():
         out["beam_vs_local"] = [py, "bench/beam_vs_local.py", "--aam-root", str(sample)]
@@ -149,6 +150,7 @@ RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "batching_regimes": ("Whole tracks vs fixed windows", render_batching),
     "predict": ("Inference: `iad-tf predict` end to end, TFLite vs Keras, sizes", render_predict),
     "beam_vs_local": ("Apache Beam DirectRunner vs the local pool", render_beam),
+    "on_device": ("On a device: waveform-in vs two-step model, light vs full install", render_generic),
 }
 
 
