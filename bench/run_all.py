@@ -63,6 +63,7 @@ def scripts(sample: Path) -> dict[str, list[str]]:
         "predict_memory": [py, "bench/predict_memory.py"],
         # ~1 h on 2 cores: 4-fold song-level CV of the shipped recipe (issue 12 targets)
         "quality": [py, "bench/quality.py", "--name", "base"],
+        "on_device": [py, "bench/on_device.py"],
     }
     if (BENCH / "beam_vs_local.py").is_file():
         out["beam_vs_local"] = [py, "bench/beam_vs_local.py", "--aam-root", str(sample)]
@@ -192,6 +193,7 @@ RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "beam_vs_local": ("Apache Beam DirectRunner vs the local pool", render_beam),
     "predict_memory": ("`iad-tf predict` memory on 10/60/180-minute recordings", render_predict_memory),
     "quality": ("Quality: song-level cross-validation on the 12 sample songs", render_quality),
+    "on_device": ("On a device: waveform-in vs two-step model, light vs full install", render_generic),
 }
 
 

@@ -131,6 +131,14 @@ def test_files_and_metadata(exported: dict[str, Any]) -> None:
     assert qmd["quantization"]["why"]  # and why this mode was kept is recorded
     report = json.loads((out / "model_export.json").read_text())
     assert report["checks"] and all(c["passed"] for c in report["checks"])
+    measured = {(c["artifact"], c["measure"]): c["value"] for c in report["checks"]}
+    for stem in ("model_waveform", "model_waveform_dynamic"):  # waveform models were checked
+        assert measured[(f"{stem}.tflite log-mel", "max |d dB| vs logmel")] <= 0.05
+        assert measured[(f"{stem}.tflite", "non-builtin ops")] == 0
+    assert measured[("model_waveform.tflite", "max |dp|")] <= 1e-4
+    assert measured[("model_waveform_dynamic.tflite", "max |dp|")] <= 0.01
+    wmd = json.loads((out / "model_waveform_dynamic.json").read_text())
+    assert wmd["quantization"]["mode"] == "dynamic" and wmd["classes"] == list(AAM_CLASSES)
 
 
 def test_saved_model_and_float_tflite_match_keras(exported: dict[str, Any]) -> None:
@@ -273,9 +281,12 @@ def test_full_integer_int8_where_the_converter_handles_it(
         classes=AAM_CLASSES,
         val_tracks=val,
         representative=rep,
-        settings=ExportSettings(window_frames=WINDOW, hop_frames=HOP, quantize="int8"),
+        settings=ExportSettings(
+            window_frames=WINDOW, hop_frames=HOP, quantize="int8", variants=("mel",)
+        ),
     )
     assert res.quantization["mode"] == "int8" and res.quantization["why"] == "requested"
+    assert res.waveform_models == [] and not list(tmp_path.glob("*waveform*"))
     assert res.quantization["note"] == ""
     ops = op_names(res.quantized_model)
     assert (

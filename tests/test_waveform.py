@@ -154,6 +154,28 @@ def test_metadata_travels_inside_the_tflite(detector_dir: Path, tmp_path: Path) 
     assert "using the embedded metadata" in res.output
 
 
+def test_waveform_check_failure_fails_with_the_numbers(detector_dir: Path, tmp_path: Path) -> None:
+    from iad_tf.export.checks import ExportCheckError
+    from iad_tf.export.waveform import export_waveform
+    from iad_tf.inference.litert import load_model
+    from tests.detector_model import build_detector
+
+    two_step = load_model(detector_dir / "detector.tflite")
+    with pytest.raises(
+        ExportCheckError, match=r"log-mel: max \|d dB\| vs logmel = .* \(bound -1\) FAILED"
+    ):
+        export_waveform(
+            build_detector(),
+            tmp_path,
+            "d",
+            two_step.metadata,
+            {"float32": two_step},
+            quantize=False,
+            float_atol=1e-4,
+            mel_atol_db=-1.0,
+        )
+
+
 @pytest.mark.parametrize("data", [b"", b"\x00garbage" * 10])
 def test_reading_metadata_of_a_non_tflite_fails_clearly(data: bytes) -> None:
     from iad_tf.inference.embedded import EmbeddedMetadataError, read_embedded

@@ -53,6 +53,7 @@ from iad_tf.fileio import read_json, write_json
 from iad_tf.inference.embedded import embed_metadata, read_embedded_file
 from iad_tf.inference.litert import load_model as load_tflite
 from iad_tf.inference.metadata import ModelMetadata
+from iad_tf.inference.variants import VARIANTS, WAVEFORM
 from iad_tf.inference.windows import silence_db
 
 QUANTIZE_CHOICES: tuple[str, ...] = ("int8", "dynamic", "float16", "none")
@@ -77,10 +78,14 @@ class ExportSettings:
     representative_windows: int = 64
     max_val_tracks: int = 8
     seed: int = 0
+    #: Forms to write (:data:`iad_tf.inference.variants.VARIANTS`); ``mel`` always.
+    variants: tuple[str, ...] = ("mel", "waveform")
 
     def __post_init__(self) -> None:
         if self.quantize not in QUANTIZE_CHOICES:
             raise ValueError(f"quantize must be one of {QUANTIZE_CHOICES}, got {self.quantize!r}")
+        if "mel" not in self.variants or not set(self.variants) <= set(VARIANTS):
+            raise ValueError(f"variants must include 'mel' and lie in {sorted(VARIANTS)}")
         if self.window_frames < 8 or not 1 <= self.hop_frames <= self.window_frames:
             raise ValueError(
                 f"need window_frames >= 8 and 1 <= hop_frames <= window_frames "
@@ -247,40 +252,42 @@ def export_model(
             replace(base, quantization=quant_info, validation=validation).write(
                 quant_path.with_suffix(".json")
             )
-        two_step = {"float32": float_model}
-        if quant_path is not None:
-            two_step[quant_info["mode"]] = load_tflite(quant_path)
-        if s.quantize != "none" and WAVEFORM_QUANT not in two_step:
-            # The quantised waveform model is dynamic-range; its two-step reference is the
-            # mel model in that mode (not shipped), whose micro-F1 is checked like the others.
-            say(f"TFLite {WAVEFORM_QUANT} (two-step reference of the waveform model)")
-            ref_path = fixed_dir / f"reference_{WAVEFORM_QUANT}.tflite"
-            ref_path.write_bytes(convert(fixed_dir, WAVEFORM_QUANT))
-            base.write(ref_path.with_suffix(".json"))
-            two_step[WAVEFORM_QUANT] = load_tflite(ref_path)
-            ref_q = decision_metrics(
-                track_probs(val_tracks, two_step[WAVEFORM_QUANT].run_windows, W, H, pad),
-                val_tracks,
-                thr,
-                median_window,
-            )
-            checks.append(
-                f1_check(
-                    f"waveform {WAVEFORM_QUANT} classifier", ref_metrics, ref_q, s.f1_tolerance
+        wave_paths: list[Path] = []
+        if WAVEFORM.name in s.variants:
+            two_step = {"float32": float_model}
+            if quant_path is not None:
+                two_step[quant_info["mode"]] = load_tflite(quant_path)
+            if s.quantize != "none" and WAVEFORM_QUANT not in two_step:
+                # The quantised waveform model is dynamic-range; its two-step reference is the
+                # mel model in that mode (not shipped), whose micro-F1 is checked like the others.
+                say(f"TFLite {WAVEFORM_QUANT} (two-step reference of the waveform model)")
+                ref_path = fixed_dir / f"reference_{WAVEFORM_QUANT}.tflite"
+                ref_path.write_bytes(convert(fixed_dir, WAVEFORM_QUANT))
+                base.write(ref_path.with_suffix(".json"))
+                two_step[WAVEFORM_QUANT] = load_tflite(ref_path)
+                ref_q = decision_metrics(
+                    track_probs(val_tracks, two_step[WAVEFORM_QUANT].run_windows, W, H, pad),
+                    val_tracks,
+                    thr,
+                    median_window,
                 )
+                checks.append(
+                    f1_check(
+                        f"waveform {WAVEFORM_QUANT} classifier", ref_metrics, ref_q, s.f1_tolerance
+                    )
+                )
+            wave_paths, wave_checks = export_waveform(
+                model,
+                stage,
+                s.name,
+                replace(base, validation=validation),
+                two_step,
+                quantize=s.quantize != "none",
+                float_atol=s.float_atol,
+                say=say,
             )
+            checks += wave_checks
         shutil.rmtree(fixed_dir)
-        wave_paths, wave_checks = export_waveform(
-            model,
-            stage,
-            s.name,
-            replace(base, validation=validation),
-            two_step,
-            quantize=s.quantize != "none",
-            float_atol=s.float_atol,
-            say=say,
-        )
-        checks += wave_checks
         checks += embed_sidecars(stage)
         raise_failed(checks, "export check failed")
         report_path = stage / f"{s.name}_export.json"
