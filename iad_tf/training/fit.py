@@ -96,11 +96,12 @@ def fit(
     optimizer creation; default: TensorFlow's default strategy. ``extra_callbacks`` run after
     the standard ones (the epoch logs then hold every ``val_*`` metric).
     """
-    from iad_tf.training.models import check_model_name
+    from iad_tf.training.models import check_model_features, check_model_name
     from iad_tf.training.records_info import open_records
 
     check_model_name(model_name)
     info = open_records(records_dir, expected_feature=feature_cfg)
+    check_model_features(model_name, info.feature, str(info.manifest_path))
     run_dir = Path(run_dir)
     model_cfg = dataclasses.replace(
         model_cfg or ModelConfig(), n_mels=info.feature.n_mels, n_classes=len(info.classes)
@@ -113,6 +114,7 @@ def fit(
     from iad_tf.training.distribute import shard_input, worker_run_dir
     from iad_tf.training.losses import MaskedWeightedBCE, pos_weight_from_manifest
     from iad_tf.training.models import build_model
+    from iad_tf.training.optimizers import make_optimizer
     from iad_tf.training.pipeline import eval_dataset, plan_resampling, train_dataset
 
     pos_weight = (
@@ -145,7 +147,7 @@ def fit(
     with strategy.scope():  # model, optimizer, loss and callbacks
         model = build_model(model_name, model_cfg, info.mel_stats)
         model.compile(
-            optimizer=keras.optimizers.Adam(train_cfg.learning_rate),
+            optimizer=make_optimizer(train_cfg, model),
             loss=MaskedWeightedBCE(pos_weight),
         )
         callbacks = standard_callbacks(
