@@ -61,22 +61,28 @@ def make_track(path: Path, seconds: float = 180.0, sr: int = 44100) -> Path:
     return path
 
 
-def build_model(run: Path | None) -> tuple[object, dict]:
-    """(Keras model mel -> logits, description)."""
+def build_model(run: Path | None, name: str = "crnn") -> tuple[object, dict, object]:
+    """(Keras model mel -> logits, description, its FeatureConfig)."""
+    from iad_tf.config import FEATURE_CONFIGS
+
     if run is not None:
         from iad_tf.evaluation.inference import load_model, open_run
 
         info = open_run(run)
-        return load_model(info), {"source": f"run {run}", "architecture": info.model_name}
+        described = {"source": f"run {run}", "architecture": info.model_name}
+        return load_model(info), described, info.feature
     from iad_tf.training.config import ModelConfig
-    from iad_tf.training.models import build_crnn
+    from iad_tf.training.models import REQUIRED_FEATURES
+    from iad_tf.training.models import build_model as build
 
-    cfg = ModelConfig()
-    return build_crnn(cfg), {
-        "source": "default CRNN architecture, untrained weights",
-        "architecture": "crnn",
+    feature = FEATURE_CONFIGS[REQUIRED_FEATURES.get(name, "logmel")]
+    cfg = ModelConfig(n_mels=feature.n_mels)
+    return build(name, cfg), {
+        "source": f"default {name} architecture, untrained weights"
+        + (" (pretrained musicnn front end)" if name == "musicnn_crnn" else ""),
+        "architecture": name,
         "config": cfg.to_dict(),
-    }
+    }, feature
 
 
 def time_cli(track: Path, model: Path, out: Path, repeats: int) -> list[float]:
@@ -162,6 +168,9 @@ def main() -> None:
     ap.add_argument(
         "--track", type=Path, default=None, help="Audio file (default: a ~3-minute AAM mix)."
     )
+    ap.add_argument(
+        "--model-name", default="crnn", help="Architecture without --run (untrained weights)."
+    )
     ap.add_argument("--window-frames", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -174,7 +183,7 @@ def main() -> None:
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     from iad_tf.audio import file_logmel
-    from iad_tf.config import AAM_CLASSES, FeatureConfig
+    from iad_tf.config import AAM_CLASSES
     from iad_tf.export.pipeline import ExportSettings, export_model
     from iad_tf.export.serving import keras_probs
     from iad_tf.inference.litert import load_model
@@ -185,9 +194,8 @@ def main() -> None:
         track = args.track or (
             SAMPLE_TRACK if SAMPLE_TRACK.is_file() else make_track(tmp / "song.wav")
         )
-        feature = FeatureConfig()
+        model, model_info, feature = build_model(args.run, args.model_name)
         mel, duration = file_logmel(track, feature)
-        model, model_info = build_model(args.run)
         w = args.window_frames
         hop = 3 * w // 4
         labels = np.zeros((mel.shape[0], len(AAM_CLASSES)), np.uint8)  # timing only

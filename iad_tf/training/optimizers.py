@@ -39,10 +39,11 @@ class ScaledAdam(keras.optimizers.Adam):
         return {**super().get_config(), "scaled_prefix": self.scaled_prefix, "scale": self.scale}
 
 
-def make_optimizer(cfg: TrainConfig, model: keras.Model) -> keras.optimizers.Optimizer:
-    """Adam at ``cfg.learning_rate``; ScaledAdam when trainable pretrained (musicnn_) layers exist."""
+def make_optimizer(cfg: TrainConfig, model: keras.Model, **adam: Any) -> keras.optimizers.Optimizer:
+    """Adam at ``cfg.learning_rate`` (``adam``: further Adam arguments); ScaledAdam when the
+    model has trainable pretrained (``musicnn_``) layers."""
     from iad_tf.training.musicnn import PREFIX
 
     if any(v.path.startswith(PREFIX) for v in model.trainable_variables):
-        return ScaledAdam(PREFIX, cfg.finetune_lr_scale, learning_rate=cfg.learning_rate)
-    return keras.optimizers.Adam(cfg.learning_rate)
+        return ScaledAdam(PREFIX, cfg.finetune_lr_scale, learning_rate=cfg.learning_rate, **adam)
+    return keras.optimizers.Adam(cfg.learning_rate, **adam)
