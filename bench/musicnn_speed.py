@@ -4,7 +4,8 @@ Runs bench/predict.py for ``--model-name musicnn_crnn`` (or ``--run`` a trained 
 run): ``iad-tf predict --threads 1`` end to end on a ~3-minute AAM mix, per-stage times, the
 same windows through float / quantised TFLite and Keras, and file sizes; then records whether
 the issue-14 bars hold: at least 100x real time end to end on one thread and a TFLite model
-under 5 MB.
+under 5 MB. The real-time factor is given on wall time and on the predict process's CPU
+time (user + system; one thread): on a shared machine the wall time also counts waiting.
 
     python bench/musicnn_speed.py [--run RUN] [--repeats 3]
 Results -> bench/results/musicnn.json.
@@ -46,8 +47,10 @@ def main() -> None:
         size_mb = result["sizes_bytes"][f"tflite_{name}"] / 1e6
         bars[name] = {
             "rtf_best": e2e["rtf_best"],
+            "rtf_cpu_best": e2e["rtf_cpu_best"],
             "size_mb": round(size_mb, 2),
             "rtf_at_least_100": e2e["rtf_best"] >= MIN_RTF,
+            "rtf_cpu_at_least_100": e2e["rtf_cpu_best"] >= MIN_RTF,
             "size_under_5_mb": size_mb < MAX_MB,
         }
     result["issue14_bars"] = {"min_rtf": MIN_RTF, "max_mb": MAX_MB, "models": bars}

@@ -295,6 +295,7 @@ def test_finetuned_blocks_train_at_a_lower_rate(musicnn_records: dict[str, Path]
     assert (restored.scaled_prefix, restored.scale) == ("musicnn_", 0.1)
 
 
+@pytest.mark.slow
 def test_musicnn_crnn_tflite_export_parity(
     musicnn_run: Path, musicnn_records: dict[str, Path]
 ) -> None:
@@ -328,3 +329,14 @@ def test_musicnn_crnn_tflite_export_parity(
     got = np.concatenate([runner(mel=w[None])["probs"] for w in windows])
     np.testing.assert_allclose(got, ref, atol=1e-4)
     assert np.ptp(ref) > 0.01
+
+    # predict computes the front end the model's metadata names: musicnn's 16 kHz grid
+    from iad_tf.audio import load_audio
+    from iad_tf.inference.litert import load_model as load_tflite
+    from iad_tf.inference.predict import predict_audio
+
+    song = next((musicnn_records["tmp"] / "aam").rglob("0004_mix.*"))
+    pred = predict_audio(song, load_tflite(out / "model.tflite", threads=1))
+    n_samples = load_audio(song, 16000).shape[0]
+    assert pred.probs.shape == (1 + n_samples // 256, 31)
+    assert pred.duration_s == pytest.approx(4.0, abs=0.01)
