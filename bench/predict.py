@@ -61,29 +61,44 @@ def make_track(path: Path, seconds: float = 180.0, sr: int = 44100) -> Path:
     return path
 
 
-def build_model(run: Path | None) -> tuple[object, dict]:
-    """(Keras model mel -> logits, description)."""
+def build_model(run: Path | None, name: str = "crnn") -> tuple[object, dict, object]:
+    """(Keras model mel -> logits, description, its FeatureConfig)."""
+    from iad_tf.config import FEATURE_CONFIGS
+
     if run is not None:
         from iad_tf.evaluation.inference import load_model, open_run
 
         info = open_run(run)
-        return load_model(info), {"source": f"run {run}", "architecture": info.model_name}
+        described = {"source": f"run {run}", "architecture": info.model_name}
+        return load_model(info), described, info.feature
     from iad_tf.training.config import ModelConfig
-    from iad_tf.training.models import build_crnn
+    from iad_tf.training.models import REQUIRED_FEATURES
+    from iad_tf.training.models import build_model as build
 
-    cfg = ModelConfig()
-    return build_crnn(cfg), {
-        "source": "default CRNN architecture, untrained weights",
-        "architecture": "crnn",
-        "config": cfg.to_dict(),
-    }
+    feature = FEATURE_CONFIGS[REQUIRED_FEATURES.get(name, "logmel")]
+    cfg = ModelConfig(n_mels=feature.n_mels)
+    return (
+        build(name, cfg),
+        {
+            "source": f"default {name} architecture, untrained weights"
+            + (" (pretrained musicnn front end)" if name == "musicnn_crnn" else ""),
+            "architecture": name,
+            "config": cfg.to_dict(),
+        },
+        feature,
+    )
 
 
-def time_cli(track: Path, model: Path, out: Path, repeats: int) -> list[float]:
-    walls = []
+def time_cli(track: Path, model: Path, out: Path, repeats: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU (user + system) seconds of ``repeats`` fresh ``iad-tf predict`` processes.
+
+    With one thread the CPU time is the compute the command needs; unlike the wall time it
+    hardly grows when other jobs share the machine.
+    """
+    walls, cpus = [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -97,13 +112,18 @@ def time_cli(track: Path, model: Path, out: Path, repeats: int) -> list[float]:
                 "--out",
                 str(out),
             ],
-            capture_output=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             text=True,
         )
+        stderr = proc.stderr.read() if proc.stderr else ""
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
         walls.append(time.perf_counter() - t0)
+        cpus.append(usage.ru_utime + usage.ru_stime)
         if proc.returncode != 0:
-            raise RuntimeError(f"predict failed: {proc.stderr[-1000:]}")
-    return walls
+            raise RuntimeError(f"predict failed: {stderr[-1000:]}")
+    return walls, cpus
 
 
 def stage_times(track: Path, model_path: Path, out: Path) -> dict[str, float]:
@@ -162,6 +182,9 @@ def main() -> None:
     ap.add_argument(
         "--track", type=Path, default=None, help="Audio file (default: a ~3-minute AAM mix)."
     )
+    ap.add_argument(
+        "--model-name", default="crnn", help="Architecture without --run (untrained weights)."
+    )
     ap.add_argument("--window-frames", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -174,7 +197,7 @@ def main() -> None:
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     from iad_tf.audio import file_logmel
-    from iad_tf.config import AAM_CLASSES, FeatureConfig
+    from iad_tf.config import AAM_CLASSES
     from iad_tf.export.pipeline import ExportSettings, export_model
     from iad_tf.export.serving import keras_probs
     from iad_tf.inference.litert import load_model
@@ -185,9 +208,8 @@ def main() -> None:
         track = args.track or (
             SAMPLE_TRACK if SAMPLE_TRACK.is_file() else make_track(tmp / "song.wav")
         )
-        feature = FeatureConfig()
+        model, model_info, feature = build_model(args.run, args.model_name)
         mel, duration = file_logmel(track, feature)
-        model, model_info = build_model(args.run)
         w = args.window_frames
         hop = 3 * w // 4
         labels = np.zeros((mel.shape[0], len(AAM_CLASSES)), np.uint8)  # timing only
@@ -207,8 +229,10 @@ def main() -> None:
         print("end to end (fresh process, 1 thread) ...", flush=True)
         e2e = {}
         for name, path in models.items():
-            walls = time_cli(track, path, tmp / "pred", args.repeats)
+            walls, cpus = time_cli(track, path, tmp / "pred", args.repeats)
             e2e[name] = {
+                "cpu_s": [round(x, 3) for x in cpus],
+                "rtf_cpu_best": round(duration / min(cpus), 1),
                 "wall_s": [round(x, 3) for x in walls],
                 "best_s": round(min(walls), 3),
                 "median_s": round(statistics.median(walls), 3),
@@ -220,7 +244,9 @@ def main() -> None:
 
         sf.write(short, np.zeros(44100, np.float32), 44100)
         startup = round(
-            min(time_cli(short, res.quantized_model or res.float_model, tmp / "p1", args.repeats)),
+            min(
+                time_cli(short, res.quantized_model or res.float_model, tmp / "p1", args.repeats)[0]
+            ),
             3,
         )
         stages, warm_rtf = {}, {}

@@ -1,6 +1,8 @@
 """Audio decoding and the log-mel front end: THE feature function of iad-tf.
 
-``logmel`` is used by build-records, predict, synth checks and the tests' references. It is
+``logmel`` is used by build-records, predict, synth checks and the tests' references; it
+computes whichever named feature configuration it is given (``cfg.compression`` picks the log
+compression, :func:`compress`). For the default config it is
 a numpy implementation of ``librosa.power_to_db(librosa.feature.melspectrogram(...), ref,
 amin, top_db)`` with librosa's defaults (``center=True`` with constant padding, periodic Hann
 window, Slaney mel scale and Slaney area normalisation), computed in float64 and equal to
@@ -129,7 +131,8 @@ def _hann(n_fft: int) -> np.ndarray:
 
 
 def logmel(y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """Log-mel spectrogram of mono audio ``y`` (samples,) -> float32 (frames, n_mels) in dB.
+    """Log-mel spectrogram of mono audio ``y`` (samples,) -> float32 (frames, n_mels), in dB
+    for the default config (``compress`` of the mel power under ``cfg.compression``).
 
     frames = 1 + samples // hop_length; frame t is centred at t * hop_length / sample_rate s.
     """
@@ -158,16 +161,31 @@ def logmel_frames(padded: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
         mag = spec.real**2 + spec.imag**2
         if cfg.power != 2.0:
             mag = mag ** (cfg.power / 2.0)
-        out[s : s + block] = _power_to_db(mag @ fb.T, cfg)
+        out[s : s + block] = compress(mag @ fb.T, cfg)
     return out
 
 
-def _power_to_db(s: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """librosa ``power_to_db`` with a scalar ``ref`` (no top_db clipping when it is None)."""
-    db = 10.0 * np.log10(np.maximum(cfg.amin, s)) - 10.0 * np.log10(max(cfg.amin, abs(cfg.ref)))
+def compress(s: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Mel power ``s`` (any shape) -> the feature values of ``cfg.compression``.
+
+    "db": librosa ``power_to_db`` with a scalar ``ref`` (no top_db clipping);
+    "log10_1p": ``log10(1 + log_gain * s)`` (musicnn; computed in float64, never float16,
+    whose ``10000 * s`` overflows).
+    """
+    s = np.asarray(s, dtype=np.float64)
+    if cfg.compression == "log10_1p":
+        return np.log10(1.0 + cfg.log_gain * s)
     if cfg.top_db is not None:
         raise ValueError("top_db clipping depends on the whole song; iad-tf features use top_db=None")
-    return db
+    return 10.0 * np.log10(np.maximum(cfg.amin, s)) - 10.0 * np.log10(max(cfg.amin, abs(cfg.ref)))
+
+
+def decompress(x: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Inverse of :func:`compress` (above the ``amin`` floor of "db"): features -> mel power."""
+    x = np.asarray(x, dtype=np.float64)
+    if cfg.compression == "log10_1p":
+        return (10.0**x - 1.0) / cfg.log_gain
+    return 10.0 ** (x / 10.0) * max(cfg.amin, abs(cfg.ref))
 
 
 def file_logmel(path: str | Path, cfg: FeatureConfig) -> tuple[np.ndarray, float]:

@@ -57,14 +57,25 @@ NUM_CLASSES: int = len(AAM_CLASSES)
 AAM_BASS: tuple[str, ...] = ("DoubleBassArco", "DoubleBassPizz", "ElectricBass", "OrganBass")
 
 
+#: Log compressions of the mel power ``S`` (:func:`iad_tf.audio.compress` implements them).
+COMPRESSIONS: tuple[str, ...] = (
+    "db",  # 10 log10(max(amin, S) / ref) (librosa power_to_db): the default front end
+    "log10_1p",  # log10(1 + log_gain * S): musicnn's front end (Pons and Serra 2019)
+)
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
-    """Log-mel front end (librosa): mono audio at ``sample_rate`` -> (frames, n_mels) dB.
+    """Log-mel front end (librosa): mono audio at ``sample_rate`` -> (frames, n_mels).
 
+    A named configuration (TFDS ``BuilderConfig`` style): :data:`FEATURE_CONFIGS` holds the
+    named ones, selected with ``build-records --features NAME``. A dict without ``name``
+    (manifests, runs and models written before names existed) loads as the default config.
     Frame ``t`` is centred at ``t * hop_length / sample_rate`` seconds (librosa's
     ``frames_to_time`` with ``center=True``).
     """
 
+    name: str = "logmel"
     sample_rate: int = 22050
     n_fft: int = 2048
     hop_length: int = 512
@@ -75,6 +86,8 @@ class FeatureConfig:
     ref: float = 1.0
     amin: float = 1e-10
     top_db: float | None = None
+    compression: str = "db"
+    log_gain: float = 10000.0  # used by compression "log10_1p" only
 
     @property
     def frame_seconds(self) -> float:
@@ -100,6 +113,10 @@ class FeatureConfig:
         return dataclasses.asdict(self)
 
     def __post_init__(self) -> None:
+        if self.compression not in COMPRESSIONS:
+            raise ValueError(
+                f"compression must be one of {', '.join(COMPRESSIONS)}, got {self.compression!r}"
+            )
         positive = ("sample_rate", "n_fft", "hop_length", "n_mels", "power", "ref", "amin")
         bad = [f"{k} = {getattr(self, k)!r}" for k in positive if not getattr(self, k) > 0]
         if bad:
@@ -177,6 +194,31 @@ def checked_fields(cls: type, data: Any, where: str) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"{where}: unknown keys {unknown} (known: {sorted(known)})")
     return {k: _coerce(v, hints[k], f"{where} {k}") for k, v in data.items()}
+
+
+#: The named feature configurations; the first is the default.
+FEATURE_CONFIGS: dict[str, FeatureConfig] = {
+    "logmel": FeatureConfig(),
+    # musicnn's input (musicnn/configuration.py, extractor.batch_data): 16 kHz, n_fft 512,
+    # hop 256, 96 mel bands with librosa's melspectrogram defaults (Slaney mel scale and
+    # area normalisation, fmin 0, fmax sr/2, power 2), then log10(1 + 10000 S).
+    "musicnn": FeatureConfig(
+        name="musicnn",
+        sample_rate=16000,
+        n_fft=512,
+        hop_length=256,
+        n_mels=96,
+        compression="log10_1p",
+    ),
+}
+FEATURE_NAMES: tuple[str, ...] = tuple(FEATURE_CONFIGS)
+
+
+def named_feature_config(name: str) -> FeatureConfig:
+    """The feature configuration called ``name``; ValueError listing the known names."""
+    if name not in FEATURE_CONFIGS:
+        raise ValueError(f"unknown feature config {name!r}; choose one of {', '.join(FEATURE_NAMES)}")
+    return FEATURE_CONFIGS[name]
 
 
 def feature_setup(data: dict[str, Any], where: str) -> tuple[FeatureConfig, tuple[str, ...]]:

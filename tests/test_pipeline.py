@@ -181,3 +181,21 @@ def test_mix_windows_sums_power_and_unites_labels() -> None:
     never = P.mix_windows(TrainConfig(mix_prob=0.0))
     kept = never({k: tf.constant(v) for k, v in a.items()}, {k: tf.constant(v) for k, v in b.items()})
     np.testing.assert_array_equal(kept["mel"].numpy(), a["mel"])
+
+
+def test_mix_windows_musicnn_compression_sums_power() -> None:
+    from iad_tf.audio import compress, decompress
+    from iad_tf.config import FEATURE_CONFIGS
+
+    feature = FEATURE_CONFIGS["musicnn"]
+    rng = np.random.default_rng(1)
+    a, b = (
+        {"mel": rng.uniform(0, 4, (8, 4)).astype(np.float32),
+         "labels": np.zeros((8, 3), np.float32), "mask": np.ones(8, np.float32)}
+        for _ in range(2)
+    )
+    fn = P.mix_windows(TrainConfig(mix_prob=1.0, mix_gain_db=1e-6), feature)
+    out = fn({k: tf.constant(v) for k, v in a.items()}, {k: tf.constant(v) for k, v in b.items()})
+    want = compress(decompress(a["mel"], feature) + decompress(b["mel"], feature), feature)
+    np.testing.assert_allclose(out["mel"].numpy(), want, atol=1e-4)
+    assert (out["mel"].numpy() >= np.maximum(a["mel"], b["mel"]) - 1e-4).all()

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from iad_tf.cli.options import check_writable, workers_option
+from iad_tf.config import FEATURE_CONFIGS, FEATURE_NAMES
 
 
 @click.command("build-records")
@@ -19,6 +20,9 @@ from iad_tf.cli.options import check_writable, workers_option
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Records directory to write (shards + manifest.json); shards and manifest already there are replaced.")
 @workers_option
+@click.option("--features", "features", type=click.Choice(FEATURE_NAMES), default=FEATURE_NAMES[0], show_default=True,
+              help="Named feature configuration: logmel (22.05 kHz, 128 mel bands, dB) or musicnn "
+                   "(16 kHz, 96 bands, log10(1 + 10000 S); for --model musicnn_crnn).")
 @click.option("--labels", type=click.Choice(["onsets", "segments"]), default="onsets", show_default=True,
               help="Frame labels from the onset events or from the segments' instrument lists.")
 @click.option("--val-fraction", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.1, show_default=True)
@@ -39,6 +43,7 @@ def build_records(
     aam_roots: tuple[Path, ...],
     out_dir: Path,
     workers: int,
+    features: str,
     labels: str,
     val_fraction: float,
     test_fraction: float,
@@ -63,21 +68,24 @@ def build_records(
         labels=labels, val_fraction=val_fraction, test_fraction=test_fraction, split_file=split_file,
         shards_per_split=shards_per_split, workers=workers, strict=strict, keep_cache=keep_cache,
     )
+    feature_cfg = FEATURE_CONFIGS[features]
     if beam_options is not None and runner != "beam":
         raise click.UsageError("--beam-options needs --runner beam")
     try:
         if runner == "beam":
             from iad_tf.data.beam import build_records_beam, parse_beam_options
 
-            result = build_records_beam(list(aam_roots), out_dir, opts, beam_args=parse_beam_options(beam_options))
+            result = build_records_beam(
+                list(aam_roots), out_dir, opts, cfg=feature_cfg, beam_args=parse_beam_options(beam_options)
+            )
         else:
-            result = run(list(aam_roots), out_dir, opts)
+            result = run(list(aam_roots), out_dir, opts, cfg=feature_cfg)
     except (BuildError, DatasetError, SplitError) as exc:
         raise click.ClickException(str(exc)) from None
     m = result.manifest
     click.echo(
         f"built {len(m['tracks'])} track(s) ({result.computed} computed, {result.reused} from cache), "
-        f"labels={m['labels']}"
+        f"features={features}, labels={m['labels']}"
     )
     for split, ids in m["splits"].items():
         n_shards = sum(1 for name in m["shards"] if name.startswith(f"{split}-"))

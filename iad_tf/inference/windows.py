@@ -14,13 +14,13 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from iad_tf.audio import compress
 from iad_tf.config import FeatureConfig
 
 
 def silence_db(cfg: FeatureConfig) -> float:
-    """The log-mel value (dB) of digital silence under ``cfg`` (``power_to_db`` of 0)."""
-    value = 10.0 * np.log10(cfg.amin) - 10.0 * np.log10(max(cfg.amin, cfg.ref))
-    return float(value)
+    """The log-mel value of digital silence under ``cfg`` (dB for the default config)."""
+    return float(compress(np.zeros(1), cfg)[0])
 
 
 def window_starts(n_frames: int, window: int, hop: int) -> np.ndarray:

@@ -6,7 +6,8 @@ A TOML file (``iad-tf fit --config FILE``) may hold three tables::
     conv_blocks = [[16, 4], [32, 4], [64, 2]]
     [train]            # TrainConfig fields, e.g. epochs = 30
     batching = "windows"
-    [feature]          # FeatureConfig the records must have been built with (default: defaults)
+    [feature]          # FeatureConfig the records must have been built with (default: the
+    n_mels = 128       # named config the records carry, build-records --features NAME)
     n_mels = 128
 
 Command-line options then override single fields (``dataclasses.replace``). The resolved
@@ -26,6 +27,7 @@ from iad_tf.config import NUM_CLASSES, FeatureConfig, checked_fields
 from iad_tf.fileio import read_json
 
 MODEL_NAMES: tuple[str, ...] = ("mlp", "crnn", "attention")
+MODEL_NAMES += ("musicnn_crnn",)
 Batching = Literal["tracks", "windows"]
 ClassWeighting = Literal["none", "pos_weight"]
 Checkpoint = Literal["best", "last"]
@@ -59,8 +61,20 @@ class ModelConfig:
     #: Self-attention works inside blocks of this many frames (memory stays bounded for
     #: whole 3-minute tracks; frames of neighbouring blocks meet through the conv front end).
     attn_block_frames: int = 256
+    # musicnn_crnn: pretrained musicnn front + mid end ("mtt" MagnaTagATune or "msd" Million
+    # Song Dataset weights), frozen but for the last ``musicnn_finetune_blocks`` (0-3) mid-end
+    # convolutions (trained at ``TrainConfig.finetune_lr_scale`` x the learning rate); then a
+    # bidirectional GRU of ``gru_units`` and a per-frame dense layer.
+    musicnn_weights: str = "mtt"
+    musicnn_finetune_blocks: int = 0
 
     def __post_init__(self) -> None:
+        if self.musicnn_weights not in ("mtt", "msd"):
+            raise ValueError(f"musicnn_weights must be 'mtt' or 'msd', got {self.musicnn_weights!r}")
+        if not 0 <= self.musicnn_finetune_blocks <= 3:
+            raise ValueError(
+                f"musicnn_finetune_blocks must be in 0..3, got {self.musicnn_finetune_blocks}"
+            )
         for name in ("conv_blocks", "attn_conv_blocks"):
             rows = tuple(tuple(int(v) for v in r) for r in getattr(self, name))
             if any(len(r) != 2 or r[0] < 1 or r[1] < 1 for r in rows):
@@ -150,6 +164,8 @@ class TrainConfig:
     #: model's weights; smooths the epoch-to-epoch swings of small-data training.
     ema: bool = False
     ema_momentum: float = 0.99
+    #: Learning rate multiplier of fine-tuned pretrained layers (musicnn_crnn).
+    finetune_lr_scale: float = 0.1
     shuffle_buffer: int = 256
     seed: int = 0
 
@@ -171,6 +187,8 @@ class TrainConfig:
                 f"{self.pos_weight_max}")
         if self.learning_rate <= 0 or self.window_seconds <= 0:
             raise ValueError("learning_rate and window_seconds must be > 0")
+        if not 0.0 < self.finetune_lr_scale <= 1.0:
+            raise ValueError(f"finetune_lr_scale must be in (0, 1], got {self.finetune_lr_scale}")
         if not 0.0 <= self.mix_prob <= 1.0:
             raise ValueError(f"mix_prob must be in [0, 1], got {self.mix_prob}")
         if self.eq_tilt_db < 0 or self.gain_db < 0 or self.mel_shift_bins < 0:
@@ -206,7 +224,7 @@ class RunConfig:
 
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
-    feature: FeatureConfig = FeatureConfig()
+    feature: FeatureConfig | None = None  # None: the records' own named config
 
 
 def _to_jsonable(d: dict[str, Any]) -> dict[str, Any]:
@@ -233,7 +251,9 @@ def load_toml(path: str | Path) -> RunConfig:
         return RunConfig(
             model=ModelConfig.from_dict(data.get("model", {})),
             train=TrainConfig.from_dict(data.get("train", {})),
-            feature=FeatureConfig.from_dict(data.get("feature", {}), "[feature]"),
+            feature=FeatureConfig.from_dict(data["feature"], "[feature]")
+            if "feature" in data
+            else None,
         )
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path}: {exc}") from exc

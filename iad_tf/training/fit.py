@@ -109,11 +109,12 @@ def fit(
     optimizer creation; default: TensorFlow's default strategy. ``extra_callbacks`` run after
     the standard ones (the epoch logs then hold every ``val_*`` metric).
     """
-    from iad_tf.training.models import check_model_name
+    from iad_tf.training.models import check_model_features, check_model_name
     from iad_tf.training.records_info import open_records
 
     check_model_name(model_name)
     info = open_records(records_dir, expected_feature=feature_cfg)
+    check_model_features(model_name, info.feature, str(info.manifest_path))
     run_dir = Path(run_dir)
     model_cfg = dataclasses.replace(
         model_cfg or ModelConfig(), n_mels=info.feature.n_mels, n_classes=len(info.classes)
@@ -184,6 +185,7 @@ def _train(
     from iad_tf.training.distribute import shard_input
     from iad_tf.training.losses import MaskedWeightedBCE
     from iad_tf.training.models import build_model
+    from iad_tf.training.optimizers import make_optimizer
     from iad_tf.training.pipeline import eval_dataset, plan_resampling, train_dataset
 
     keras.utils.set_random_seed(train_cfg.seed)
@@ -197,10 +199,8 @@ def _train(
     with strategy.scope():  # model, optimizer, loss and callbacks
         model = build_model(model_name, model_cfg, info.mel_stats)
         model.compile(
-            optimizer=keras.optimizers.Adam(
-                train_cfg.learning_rate,
-                use_ema=train_cfg.ema,
-                ema_momentum=train_cfg.ema_momentum,
+            optimizer=make_optimizer(
+                train_cfg, model, use_ema=train_cfg.ema, ema_momentum=train_cfg.ema_momentum
             ),
             loss=MaskedWeightedBCE(pos_weight),
         )

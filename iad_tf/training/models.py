@@ -18,8 +18,10 @@ import keras
 import numpy as np
 from keras import layers
 
+from iad_tf.config import FeatureConfig, check_compatible, named_feature_config
 from iad_tf.training import layers as iad_layers  # noqa: F401  (registers custom layers)
 from iad_tf.training.config import MODEL_NAMES, ModelConfig
+from iad_tf.training.musicnn import build_musicnn_crnn
 
 INPUT_NAME = "mel"
 OUTPUT_NAME = "logits"
@@ -139,12 +141,30 @@ BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "crnn": build_crnn,
     "attention": build_attention,
 }
+BUILDERS["musicnn_crnn"] = build_musicnn_crnn
 assert tuple(BUILDERS) == MODEL_NAMES
 
 
 def check_model_name(name: str) -> None:
     if name not in BUILDERS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
+
+
+#: Models that only work on one named feature configuration (iad_tf.config.FEATURE_CONFIGS).
+REQUIRED_FEATURES: dict[str, str] = {"musicnn_crnn": "musicnn"}
+
+
+def check_model_features(name: str, feature: FeatureConfig, where: str) -> None:
+    """ValueError naming ``where`` when model ``name`` cannot use records of ``feature``."""
+    required = REQUIRED_FEATURES.get(name)
+    if required is None:
+        return
+    try:
+        check_compatible(named_feature_config(required), feature, (), (), where)
+    except ValueError as exc:
+        raise ValueError(
+            f"model {name} needs records built with `build-records --features {required}`: {exc}"
+        ) from exc
 
 
 def build_model(

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from iad_tf.config import FeatureConfig
 from iad_tf.training.config import TrainConfig
 from iad_tf.training.records_info import (
     RecordsInfo,
@@ -248,20 +249,39 @@ def timbre_augment(cfg: TrainConfig, n_mels: int) -> Any:
     return fn
 
 
-def mix_windows(cfg: TrainConfig) -> Any:
+def mix_windows(cfg: TrainConfig, feature: FeatureConfig | None = None) -> Any:
     """Map fn on a pair of window dicts: with probability ``cfg.mix_prob`` their power sum.
 
-    mel (dB) of a sum of independent sources ~ 10 log10(10^(a/10) + 10^(b/10)) (mel power is
-    additive up to phase cross terms); labels are united, the mask is the product (both real).
-    The second window is attenuated by U(0, mix_gain_db) dB.
+    The features of a sum of independent sources ~ ``compress(decompress(a) + decompress(b))``
+    (mel power is additive up to phase cross terms; in dB: 10 log10(10^(a/10) + 10^(b/10)));
+    labels are united, the mask is the product (both real). The second window is attenuated
+    by U(0, mix_gain_db) dB. ``feature`` (default: the default config) names the compression.
     """
     import tensorflow as tf
 
+    feature = feature or FeatureConfig()
+    ln10 = float(np.log(10.0))
+    if feature.compression == "log10_1p":  # x = log10(1 + g S): iad_tf.audio.compress
+        g = feature.log_gain
+
+        def to_power(x: Any) -> Any:
+            return (tf.exp(x * ln10) - 1.0) / g
+
+        def from_power(p: Any) -> Any:
+            return tf.math.log(1.0 + g * tf.maximum(p, 0.0)) / ln10
+    else:  # "db" with ref 1 (iad_tf.audio.compress)
+        amin = feature.amin
+
+        def to_power(x: Any) -> Any:
+            return tf.exp(x * (ln10 / 10.0))
+
+        def from_power(p: Any) -> Any:
+            return 10.0 * tf.math.log(tf.maximum(p, amin)) / ln10
+
     def fn(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-        gain = -tf.random.uniform((), 0.0, cfg.mix_gain_db)
-        power = tf.pow(10.0, a["mel"] / 10.0) + tf.pow(10.0, (b["mel"] + gain) / 10.0)
+        gain = tf.pow(10.0, -tf.random.uniform((), 0.0, cfg.mix_gain_db) / 10.0)
         mixed = {
-            "mel": 10.0 * tf.math.log(tf.maximum(power, 1e-10)) / tf.math.log(10.0),
+            "mel": from_power(to_power(a["mel"]) + gain * to_power(b["mel"])),
             "labels": tf.maximum(a["labels"], b["labels"]),
             "mask": a["mask"] * b["mask"],
         }
@@ -308,13 +328,18 @@ def train_dataset(
     if cfg.batching == "windows":
         ds = ds.flat_map(split_windows(window))
         if cfg.eq_tilt_db or cfg.gain_db or cfg.mel_shift_bins:
+            if info.feature.compression != "db":
+                raise ValueError(
+                    "timbre augmentation (eq_tilt_db, gain_db, mel_shift_bins) works on dB "
+                    f"log-mel features; these records use {info.feature.compression!r}"
+                )
             ds = ds.map(timbre_augment(cfg, info.feature.n_mels), num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.shuffle(cfg.shuffle_buffer, seed=cfg.seed + 1, reshuffle_each_iteration=True)
         if cfg.mix_prob > 0:
             # A second, independently shuffled stream of windows to mix in.
             other = ds.shuffle(cfg.shuffle_buffer, seed=cfg.seed + 2, reshuffle_each_iteration=True)
             ds = tf.data.Dataset.zip(ds, other).map(
-                mix_windows(cfg), num_parallel_calls=tf.data.AUTOTUNE
+                mix_windows(cfg, info.feature), num_parallel_calls=tf.data.AUTOTUNE
             )
         examples = sum(max(1, n // window) for n in info.n_frames("train"))
     else:

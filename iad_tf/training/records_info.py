@@ -14,7 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from iad_tf.config import AAM_CLASSES, FeatureConfig, check_compatible, feature_setup
+from iad_tf.config import (
+    AAM_CLASSES,
+    FeatureConfig,
+    check_compatible,
+    feature_setup,
+    named_feature_config,
+)
 from iad_tf.data.records import record_schema
 from tfrecords_tools.reader import MANIFEST, listed_shards, read_manifest
 from tfrecords_tools.schema import Schema
@@ -77,6 +83,9 @@ def open_records(
 ) -> RecordsInfo:
     """Check ``records_dir`` for training and return its :class:`RecordsInfo`.
 
+    The records' feature config must equal ``expected_feature`` or, when None, the named
+    configuration (:data:`iad_tf.config.FEATURE_CONFIGS`) whose name it carries.
+
     Raises ``ValueError`` (``FileNotFoundError`` for a missing directory/manifest) with a
     one-line message naming the directory or manifest and the problem.
     """
@@ -91,9 +100,12 @@ def open_records(
     if missing:
         raise ValueError(f"{where}: missing keys {missing} (records from an older build-records?)")
     feature, classes = feature_setup(manifest, where)
-    check_compatible(
-        expected_feature or FeatureConfig(), feature, tuple(expected_classes), classes, where
-    )
+    if expected_feature is None:  # the records' named config, as build-records defines it
+        try:
+            expected_feature = named_feature_config(feature.name)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from exc
+    check_compatible(expected_feature, feature, tuple(expected_classes), classes, where)
     schema = Schema.from_json(manifest["schema"])
     if schema != record_schema(feature, len(classes)):
         raise ValueError(f"{where}: record schema differs from iad_tf.data.records.record_schema")
