@@ -44,6 +44,13 @@ import click
     "--name", default="model", show_default=True, help="File stem of the exported models."
 )
 @click.option(
+    "--chunk-frames",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="crnn_stream runs: frames per chunk of <name>_stream.tflite (16 = 0.37 s).",
+)
+@click.option(
     "--ship",
     is_flag=True,
     help="Also install the quantised model (float if none) as the default model in saved_models/.",
@@ -55,6 +62,7 @@ def export(
     window_frames: int | None,
     quantize: str,
     name: str,
+    chunk_frames: int,
     ship: bool,
 ) -> None:
     """Export a trained run and check every artifact against the Keras model.
@@ -62,11 +70,14 @@ def export(
     Writes <name>.tflite (float32), <name>_<mode>.tflite (quantised), each with a <stem>.json
     metadata sidecar, <name>_saved_model/ and <name>_export.json (checks). Fails, with the
     numbers, if SavedModel/float TFLite differ from Keras by more than 1e-4 or the quantised
-    model's micro-F1 by more than 0.02.
+    model's micro-F1 by more than 0.02. A crnn_stream run also gets <name>_stream.tflite (one
+    chunk + state tensors; chunked output == whole-sequence Keras within 1e-5) and, where it
+    converts, <name>_stream_int8.tflite.
     """
     from iad_tf.export.checks import ExportCheckError
     from iad_tf.export.pipeline import ExportSettings
     from iad_tf.export.run import export_run
+    from iad_tf.export.stream import StreamSettings
 
     try:
         settings = ExportSettings(quantize=quantize, name=name)
@@ -77,6 +88,7 @@ def export(
             settings,
             window_frames,
             progress=lambda msg: click.echo(f"... {msg}", err=True),
+            stream=StreamSettings(chunk_frames=chunk_frames, int8=quantize != "none"),
         )
     except (ValueError, FileNotFoundError, ExportCheckError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -88,6 +100,17 @@ def export(
         f"wrote {result.float_model}, {result.quantized_model or '(no quantised model)'}, "
         f"{result.saved_model}, {result.report}"
     )
+    if result.stream is not None:
+        st = result.stream
+        for check in st.checks:
+            click.echo(check.line())
+        att = st.int8_attempt
+        click.echo(
+            f"stream int8: {'ok' if att.get('ok') else 'not kept'} ({att.get('reason', '')})"
+        )
+        click.echo(
+            f"wrote {st.float_model}, {st.int8_model or '(no int8 stream model)'}, {st.report}"
+        )
     if ship:
         from iad_tf.export.ship import ship_default
 

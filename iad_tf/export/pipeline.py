@@ -94,6 +94,8 @@ class ExportResult:
     report: Path
     checks: list[Check] = field(default_factory=list)
     quantization: dict[str, Any] = field(default_factory=dict)
+    #: crnn_stream runs: the streaming export (:class:`iad_tf.export.stream.StreamExportResult`).
+    stream: Any = None
 
 
 def _versions() -> dict[str, str]:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+#: Calibration data: windows (N, W, n_mels) of the ``mel`` input, or {input name: (N, ...)}.
+Representative = np.ndarray | dict[str, np.ndarray] | None
 QUANT_MODES: tuple[str, ...] = ("int8", "dynamic", "float16")
 #: Fallback order after a failed mode (the requested mode starts the chain).
 FALLBACK: dict[str, tuple[str, ...]] = {
@@ -31,10 +33,11 @@ class ConversionError(RuntimeError):
 
 
 def convert(
-    saved_model_dir: str | Path, mode: str = "float32", representative: np.ndarray | None = None
+    saved_model_dir: str | Path, mode: str = "float32", representative: Representative = None
 ) -> bytes:
     """Convert ``saved_model_dir`` (fixed-shape ``serving_default``) to TFLite bytes in ``mode``
-    (float32, int8, dynamic, float16); ``representative`` (N, W, n_mels) is needed for int8."""
+    (float32, int8, dynamic, float16); ``representative`` (N, W, n_mels) windows, or a dict
+    {input name: (N, ...)} for a model with several inputs, is needed for int8."""
     import tensorflow as tf
 
     from iad_tf.inference.metadata import INPUT_NAME, SIGNATURE_KEY
@@ -58,11 +61,19 @@ def convert(
             tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
             tf.lite.OpsSet.TFLITE_BUILTINS,
         ]
-        reps = np.asarray(representative, dtype=np.float32)
+        # a dict {input name: (N, ...)} calibrates a model with several inputs (stream states)
+        reps = {
+            k: np.asarray(v, dtype=np.float32)
+            for k, v in (
+                representative.items()
+                if isinstance(representative, dict)
+                else [(INPUT_NAME, representative)]
+            )
+        }
 
-        def gen():  # one (1, W, n_mels) window per calibration step
-            for w in reps:
-                yield {INPUT_NAME: w[None]}
+        def gen():  # one batch-1 sample of every input per calibration step
+            for i in range(len(next(iter(reps.values())))):
+                yield {k: v[i : i + 1] for k, v in reps.items()}
 
         conv.representative_dataset = gen
     else:
@@ -78,15 +89,19 @@ def convert(
 def convert_isolated(
     saved_model_dir: str | Path,
     mode: str,
-    representative: np.ndarray | None,
+    representative: Representative,
     timeout_s: float = 1800.0,
 ) -> bytes:
     """:func:`convert` in a child process (``python -m iad_tf.export.convert_worker``): a
     converter crash raises :class:`ConversionError` instead of killing the export."""
     with tempfile.TemporaryDirectory(prefix="iad-tf-convert-") as tmp:
-        rep = Path(tmp) / "representative.npy"
         out = Path(tmp) / "model.tflite"
-        np.save(rep, np.zeros((0,), np.float32) if representative is None else representative)
+        if isinstance(representative, dict):
+            rep = Path(tmp) / "representative.npz"
+            np.savez(rep, **representative)
+        else:
+            rep = Path(tmp) / "representative.npy"
+            np.save(rep, np.zeros((0,), np.float32) if representative is None else representative)
         cmd = [
             sys.executable,
             "-m",

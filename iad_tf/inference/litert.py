@@ -64,9 +64,30 @@ def load_model(path: str | Path, threads: int | None = None) -> LiteRTModel:
     Raises :class:`ModelError` naming the file for a missing or corrupt model, missing or
     invalid metadata, a missing signature, or tensor shapes that contradict the metadata.
     """
+    path = Path(path)
+    metadata, interpreter, runner = open_signature(path, threads)
+    if metadata.stream:
+        raise ModelError(
+            f"{path}: a streaming model (one chunk + state tensors); run it with "
+            "`iad-tf predict --stream` or iad_tf.inference.stream.Stream"
+        )
+    check_tensors(path, metadata, runner)
+    model = LiteRTModel(path, metadata, runner, interpreter)
+    try:  # one silent run: delegates log on first use, and a model that cannot run fails here
+        with quiet_native_stderr():
+            model.run_window(
+                np.zeros((metadata.window_frames, metadata.feature_config.n_mels), np.float32)
+            )
+    except (ValueError, RuntimeError) as exc:
+        raise ModelError(f"{path}: the model does not run ({_first_line(exc)})") from exc
+    return model
+
+
+def open_signature(path: Path, threads: int | None) -> tuple[ModelMetadata, Any, Any]:
+    """(metadata, interpreter, ``serving_default`` runner) of ``path``; :class:`ModelError`
+    naming the file when the model or its metadata is missing or unusable."""
     from ai_edge_litert.interpreter import Interpreter
 
-    path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: model file not found")
     metadata = ModelMetadata.read(sidecar_path(path))
@@ -85,16 +106,7 @@ def load_model(path: str | Path, threads: int | None = None) -> LiteRTModel:
         runner = interpreter.get_signature_runner(SIGNATURE_KEY)
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"{path}: cannot prepare the model ({_first_line(exc)})") from exc
-    check_tensors(path, metadata, runner)
-    model = LiteRTModel(path, metadata, runner, interpreter)
-    try:  # one silent run: delegates log on first use, and a model that cannot run fails here
-        with quiet_native_stderr():
-            model.run_window(
-                np.zeros((metadata.window_frames, metadata.feature_config.n_mels), np.float32)
-            )
-    except (ValueError, RuntimeError) as exc:
-        raise ModelError(f"{path}: the model does not run ({_first_line(exc)})") from exc
-    return model
+    return metadata, interpreter, runner
 
 
 def check_tensors(path: Path, metadata: ModelMetadata, runner: Any) -> None:

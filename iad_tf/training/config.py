@@ -25,7 +25,7 @@ from typing import Any, Literal
 from iad_tf.config import NUM_CLASSES, FeatureConfig
 from iad_tf.fileio import read_json
 
-MODEL_NAMES: tuple[str, ...] = ("mlp", "crnn", "attention")
+MODEL_NAMES: tuple[str, ...] = ("mlp", "crnn", "attention", "crnn_stream")
 Batching = Literal["tracks", "windows"]
 ClassWeighting = Literal["none", "pos_weight"]
 CONFIG_JSON = "config.json"
