@@ -32,7 +32,6 @@ def predict_stream(
     )
     for job in jobs:
         click.echo(f"{job.path}:")
-        stream.reset()
         try:
             report = feed_file(
                 job.path, stream, median_window, on_event=lambda e: click.echo(e.line())

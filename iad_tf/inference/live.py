@@ -121,9 +121,10 @@ def feed_file(
     block_samples: int = 1024,
     on_event: Callable[[Event], None] | None = None,
 ) -> LiveReport:
-    """Play ``path`` (decoded and resampled to the model's rate) into ``stream`` (a fresh
-    :class:`~iad_tf.inference.stream.Stream`) in blocks of ``block_samples``; call
-    ``on_event`` for each start/stop as it becomes known."""
+    """Play ``path`` (decoded and resampled to the model's rate) into ``stream`` (reset
+    first) in blocks of ``block_samples``; call ``on_event`` for each start/stop as it
+    becomes known."""
+    stream.reset()
     md = stream.model.metadata
     cfg = md.feature_config
     y = load_audio(path, cfg.sample_rate)  # (samples,)
