@@ -10,14 +10,12 @@ So the true activity of a tone song is known exactly, as for the offline predict
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from iad_tf.audio import logmel
 from iad_tf.config import AAM_CLASSES
-from tests.detector_model import FEATURE, build_detector, song
+from tests.detector_model import FEATURE, build_detector
 
 CHUNK_FRAMES = 16
 SILENCE_DB = -100.0
@@ -50,40 +48,8 @@ def build_stream_detector() -> Any:
     gru_kernel[:, 2 * c :] = kernel / 2.0  # x = mel + 100: logit = kernel . x + bias'
     gru_bias[0, :c] = -30.0  # update gate shut: h_t = candidate
     gru_bias[0, 2 * c :] = (bias + SILENCE_DB * kernel.sum(axis=0)) / 2.0
-    model.get_layer("gru").set_weights([gru_kernel, np.zeros((c, 3 * c), np.float32), gru_bias])
+    # small recurrent weights (all zeros made the int8 file abort LiteRT: zero scales)
+    recurrent = np.random.default_rng(0).normal(0.0, 0.01, (c, 3 * c)).astype(np.float32)
+    model.get_layer("gru").set_weights([gru_kernel, recurrent, gru_bias])
     model.get_layer("logits").set_weights([10.0 * np.eye(c, dtype=np.float32), np.zeros(c)])
     return model
-
-
-def validation_track() -> tuple[str, np.ndarray, np.ndarray]:
-    """(id, mel, labels) of a 3.5 s tone song with Flute and ElectricBass overlapping."""
-    activity = {"Flute": [(0.5, 2.0)], "ElectricBass": [(1.5, 3.0)]}
-    mel = logmel(song(activity, 3.5, FEATURE.sample_rate), FEATURE)
-    labels = np.zeros((mel.shape[0], len(AAM_CLASSES)), np.uint8)
-    times = FEATURE.frame_times(mel.shape[0])
-    for name, spans in activity.items():
-        for a, b in spans:
-            labels[(times >= a) & (times < b), AAM_CLASSES.index(name)] = 1
-    return "song", mel, labels
-
-
-def export_stream_detector(out_dir: Path, int8: bool = True, median_window: int = 1) -> Any:
-    """Export :func:`build_stream_detector`; return the StreamExportResult."""
-    from iad_tf.export.stream import StreamSettings, export_stream
-
-    track = validation_track()
-    return export_stream(
-        build_stream_detector(),
-        out_dir,
-        model_config=model_config(),
-        mel_stats=MEL_STATS,
-        feature=FEATURE,
-        classes=AAM_CLASSES,
-        val_tracks=[track],
-        calibration_tracks=[track],
-        thresholds=np.full(len(AAM_CLASSES), 0.5),
-        median_window=median_window,
-        name="detector",
-        settings=StreamSettings(chunk_frames=CHUNK_FRAMES, int8=int8, representative_chunks=16),
-        info={"model": {"architecture": "hand-wired crnn_stream tone detector (tests)"}},
-    )

@@ -1,5 +1,5 @@
 """Streaming: the incremental log-mel, the causal crnn_stream model, its chunk + state export
-(float parity with the whole-sequence model, the int8 attempt), ``iad_tf.inference.Stream``
+(float parity with the whole-sequence model, the full-integer attempts), ``iad_tf.inference.Stream``
 and ``predict --stream`` on a tone song with known activity, run with TensorFlow unimportable.
 
 The exported model is a hand-wired crnn_stream tone detector (tests/stream_detector.py), so
@@ -197,11 +197,17 @@ def test_export_writes_a_checked_stream_model(exported: dict[str, Any]) -> None:
     assert md["stream"]["algorithmic_latency_s"] == pytest.approx(
         (15 * 512 + 1024) / 22050, abs=1e-4
     )
-    # the int8 attempt is recorded either way; the file exists only when it ran and kept F1
-    attempt = md["quantization"]["int8_attempt"]
-    assert attempt["tried"] is True and attempt["reason"]
-    assert (out / "m_stream_int8.tflite").is_file() == attempt["ok"]
-    assert report["int8_attempt"] == attempt
+    # every full-integer attempt is recorded; the kept file is the first one that passed
+    attempts = md["quantization"]["attempts"]
+    assert report["quantization_attempts"] == attempts and attempts[0]["mode"] == "int8"
+    assert all(a["reason"] for a in attempts)
+    kept = [a["mode"] for a in attempts if a["ok"]]
+    for mode in ("int8", "int16x8"):
+        assert (out / f"m_stream_{mode}.tflite").is_file() == (mode in kept)
+    assert kept == ["int8"]  # the detector's decisions survive int8
+    assert attempts[0]["bytes"] < 200_000
+    q = json.loads((out / "m_stream_int8.json").read_text())
+    assert q["quantization"]["mode"] == "int8" and q["stream"] == md["stream"]
     # the offline files are there as for every run
     assert (out / "m.tflite").is_file() and (out / "m_stream.tflite").is_file()
     # independent of the export's own check: chunk by chunk == whole sequence (Keras)
@@ -225,6 +231,15 @@ def test_wrong_kind_of_model_gives_a_clear_message(
     res = CliRunner().invoke(cli, ["predict", str(song), "--stream"])
     assert res.exit_code == 2 and "--stream needs --model" in res.output
     assert "Traceback" not in res.output
+
+
+def test_a_crashing_or_broken_integer_file_does_not_take_the_export_down(tmp_path: Path) -> None:
+    from iad_tf.export.stream import run_isolated
+
+    bad = tmp_path / "x_stream_int8.tflite"
+    bad.write_bytes(b"\x00not a model" * 64)
+    with pytest.raises(RuntimeError, match=r"x_stream_int8.tflite: the LiteRT interpreter failed"):
+        run_isolated(bad, [np.zeros((20, 128), np.float32)])
 
 
 # ---------------------------------------------------------------- TF-free: Stream and predict --stream

@@ -72,7 +72,7 @@ def export(
     numbers, if SavedModel/float TFLite differ from Keras by more than 1e-4 or the quantised
     model's micro-F1 by more than 0.02. A crnn_stream run also gets <name>_stream.tflite (one
     chunk + state tensors; chunked output == whole-sequence Keras within 1e-5) and, where it
-    converts, <name>_stream_int8.tflite.
+    converts and keeps micro-F1, <name>_stream_int8.tflite (else _int16x8).
     """
     from iad_tf.export.checks import ExportCheckError
     from iad_tf.export.pipeline import ExportSettings
@@ -88,7 +88,7 @@ def export(
             settings,
             window_frames,
             progress=lambda msg: click.echo(f"... {msg}", err=True),
-            stream=StreamSettings(chunk_frames=chunk_frames, int8=quantize != "none"),
+            stream=StreamSettings(chunk_frames=chunk_frames, quantize=quantize != "none"),
         )
     except (ValueError, FileNotFoundError, ExportCheckError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -104,12 +104,12 @@ def export(
         st = result.stream
         for check in st.checks:
             click.echo(check.line())
-        att = st.int8_attempt
+        for att in st.quant_attempts:
+            verdict = "kept" if att["ok"] else "not kept"
+            click.echo(f"stream {att['mode']}: {verdict} ({att['reason']})")
         click.echo(
-            f"stream int8: {'ok' if att.get('ok') else 'not kept'} ({att.get('reason', '')})"
-        )
-        click.echo(
-            f"wrote {st.float_model}, {st.int8_model or '(no int8 stream model)'}, {st.report}"
+            f"wrote {st.float_model}, {st.quantized_model or '(no integer stream model)'}, "
+            f"{st.report}"
         )
     if ship:
         from iad_tf.export.ship import ship_default

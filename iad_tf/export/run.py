@@ -136,7 +136,7 @@ def export_run(
             thresholds=thresholds,
             median_window=median_window,
             name=settings.name,
-            settings=stream or StreamSettings(int8=settings.quantize != "none"),
+            settings=stream or StreamSettings(quantize=settings.quantize != "none"),
             info=info,
             progress=say,
         )

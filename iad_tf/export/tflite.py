@@ -33,11 +33,17 @@ class ConversionError(RuntimeError):
 
 
 def convert(
-    saved_model_dir: str | Path, mode: str = "float32", representative: Representative = None
+    saved_model_dir: str | Path,
+    mode: str = "float32",
+    representative: Representative = None,
+    dense_per_channel: bool = True,
 ) -> bytes:
     """Convert ``saved_model_dir`` (fixed-shape ``serving_default``) to TFLite bytes in ``mode``
     (float32, int8, dynamic, float16); ``representative`` (N, W, n_mels) windows, or a dict
-    {input name: (N, ...)} for a model with several inputs, is needed for int8."""
+    {input name: (N, ...)} for a model with several inputs, is needed for int8.
+    ``dense_per_channel=False`` quantises dense (fully connected) weights per tensor: an
+    unrolled GRU repeats its dense ops each step, and per-channel scales and zero points of
+    every step's bias made an int8 stream model 258 KB instead of 179 KB (same accuracy)."""
     import tensorflow as tf
 
     from iad_tf.inference.metadata import INPUT_NAME, SIGNATURE_KEY
@@ -53,12 +59,14 @@ def convert(
     elif mode == "float16":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.target_spec.supported_types = [tf.float16]
-    elif mode == "int8":
+    elif mode in ("int8", "int16x8"):  # int16x8: 16-bit activations, int8 weights
         if representative is None or len(representative) == 0:
-            raise ConversionError("int8 needs representative windows")
+            raise ConversionError(f"{mode} needs representative windows")
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.target_spec.supported_ops = [
-            tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+            tf.lite.OpsSet.TFLITE_BUILTINS_INT8
+            if mode == "int8"
+            else tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
             tf.lite.OpsSet.TFLITE_BUILTINS,
         ]
         # a dict {input name: (N, ...)} calibrates a model with several inputs (stream states)
@@ -76,8 +84,10 @@ def convert(
                 yield {k: v[i : i + 1] for k, v in reps.items()}
 
         conv.representative_dataset = gen
+        if not dense_per_channel:
+            conv._experimental_disable_per_channel_quantization_for_dense_layers = True
     else:
-        raise ValueError(f"unknown mode {mode!r} (float32, {', '.join(QUANT_MODES)})")
+        raise ValueError(f"unknown mode {mode!r} (float32, {', '.join(QUANT_MODES)}, int16x8)")
     try:
         return conv.convert()
     except Exception as exc:  # noqa: BLE001 - converter errors come in many types
@@ -91,6 +101,7 @@ def convert_isolated(
     mode: str,
     representative: Representative,
     timeout_s: float = 1800.0,
+    dense_per_channel: bool = True,
 ) -> bytes:
     """:func:`convert` in a child process (``python -m iad_tf.export.convert_worker``): a
     converter crash raises :class:`ConversionError` instead of killing the export."""
@@ -110,6 +121,7 @@ def convert_isolated(
             mode,
             str(rep),
             str(out),
+            *([] if dense_per_channel else ["--dense-per-tensor"]),
         ]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
