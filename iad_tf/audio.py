@@ -153,16 +153,24 @@ def logmel_frames(padded: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     (:mod:`iad_tf.audio_blocks`) calls it on overlapping stretches of the padded song.
     """
     frames = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft)[:: cfg.hop_length]  # (T, n_fft)
-    fb = mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, float(cfg.fmin), cfg.fmax)
     out = np.empty((frames.shape[0], cfg.n_mels), dtype=np.float32)
     block = 1024  # frames per FFT block: bounded memory for long songs
     for s in range(0, frames.shape[0], block):
-        spec = np.fft.rfft(frames[s : s + block] * _hann(cfg.n_fft), axis=1)  # (b, bins)
-        mag = spec.real**2 + spec.imag**2
-        if cfg.power != 2.0:
-            mag = mag ** (cfg.power / 2.0)
-        out[s : s + block] = compress(mag @ fb.T, cfg)
+        out[s : s + block] = frames_logmel(frames[s : s + block], cfg)
     return out
+
+
+def frames_logmel(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Log-mel float32 (T, n_mels) of T already cut frames (T, n_fft) of (padded) audio:
+    Hann window, power spectrum, Slaney mel, :func:`compress`. The per-frame half of
+    :func:`logmel` (also used by the streaming front end)."""
+    fb = mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, float(cfg.fmin), cfg.fmax)
+    frames = np.asarray(frames, dtype=np.float64)
+    spec = np.fft.rfft(frames * _hann(cfg.n_fft), axis=1)  # (T, bins)
+    mag = spec.real**2 + spec.imag**2
+    if cfg.power != 2.0:
+        mag = mag ** (cfg.power / 2.0)
+    return compress(mag @ fb.T, cfg).astype(np.float32)
 
 
 def compress(s: np.ndarray, cfg: FeatureConfig) -> np.ndarray:

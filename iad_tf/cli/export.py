@@ -46,6 +46,13 @@ from iad_tf.cli.options import check_writable
     "--name", default="model", show_default=True, help="File stem of the exported models."
 )
 @click.option(
+    "--chunk-frames",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="crnn_stream runs: frames per chunk of <name>_stream.tflite (16 = 0.37 s).",
+)
+@click.option(
     "--ship",
     is_flag=True,
     help="Also install the quantised model (float if none) as the default model in saved_models/.",
@@ -57,6 +64,7 @@ def export(
     window_frames: int | None,
     quantize: str,
     name: str,
+    chunk_frames: int,
     ship: bool,
 ) -> None:
     """Export a trained run and check every artifact against the Keras model.
@@ -68,11 +76,15 @@ def export(
     SavedModel/float TFLite differ from Keras by more than 1e-4, the quantised model's
     micro-F1 by more than 0.02, or a waveform model's log-mel from logmel by more than
     0.05 dB or its probabilities from the two-step path by more than 1e-4 (0.01 quantised).
+    A crnn_stream run also gets <name>_stream.tflite (one chunk + state tensors; chunked
+    output == whole-sequence Keras within 1e-5) and, where it converts and keeps micro-F1,
+    <name>_stream_int8.tflite (else _int16x8).
     """
     check_writable(out_dir)
     from iad_tf.export.checks import ExportCheckError
     from iad_tf.export.pipeline import ExportSettings
     from iad_tf.export.run import export_run
+    from iad_tf.export.stream import StreamSettings
 
     try:
         settings = ExportSettings(quantize=quantize, name=name)
@@ -83,6 +95,7 @@ def export(
             settings,
             window_frames,
             progress=lambda msg: click.echo(f"... {msg}", err=True),
+            stream=StreamSettings(chunk_frames=chunk_frames, quantize=quantize != "none"),
         )
     except (ValueError, FileNotFoundError, ExportCheckError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -95,6 +108,17 @@ def export(
         f"{result.saved_model}, {result.report}"
     )
     click.echo(f"waveform models: {', '.join(str(p) for p in result.waveform_models)}")
+    if result.stream is not None:
+        st = result.stream
+        for check in st.checks:
+            click.echo(check.line())
+        for att in st.quant_attempts:
+            verdict = "kept" if att["ok"] else "not kept"
+            click.echo(f"stream {att['mode']}: {verdict} ({att['reason']})")
+        click.echo(
+            f"wrote {st.float_model}, {st.quantized_model or '(no integer stream model)'}, "
+            f"{st.report}"
+        )
     if ship:
         from iad_tf.export.ship import ship_default
 

@@ -81,6 +81,13 @@ def _check_model_path(model_path: str) -> None:
     help="AAM onsets ARFF of the (single) song: score the prediction against it (frame "
     "F1, instruments missed and falsely detected) and draw truth vs prediction with --plot.",
 )
+@click.option(
+    "--stream",
+    is_flag=True,
+    help="Live mode: feed each file in 46 ms blocks through a streaming model "
+    "(<stem>_stream.tflite) and print each instrument as it starts and stops, with its "
+    "latency. Writes no files.",
+)
 def predict(
     paths: tuple[str, ...],
     model_path: str | None,
@@ -90,6 +97,7 @@ def predict(
     median_window: int | None,
     threads: int,
     truth: str | None,
+    stream: bool,
 ) -> None:
     """Detect instruments in audio files or folders (mp3/flac/wav/ogg, searched recursively).
 
@@ -97,6 +105,17 @@ def predict(
     --plot a piano roll (<name>.png). Unreadable files are reported and skipped; the exit
     code is 1 if any failed.
     """
+    if stream:
+        from iad_tf.cli.predict_stream import predict_stream
+
+        if truth is not None:
+            raise click.UsageError("--truth scores a whole-song prediction; drop --stream")
+        if model_path is None:
+            raise click.UsageError(
+                "--stream needs --model <stem>_stream.tflite (a crnn_stream export)"
+            )
+        predict_stream(paths, model_path, median_window, threads)
+        return
     from iad_tf.inference.default_model import default_model_path
     from iad_tf.inference.litert import load_model
     from iad_tf.inference.metadata import ModelError

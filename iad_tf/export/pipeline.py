@@ -104,6 +104,8 @@ class ExportResult:
     checks: list[Check] = field(default_factory=list)
     quantization: dict[str, Any] = field(default_factory=dict)
     waveform_models: list[Path] = field(default_factory=list)
+    #: crnn_stream runs: the streaming export (:class:`iad_tf.export.stream.StreamExportResult`).
+    stream: Any = None
 
 
 def _versions() -> dict[str, str]:

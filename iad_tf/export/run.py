@@ -44,12 +44,15 @@ def export_run(
     settings: ExportSettings | None = None,
     window_frames: int | None = None,
     progress: Any = None,
+    stream: Any = None,
 ) -> ExportResult:
     """Export ``run_dir`` into ``out_dir``; ``ValueError`` naming the file for bad input.
 
     The window defaults to :data:`DEFAULT_WINDOW_FRAMES` (256 frames = 5.9 s at 22050 Hz /
     hop 512, about the 6 s training windows) and the hop to 3/4 of it. Thresholds and the
     median window come from ``thresholds.json`` (evaluate) when present, else 0.5 and 1.
+    A ``crnn_stream`` run also gets its streaming export (:mod:`iad_tf.export.stream`, with
+    ``stream`` settings: a :class:`~iad_tf.export.stream.StreamSettings`) in ``result.stream``.
     """
     from iad_tf.evaluation.inference import check_records, load_model, open_run
     from iad_tf.evaluation.thresholds import load_presence, load_thresholds
@@ -115,7 +118,7 @@ def export_run(
         },
         "validation": evaluate_summary(read_json(metrics_path)) if metrics_path.is_file() else None,
     }
-    return export_model(
+    result = export_model(
         model,
         out_dir,
         feature=run.feature,
@@ -129,3 +132,24 @@ def export_run(
         info=info,
         progress=say,
     )
+    if run.model_name == "crnn_stream":  # causal: also the chunk + state form for live audio
+        from iad_tf.export.stream import StreamSettings, export_stream
+        from iad_tf.training.config import ModelConfig
+
+        result.stream = export_stream(
+            model,
+            out_dir,
+            model_config=ModelConfig.from_dict(run.config.get("model", {})),
+            mel_stats=run.config.get("mel_stats"),
+            feature=run.feature,
+            classes=run.classes,
+            val_tracks=val,
+            calibration_tracks=read_tracks(records_dir, "train", manifest, limit=16) or val,
+            thresholds=thresholds,
+            median_window=median_window,
+            name=settings.name,
+            settings=stream or StreamSettings(quantize=settings.quantize != "none"),
+            info=info,
+            progress=say,
+        )
+    return result

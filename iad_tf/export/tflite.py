@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+#: Calibration data: windows (N, W, n_mels) of the ``mel`` input, or {input name: (N, ...)}.
+Representative = np.ndarray | dict[str, np.ndarray] | None
 QUANT_MODES: tuple[str, ...] = ("int8", "dynamic", "float16")
 #: Fallback order after a failed mode (the requested mode starts the chain).
 FALLBACK: dict[str, tuple[str, ...]] = {
@@ -31,10 +33,17 @@ class ConversionError(RuntimeError):
 
 
 def convert(
-    saved_model_dir: str | Path, mode: str = "float32", representative: np.ndarray | None = None
+    saved_model_dir: str | Path,
+    mode: str = "float32",
+    representative: Representative = None,
+    dense_per_channel: bool = True,
 ) -> bytes:
     """Convert ``saved_model_dir`` (fixed-shape ``serving_default``) to TFLite bytes in ``mode``
-    (float32, int8, dynamic, float16); ``representative`` (N, W, n_mels) is needed for int8."""
+    (float32, int8, dynamic, float16); ``representative`` (N, W, n_mels) windows, or a dict
+    {input name: (N, ...)} for a model with several inputs, is needed for int8.
+    ``dense_per_channel=False`` quantises dense (fully connected) weights per tensor: an
+    unrolled GRU repeats its dense ops each step, and per-channel scales and zero points of
+    every step's bias made an int8 stream model 258 KB instead of 179 KB (same accuracy)."""
     import tensorflow as tf
 
     from iad_tf.inference.metadata import INPUT_NAME, SIGNATURE_KEY
@@ -50,23 +59,35 @@ def convert(
     elif mode == "float16":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.target_spec.supported_types = [tf.float16]
-    elif mode == "int8":
+    elif mode in ("int8", "int16x8"):  # int16x8: 16-bit activations, int8 weights
         if representative is None or len(representative) == 0:
-            raise ConversionError("int8 needs representative windows")
+            raise ConversionError(f"{mode} needs representative windows")
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.target_spec.supported_ops = [
-            tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+            tf.lite.OpsSet.TFLITE_BUILTINS_INT8
+            if mode == "int8"
+            else tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
             tf.lite.OpsSet.TFLITE_BUILTINS,
         ]
-        reps = np.asarray(representative, dtype=np.float32)
+        # a dict {input name: (N, ...)} calibrates a model with several inputs (stream states)
+        reps = {
+            k: np.asarray(v, dtype=np.float32)
+            for k, v in (
+                representative.items()
+                if isinstance(representative, dict)
+                else [(INPUT_NAME, representative)]
+            )
+        }
 
-        def gen():  # one (1, W, n_mels) window per calibration step
-            for w in reps:
-                yield {INPUT_NAME: w[None]}
+        def gen():  # one batch-1 sample of every input per calibration step
+            for i in range(len(next(iter(reps.values())))):
+                yield {k: v[i : i + 1] for k, v in reps.items()}
 
         conv.representative_dataset = gen
+        if not dense_per_channel:
+            conv._experimental_disable_per_channel_quantization_for_dense_layers = True
     else:
-        raise ValueError(f"unknown mode {mode!r} (float32, {', '.join(QUANT_MODES)})")
+        raise ValueError(f"unknown mode {mode!r} (float32, {', '.join(QUANT_MODES)}, int16x8)")
     try:
         return conv.convert()
     except Exception as exc:  # noqa: BLE001 - converter errors come in many types
@@ -78,15 +99,20 @@ def convert(
 def convert_isolated(
     saved_model_dir: str | Path,
     mode: str,
-    representative: np.ndarray | None,
+    representative: Representative,
     timeout_s: float = 1800.0,
+    dense_per_channel: bool = True,
 ) -> bytes:
     """:func:`convert` in a child process (``python -m iad_tf.export.convert_worker``): a
     converter crash raises :class:`ConversionError` instead of killing the export."""
     with tempfile.TemporaryDirectory(prefix="iad-tf-convert-") as tmp:
-        rep = Path(tmp) / "representative.npy"
         out = Path(tmp) / "model.tflite"
-        np.save(rep, np.zeros((0,), np.float32) if representative is None else representative)
+        if isinstance(representative, dict):
+            rep = Path(tmp) / "representative.npz"
+            np.savez(rep, **representative)
+        else:
+            rep = Path(tmp) / "representative.npy"
+            np.save(rep, np.zeros((0,), np.float32) if representative is None else representative)
         cmd = [
             sys.executable,
             "-m",
@@ -95,6 +121,7 @@ def convert_isolated(
             mode,
             str(rep),
             str(out),
+            *([] if dense_per_channel else ["--dense-per-tensor"]),
         ]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)

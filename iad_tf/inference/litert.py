@@ -78,9 +78,42 @@ def load_model(path: str | Path, threads: int | None = None) -> LiteRTModel:
     Raises :class:`ModelError` naming the file for a missing or corrupt model, missing or
     invalid metadata, a missing signature, or tensor shapes that contradict the metadata.
     """
+    path = Path(path)
+    sig = open_signature(path, threads)
+    metadata, interpreter, runner = sig.metadata, sig.interpreter, sig.runner
+    if metadata.stream:
+        raise ModelError(
+            f"{path}: a streaming model (one chunk + state tensors); run it with "
+            "`iad-tf predict --stream` or iad_tf.inference.stream.Stream"
+        )
+    check_tensors(path, metadata, runner, sig.variant)
+    model = LiteRTModel(path, metadata, runner, interpreter, sig.variant, sig.notes)
+    shape = sig.variant.input_shape(metadata.feature_config, metadata.window_frames)[1:]
+    try:  # one silent run: delegates log on first use, and a model that cannot run fails here
+        with quiet_native_stderr():
+            model.run_window(np.zeros(shape, np.float32))
+    except (ValueError, RuntimeError) as exc:
+        raise ModelError(f"{path}: the model does not run ({_first_line(exc)})") from exc
+    return model
+
+
+@dataclass(frozen=True)
+class Signature:
+    """An opened model: metadata, interpreter, ``serving_default`` runner, its variant (which
+    input it takes) and notes about the metadata."""
+
+    metadata: ModelMetadata
+    interpreter: Any
+    runner: Any
+    variant: ExportVariant
+    notes: list[str]
+
+
+def open_signature(path: Path, threads: int | None) -> Signature:
+    """Open ``path``'s ``serving_default`` signature; :class:`ModelError` naming the file when
+    the model or its metadata is missing or unusable."""
     from ai_edge_litert.interpreter import Interpreter
 
-    path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: model file not found")
     metadata, notes = read_metadata(path)
@@ -100,15 +133,7 @@ def load_model(path: str | Path, threads: int | None = None) -> LiteRTModel:
         runner = interpreter.get_signature_runner(SIGNATURE_KEY)
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"{path}: cannot prepare the model ({_first_line(exc)})") from exc
-    check_tensors(path, metadata, runner, variant)
-    model = LiteRTModel(path, metadata, runner, interpreter, variant, notes)
-    shape = variant.input_shape(metadata.feature_config, metadata.window_frames)[1:]
-    try:  # one silent run: delegates log on first use, and a model that cannot run fails here
-        with quiet_native_stderr():
-            model.run_window(np.zeros(shape, np.float32))
-    except (ValueError, RuntimeError) as exc:
-        raise ModelError(f"{path}: the model does not run ({_first_line(exc)})") from exc
-    return model
+    return Signature(metadata, interpreter, runner, variant, notes)
 
 
 def read_metadata(path: Path) -> tuple[ModelMetadata, list[str]]:

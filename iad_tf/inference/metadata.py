@@ -56,6 +56,8 @@ class ModelMetadata:
     validation: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
     presence: dict[str, Any] = field(default_factory=dict)
+    #: Streaming models only (``<stem>_stream.tflite``): chunk_frames, state shapes, latency.
+    stream: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))

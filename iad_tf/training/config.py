@@ -26,8 +26,7 @@ from typing import Any, Literal
 from iad_tf.config import NUM_CLASSES, FeatureConfig, checked_fields
 from iad_tf.fileio import read_json
 
-MODEL_NAMES: tuple[str, ...] = ("mlp", "crnn", "attention")
-MODEL_NAMES += ("musicnn_crnn",)
+MODEL_NAMES: tuple[str, ...] = ("mlp", "crnn", "attention", "crnn_stream", "musicnn_crnn")
 Batching = Literal["tracks", "windows"]
 ClassWeighting = Literal["none", "pos_weight"]
 Checkpoint = Literal["best", "last"]

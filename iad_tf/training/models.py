@@ -136,10 +136,114 @@ def build_attention(
     return keras.Model(inp, out, name="attention")
 
 
+#: Past frames each causal 3x3 convolution of ``crnn_stream`` sees besides the current one.
+CAUSAL_CONTEXT = 2
+#: Names of the streaming state tensors: one time buffer per conv block, then the GRU state.
+STATE_GRU = "gru"
+
+
+def stream_state_names(cfg: ModelConfig) -> tuple[str, ...]:
+    """``("conv0", ..., "conv<n-1>", "gru")``: the states of :func:`build_crnn_stream_step`."""
+    return (*(f"conv{i}" for i in range(len(cfg.conv_blocks))), STATE_GRU)
+
+
+def stream_state_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Per state, its shape without the batch axis: conv ``i`` keeps the last
+    :data:`CAUSAL_CONTEXT` frames of its input (ctx, bins_i, channels_i); the GRU (units,)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    bins, channels = cfg.n_mels, 1
+    for i, (filters, pool) in enumerate(cfg.conv_blocks):
+        shapes[f"conv{i}"] = (CAUSAL_CONTEXT, bins, channels)
+        bins, channels = bins // pool, filters
+    shapes[STATE_GRU] = (cfg.gru_units,)
+    return shapes
+
+
+def _causal_crnn(
+    cfg: ModelConfig,
+    mel_stats: Mapping[str, Sequence[float]] | None,
+    inp: keras.KerasTensor,
+    states: Mapping[str, keras.KerasTensor] | None,
+    chunk_frames: int | None,
+) -> tuple[keras.KerasTensor, dict[str, keras.KerasTensor]]:
+    """The causal CRNN on ``inp`` (b, T, n_mels) -> (logits (b, T, C), new states).
+
+    ``states is None``: the whole sequence, the past of frame 0 zero-padded (training).
+    Otherwise one chunk of ``chunk_frames`` frames continuing from ``states`` (streaming):
+    each conv prepends its buffer instead of the zeros, so both wirings compute the same
+    numbers, and the weights (same layer names) are interchangeable.
+    """
+    new: dict[str, keras.KerasTensor] = {}
+    h = _standardize(inp, cfg, mel_stats)
+    h = layers.Reshape((-1, cfg.n_mels, 1), name="causal_to_image")(h)  # (b, T, F, 1)
+    for i, (filters, pool) in enumerate(cfg.conv_blocks):
+        if states is None:
+            h = layers.ZeroPadding2D(((CAUSAL_CONTEXT, 0), (1, 1)), name=f"causal{i}_pad")(h)
+        else:
+            h = layers.Concatenate(axis=1, name=f"causal{i}_buffer")([states[f"conv{i}"], h])
+            new[f"conv{i}"] = layers.Cropping2D(
+                ((chunk_frames, 0), (0, 0)), name=f"causal{i}_keep"
+            )(h)  # (b, ctx, F_i, c_i): the last frames, the next chunk's past
+            h = layers.ZeroPadding2D(((0, 0), (1, 1)), name=f"causal{i}_pad")(h)
+        h = layers.Conv2D(filters, 3, padding="valid", use_bias=False, name=f"causal{i}_conv")(
+            h
+        )  # (b, T, F_i, filters): time causal, frequency 'same'
+        h = layers.BatchNormalization(name=f"causal{i}_bn")(h)
+        h = layers.ReLU(name=f"causal{i}_relu")(h)
+        h = layers.MaxPooling2D((1, pool), name=f"causal{i}_pool")(h)  # (b, T, F_i / pool, filters)
+    bins = cfg.conv_out_bins(cfg.conv_blocks)
+    h = layers.Reshape((-1, bins * cfg.conv_blocks[-1][0]), name="causal_to_sequence")(h)
+    h = layers.Dropout(cfg.dropout, name="conv_dropout")(h)
+    stream = states is not None
+    gru = layers.GRU(
+        cfg.gru_units, return_sequences=True, return_state=stream, unroll=stream, name="gru"
+    )
+    if stream:
+        h, new[STATE_GRU] = gru(h, initial_state=states[STATE_GRU])
+    else:
+        h = gru(h)  # (b, T, u)
+    h = layers.Dropout(cfg.dropout, name="gru_dropout")(h)
+    return layers.Dense(cfg.n_classes, name=OUTPUT_NAME)(h), new  # (b, T, C)
+
+
+def build_crnn_stream(
+    cfg: ModelConfig,
+    mel_stats: Mapping[str, Sequence[float]] | None = None,
+    frames: int | None = None,
+    batch_size: int | None = None,
+) -> keras.Model:
+    """Causal CRNN: conv blocks that see only the current and :data:`CAUSAL_CONTEXT` past
+    frames (frequency pooling only) -> unidirectional GRU -> per-frame Dense. Frame t's
+    output depends on frames <= t only (no look-ahead), so it can run on a live stream
+    (:func:`build_crnn_stream_step`)."""
+    inp = _inputs(cfg, frames, batch_size)
+    out, _ = _causal_crnn(cfg, mel_stats, inp, None, None)
+    return keras.Model(inp, out, name="crnn_stream")
+
+
+def build_crnn_stream_step(
+    cfg: ModelConfig, mel_stats: Mapping[str, Sequence[float]] | None, chunk_frames: int
+) -> keras.Model:
+    """One streaming step of :func:`build_crnn_stream` (same layer names, so its weights load
+    by name): inputs ``mel`` (1, chunk_frames, n_mels) and the states of
+    :func:`stream_state_shapes` (1, ...) named ``state_<name>``, outputs ``{"logits": (1, chunk_frames, C), <state>:
+    new state}``. The GRU is unrolled over the chunk (no WHILE loop: converts to int8)."""
+    if chunk_frames < 1:
+        raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
+    inp = _inputs(cfg, chunk_frames, 1)
+    states = {
+        name: keras.Input(shape=shape, batch_size=1, name=f"state_{name}")
+        for name, shape in stream_state_shapes(cfg).items()
+    }
+    out, new = _causal_crnn(cfg, mel_stats, inp, states, chunk_frames)
+    return keras.Model([inp, *states.values()], {OUTPUT_NAME: out, **new}, name="crnn_stream_step")
+
+
 BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "mlp": build_mlp,
     "crnn": build_crnn,
     "attention": build_attention,
+    "crnn_stream": build_crnn_stream,
 }
 BUILDERS["musicnn_crnn"] = build_musicnn_crnn
 assert tuple(BUILDERS) == MODEL_NAMES
