@@ -15,7 +15,7 @@ import soundfile as sf
 from iad_tf.audio import AudioError, decode, load_audio, logmel
 from iad_tf.audio_blocks import FileLogmel, logmel_blocks, read_blocks
 from iad_tf.config import FeatureConfig
-from iad_tf.inference.windows import Stitcher, iter_windows, make_windows, stitch
+from iad_tf.inference.windows import PAGE_FRAMES, Stitcher, iter_windows, make_windows, stitch
 
 CFG = FeatureConfig()
 MIX = "audio-mixes-mp3/1941_mix.mp3"  # 181 s, mono 44.1 kHz, a long fade-out at its end
@@ -175,6 +175,16 @@ def test_windows_cut_from_blocks_equal_the_whole_cut(n_frames: int) -> None:
         for (s, _, real), p in zip(cut, probs, strict=True):
             stitcher.add(s, p[:real])
         np.testing.assert_array_equal(stitcher.finish(), ref)
+
+
+def test_long_song_stitched_from_blocks_gives_the_frames_back() -> None:
+    """Several pages of finished frames: a 'model' copying 3 mel bins out gets them back."""
+    n = 2 * PAGE_FRAMES + 777
+    mel = np.random.default_rng(7).normal(-50, 10, (n, 8)).astype(np.float32)
+    stitcher = Stitcher(256, 192)
+    for start, window, real in iter_windows(split(mel, 5000), 256, 192, -100.0):
+        stitcher.add(start, window[:real, :3])
+    np.testing.assert_allclose(stitcher.finish(), mel[:, :3], rtol=1e-6)
 
 
 def test_stitcher_refuses_out_of_order_and_uncovered_frames() -> None:

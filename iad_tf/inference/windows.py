@@ -88,6 +88,11 @@ def edge_weights(window: int, overlap: int) -> np.ndarray:
     return w
 
 
+#: Frames per page of finished probabilities (1 MB at 31 classes: large enough that the
+#: allocator returns a freed page to the system, so a long song's pages cost no extra memory).
+PAGE_FRAMES: int = 1 << 13
+
+
 class Stitcher:
     """Per-frame probabilities from overlapping window outputs, as the windows arrive.
 
@@ -103,7 +108,8 @@ class Stitcher:
         self._wsum = np.zeros(window, dtype=np.float64)  # (window,) their weights
         self._base = 0
         self._end = 0  # one past the last frame any window covered
-        self._done: list[np.ndarray] = []  # finished frames, float32 (frames_i, C)
+        self._pages: list[np.ndarray] = []  # finished frames, float32 (PAGE_FRAMES, C) each
+        self._n_done = 0  # frames in the pages
 
     def add(self, start: int, probs: np.ndarray) -> None:
         """Add one window's outputs (k <= window, C) for frames ``start .. start + k - 1``."""
@@ -127,25 +133,34 @@ class Stitcher:
             return
         if d > self.window or not np.all(self._wsum[:d] > 0):
             raise ValueError(f"frames {self._base}..{frame - 1} are not covered by any window")
-        self._done.append((self._acc[:d] / self._wsum[:d, None]).astype(np.float32))
+        self._store((self._acc[:d] / self._wsum[:d, None]).astype(np.float32))
         self._acc[: self.window - d] = self._acc[d:]
         self._acc[self.window - d :] = 0.0
         self._wsum[: self.window - d] = self._wsum[d:]
         self._wsum[self.window - d :] = 0.0
         self._base = frame
 
+    def _store(self, rows: np.ndarray) -> None:
+        """Append finished frames (k, C) float32 to the pages."""
+        while rows.shape[0]:
+            used = self._n_done % PAGE_FRAMES
+            if used == 0:
+                self._pages.append(np.empty((PAGE_FRAMES, rows.shape[1]), dtype=np.float32))
+            k = min(rows.shape[0], PAGE_FRAMES - used)
+            self._pages[-1][used : used + k] = rows[:k]
+            self._n_done += k
+            rows = rows[k:]
+
     def finish(self) -> np.ndarray:
         """Probabilities float32 (frames, C) of every frame up to the end of the last window."""
         if self._acc is None:
             raise ValueError("no windows to stitch")
         self._finish_until(self._end)
-        out = np.empty((self._end, self._acc.shape[1]), dtype=np.float32)
-        at = 0
-        for i, chunk in enumerate(self._done):  # freeing each chunk: never two copies of a song
-            out[at : at + chunk.shape[0]] = chunk
-            at += chunk.shape[0]
-            self._done[i] = out[:0]
-        self._done, self._acc = [], None  # finished: a second call has no windows
+        out = np.empty((self._n_done, self._acc.shape[1]), dtype=np.float32)
+        for i in range(len(self._pages)):  # page by page, freeing each: one copy of the song
+            page, self._pages[i] = self._pages[i], out[:0]
+            out[i * PAGE_FRAMES : (i + 1) * PAGE_FRAMES] = page[: self._n_done - i * PAGE_FRAMES]
+        self._pages, self._acc = [], None  # finished: a second call has no windows
         return out
 
 
