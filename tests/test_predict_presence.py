@@ -25,12 +25,14 @@ def detector(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _with_presence(model: Path, out: Path, presence: dict | None) -> Path:
-    """A copy of the exported model whose sidecar carries ``presence``."""
+    """A copy of the exported model whose metadata (embedded and sidecar) carries ``presence``."""
+    from iad_tf.inference.embedded import embed_metadata
+
     out.mkdir(parents=True, exist_ok=True)
     target = out / model.name
-    target.write_bytes(model.read_bytes())
     meta = json.loads(model.with_suffix(".json").read_text())
     meta["presence"] = presence
+    target.write_bytes(embed_metadata(model.read_bytes(), meta))
     target.with_suffix(".json").write_text(json.dumps(meta))
     return target
 
