@@ -29,18 +29,29 @@ def main() -> None:
     ap.add_argument("--run", type=Path, default=None)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--window-frames", type=int, default=256)
+    ap.add_argument(
+        "--no-crnn", action="store_true", help="skip the default CRNN measured alongside"
+    )
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).parent))
     import predict as bench_predict
 
-    argv = ["--model-name", "musicnn_crnn", "--out", str(RESULTS), "--repeats", str(args.repeats)]
-    argv += ["--window-frames", str(args.window_frames)]
-    if args.run is not None:
-        argv += ["--run", str(args.run)]
-    sys.argv = [sys.argv[0], *argv]
-    bench_predict.main()
+    def run(model_name: str, out: Path, run_dir: Path | None) -> dict:
+        argv = ["--model-name", model_name, "--out", str(out), "--repeats", str(args.repeats)]
+        argv += ["--window-frames", str(args.window_frames)]
+        argv += ["--run", str(run_dir)] if run_dir is not None else []
+        sys.argv = [sys.argv[0], *argv]
+        bench_predict.main()
+        return json.loads(out.read_text())
 
-    result = json.loads(RESULTS.read_text())
+    result = run("musicnn_crnn", RESULTS, args.run)
+    if not args.no_crnn:  # the shipped architecture under the same machine load, for scale
+        crnn = run("crnn", RESULTS.with_name("musicnn_crnn_baseline.tmp.json"), None)
+        RESULTS.with_name("musicnn_crnn_baseline.tmp.json").unlink()
+        result["crnn_same_session"] = {
+            k: crnn[k]
+            for k in ("end_to_end_cli_1_thread", "same_windows_1_thread", "load_average_start_end")
+        }
     result.pop("target_rtf", None)
     bars = {}
     for name, e2e in result["end_to_end_cli_1_thread"].items():

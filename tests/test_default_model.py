@@ -76,6 +76,10 @@ def test_default_model_resolves_from_an_installed_wheel(tmp_path: Path) -> None:
         f"iad_tf/default_model/{stem}.tflite" in names
         and f"iad_tf/default_model/{stem}.json" in names
     )
+    # the converted musicnn weights and their license travel with the package (musicnn_crnn)
+    assert {"musicnn_mtt.npz", "musicnn_msd.npz", "LICENSE-musicnn.md"} <= {
+        n.split("/")[-1] for n in names if n.startswith("iad_tf/pretrained/")
+    }
 
     site = tmp_path / "site"  # the installed package: the unpacked wheel, first on sys.path
     zipfile.ZipFile(wheel).extractall(site)

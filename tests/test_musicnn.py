@@ -340,3 +340,19 @@ def test_musicnn_crnn_tflite_export_parity(
     n_samples = load_audio(song, 16000).shape[0]
     assert pred.probs.shape == (1 + n_samples // 256, 31)
     assert pred.duration_s == pytest.approx(4.0, abs=0.01)
+
+
+def test_musicnn_options_from_toml_and_bad_values(tmp_path: Path) -> None:
+    from iad_tf.training.config import ModelConfig, TrainConfig, load_toml
+
+    toml = tmp_path / "msd.toml"
+    toml.write_text('[model]\nmusicnn_weights = "msd"\nmusicnn_finetune_blocks = 2\n')
+    cfg = load_toml(toml)
+    assert (cfg.model.musicnn_weights, cfg.model.musicnn_finetune_blocks) == ("msd", 2)
+    assert cfg.feature is None  # no [feature] table: the records' own named config
+    with pytest.raises(ValueError, match="musicnn_weights must be one of"):
+        ModelConfig(musicnn_weights="vgg")
+    with pytest.raises(ValueError, match="musicnn_finetune_blocks must be in 0..3"):
+        ModelConfig(musicnn_finetune_blocks=4)
+    with pytest.raises(ValueError, match="finetune_lr_scale"):
+        TrainConfig(finetune_lr_scale=0.0)

@@ -8,7 +8,6 @@ A TOML file (``iad-tf fit --config FILE``) may hold three tables::
     batching = "windows"
     [feature]          # FeatureConfig the records must have been built with (default: the
     n_mels = 128       # named config the records carry, build-records --features NAME)
-    n_mels = 128
 
 Command-line options then override single fields (``dataclasses.replace``). The resolved
 configs are written to ``<run_dir>/config.json`` next to the model.
@@ -25,6 +24,7 @@ from typing import Any, Literal
 
 from iad_tf.config import NUM_CLASSES, FeatureConfig, checked_fields
 from iad_tf.fileio import read_json
+from iad_tf.pretrained import MUSICNN_WEIGHTS
 
 MODEL_NAMES: tuple[str, ...] = ("mlp", "crnn", "attention", "crnn_stream", "musicnn_crnn")
 Batching = Literal["tracks", "windows"]
@@ -68,8 +68,10 @@ class ModelConfig:
     musicnn_finetune_blocks: int = 0
 
     def __post_init__(self) -> None:
-        if self.musicnn_weights not in ("mtt", "msd"):
-            raise ValueError(f"musicnn_weights must be 'mtt' or 'msd', got {self.musicnn_weights!r}")
+        if self.musicnn_weights not in MUSICNN_WEIGHTS:
+            raise ValueError(
+                f"musicnn_weights must be one of {MUSICNN_WEIGHTS}, got {self.musicnn_weights!r}"
+            )
         if not 0 <= self.musicnn_finetune_blocks <= 3:
             raise ValueError(
                 f"musicnn_finetune_blocks must be in 0..3, got {self.musicnn_finetune_blocks}"
