@@ -61,7 +61,7 @@ def _check_run_dir(run_dir: Path, settings: dict[str, Any]) -> None:
         )
     if path.is_file():
         old = read_json(path)
-        diff = [k for k in settings if old.get(k) != settings[k]]
+        diff = [k for k in settings if not _same(old.get(k), settings[k])]
         if diff:
             raise ValueError(
                 f"{run_dir}: holds an unfinished cross-validation with a different "
@@ -69,6 +69,14 @@ def _check_run_dir(run_dir: Path, settings: dict[str, Any]) -> None:
             )
     elif run_dir.exists() and any(run_dir.iterdir()):
         raise ValueError(f"{run_dir}: exists and is not empty; choose a new --run-dir")
+
+
+def _same(old: Any, new: Any) -> bool:
+    """Equal, ignoring config keys the old run did not have (fields added since, which the
+    old run used at their defaults)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return all(k in new and _same(v, new[k]) for k, v in old.items())
+    return old == new
 
 
 def cv_train_config(train_cfg: TrainConfig) -> TrainConfig:
