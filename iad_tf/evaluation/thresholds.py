@@ -165,7 +165,7 @@ def save_thresholds(
     return write_json(
         Path(run_dir) / THRESHOLDS_FILE,
         {"classes": list(classes), "thresholds": [round(float(t), 4) for t in thresholds],
-         "median_window": int(median_window), "presence": presence or None},
+         "median_window": int(median_window), **({"presence": presence} if presence else {})},
     )
 
 
