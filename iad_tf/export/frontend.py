@@ -94,6 +94,8 @@ class LogMel(layers.Layer):
         both = ops.concatenate([flat, flat], axis=0) * self._weights[:, None]  # (2 bins, B*frames)
         mel = ops.segment_sum(both, self._ids, num_segments=cfg.n_mels + 1)  # (n_mels + 1, B*F)
         mel = ops.reshape(ops.transpose(mel[: cfg.n_mels]), (-1, frames, cfg.n_mels))
+        if cfg.compression == "log10_1p":  # musicnn's log10(1 + g S) (iad_tf.audio.compress)
+            return ops.log(1.0 + cfg.log_gain * mel) / np.log(10.0)
         db = 10.0 * ops.log(ops.maximum(mel, cfg.amin)) / np.log(10.0)
         return db - self._offset_db
 
