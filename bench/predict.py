@@ -296,10 +296,9 @@ def main() -> None:
         "load_average_start_end": [round(load_start[0], 2), round(os.getloadavg()[0], 2)],
         "cpus": os.cpu_count(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = args.out.with_name(args.out.name + ".tmp")
-    tmp_out.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp_out, args.out)
+    from iad_tf.fileio import write_json
+
+    write_json(args.out, result)  # atomic
     print(json.dumps(result, indent=2))
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -30,14 +29,6 @@ sys.path.insert(0, str(REPO))
 RESULTS = REPO / "bench" / "results"
 WORK = REPO / "bench" / "work" / "quality"
 TARGETS = {"f1_micro": 0.70, "f1_macro": 0.55, "instruments_ratio": 1.5}
-
-
-def find_sample() -> Path:
-    env = os.environ.get("IAD_TF_AAM_SAMPLE")
-    for c in ([Path(env)] if env else []) + [REPO.parent / "shared" / "aam-sample"]:
-        if (c / "annotations").is_dir():
-            return c
-    sys.exit("needs the AAM sample: set IAD_TF_AAM_SAMPLE or place it at ../shared/aam-sample")
 
 
 def prepare_records(sample: Path) -> Path:
@@ -147,6 +138,7 @@ def main() -> None:
         from iad_tf._tfio import tensorflow
 
         tensorflow()
+        from bench.run_all import find_sample
         from iad_tf.evaluation.cv import run_cv
         from iad_tf.training.config import TrainConfig
 
