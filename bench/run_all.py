@@ -163,7 +163,10 @@ def render_generic(d: dict[str, Any]) -> list[str]:
 
 
 def render_quality(d: dict[str, Any]) -> list[str]:
-    lines = []
+    lines = ["Budget: 4 song-level folds, each training the recipe on ~9 songs + their remixes "
+             "(8 per song) for the given epochs; one run is about 50 minutes on 2 quiet cores "
+             "(these ran beside other jobs: ~90 minutes). `bench/quality.py --from-run DIR` "
+             "re-reads a finished `iad-tf cv` run.", ""]
     for name, r in d.items():
         ch = r["settings"][r["decoder_mode"]]
         met = r["targets_met_by_decoder_mode"]
@@ -177,7 +180,7 @@ def render_quality(d: dict[str, Any]) -> list[str]:
         for k, v in r["settings"].items():
             lines.append(f"| {k} | {v['f1_micro']:.3f} | {v['f1_macro']:.3f} | "
                          f"{v['instruments_predicted']:.1f} / {v['instruments_present']:.1f} |")
-        lines += ["", f"Shipped decisions ({r['decoder_mode']}, cross-fitted): micro {ch['f1_micro']:.3f} "
+        lines += ["", f"Decisions the cv chose ({r['decoder_mode']}, cross-fitted): micro {ch['f1_micro']:.3f} "
                   f"(target >= 0.70: {'met' if met['f1_micro'] else 'NOT met'}), macro {ch['f1_macro']:.3f} "
                   f"(>= 0.55: {'met' if met['f1_macro'] else 'NOT met'}), instruments "
                   f"{ch['instruments_ratio']:.2f}x present (<= 1.5x: "
