@@ -73,28 +73,32 @@ def resplit(
     summaries: list[dict[str, Any]] = []
     shards: dict[str, dict[str, Any]] = {}
     bytes_per_frame = cfg.n_mels * 2 + len(classes)
+    writers: dict[str, ShardedWriter] = {}
     for split in SPLITS:
-        ids = sorted(t for t, s in split_of.items() if s == split)
-        if not ids:
-            continue
-        n_frames = sum(int(tracks_meta[t]["n_frames"]) for t in ids)
-        wanted = set(ids)
-        with ShardedWriter(
-            out, split, auto_shards(len(ids), n_frames * bytes_per_frame), schema
-        ) as w:
-            recs = (
-                r for r in iter_manifest_records(records_dir, manifest) if r["track_id"] in wanted
+        ids = [t for t, sp in split_of.items() if sp == split]
+        if ids:
+            n_frames = sum(int(tracks_meta[t]["n_frames"]) for t in ids)
+            n_shards = auto_shards(len(ids), n_frames * bytes_per_frame)
+            writers[split] = ShardedWriter(out, split, n_shards, schema)
+    kept = sum(1 for sp in split_of.values() if sp is not None)
+    try:  # one pass over the source shards, each record to its split's writer
+        recs = (
+            r for r in iter_manifest_records(records_dir, manifest) if split_of.get(r["track_id"])
+        )
+        for rec in tqdm(recs, total=kept, desc="re-splitting", unit="track", disable=not progress):
+            split = split_of[rec["track_id"]]
+            rec["split"] = split
+            meta = tracks_meta[rec["track_id"]]
+            summaries.append(
+                track_summary({**rec, "duration_s": meta["duration_s"], "audio": meta["audio"]})
             )
-            for rec in tqdm(
-                recs, total=len(ids), desc=f"fold {split}", unit="track", disable=not progress
-            ):
-                rec["split"] = split
-                meta = tracks_meta[rec["track_id"]]
-                summaries.append(
-                    track_summary({**rec, "duration_s": meta["duration_s"], "audio": meta["audio"]})
-                )
-                w.write(rec)
-            shards.update(w.close())
+            writers[split].write(rec)
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        raise
+    for w in writers.values():
+        shards.update(w.close())
     new = assemble_manifest(
         summaries,
         shards,
