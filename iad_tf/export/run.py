@@ -72,14 +72,11 @@ def export_run(
     manifest = check_records(run, records_dir)
     # The metadata describes the records the model was trained on; --records may point
     # elsewhere just for the export checks.
-    trained_on = Path(run.config.get("records_dir", "")) or records_dir
-    trained_manifest = (
-        manifest
-        if trained_on == records_dir or not (trained_on / "manifest.json").is_file()
-        else check_records(run, trained_on)
-    )
-    if not (trained_on / "manifest.json").is_file():
-        trained_on = records_dir
+    trained_on = Path(run.config.get("records_dir") or records_dir)
+    if trained_on == records_dir or not (trained_on / "manifest.json").is_file():
+        trained_on, trained_manifest = records_dir, manifest
+    else:
+        trained_manifest = check_records(run, trained_on)
     loaded = load_thresholds(run_dir, run.classes)
     thresholds, median_window = (
         loaded if loaded is not None else (np.full(len(run.classes), 0.5), 1)
