@@ -83,23 +83,14 @@ def summarise(report: dict[str, Any], wall_s: float | None, recipe: dict[str, An
     }
 
 
-LABELS = {
-    "flat": "threshold 0.5, no gate",
-    "global": "one threshold tuned",
-    "presence": "tuned threshold + presence gate",
-    "presence_per_class": "per-class thresholds + presence gate",
-    "presence_one_bass": "tuned threshold + gate, one bass per song",
-    "presence_one_bass_per_class": "per-class thresholds + gate, one bass per song",
-    "oracle_presence": "0.5 gated by the TRUE instruments (upper bound, not a result)",
-}
-
-
 def markdown(results: dict[str, Any]) -> str:
     """The CV table of every recipe in ``results`` (README and model card)."""
+    from iad_tf.evaluation.cv_report import SETTING_LABELS
+
     lines = ["| recipe | decisions | F1 micro | F1 macro | Hamming | Jaccard | instruments predicted / present |",
              "|---|---|---|---|---|---|---|"]
     for name, r in results.items():
-        for setting, label in LABELS.items():
+        for setting, label in SETTING_LABELS.items():
             p = r["settings"].get(setting)
             if p is None:
                 continue
