@@ -35,10 +35,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from predict import SAMPLE_TRACK, build_model, dir_size, make_track  # noqa: E402
+from predict import SAMPLE_TRACK, build_model, dir_size, export_bench_model, make_track  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "on_device.json"
@@ -158,29 +156,16 @@ def main() -> None:
     load_start = os.getloadavg()
 
     from iad_tf.audio import file_logmel
-    from iad_tf.config import AAM_CLASSES, FeatureConfig
-    from iad_tf.export.pipeline import ExportSettings, export_model
-    from iad_tf.inference.windows import make_windows, silence_db
 
     with tempfile.TemporaryDirectory(prefix="iad-tf-on-device-") as tmp_s:
         tmp = Path(tmp_s)
         track = args.track or (
             SAMPLE_TRACK if SAMPLE_TRACK.is_file() else make_track(tmp / "song.wav")
         )
-        feature = FeatureConfig()
+        model, model_info, feature = build_model(args.run)
         mel, duration = file_logmel(track, feature)
-        model, model_info = build_model(args.run)
-        w, hop = args.window_frames, 3 * args.window_frames // 4
-        print(f"exporting ({model_info['source']}) ...", flush=True)
-        res = export_model(
-            model,
-            tmp / "export",
-            feature=feature,
-            classes=AAM_CLASSES,
-            val_tracks=[("bench", mel, np.zeros((mel.shape[0], len(AAM_CLASSES)), np.uint8))],
-            representative=make_windows(mel, w, hop, silence_db(feature))[0][:32],
-            settings=ExportSettings(window_frames=w, hop_frames=hop, quantize="int8", name="m"),
-            info={"model": model_info},
+        res = export_bench_model(
+            model, model_info, feature, mel, tmp / "export", args.window_frames, "m"
         )
         qmode = res.quantization["mode"]
         wave_float, wave_q = res.waveform_models
@@ -220,8 +205,8 @@ def main() -> None:
         "track": str(track),
         "duration_s": round(duration, 2),
         "model": model_info,
-        "window_frames": w,
-        "hop_frames": hop,
+        "window_frames": args.window_frames,
+        "hop_frames": 3 * args.window_frames // 4,
         "two_step_quantization": qmode,
         "sizes_bytes": sizes,
         "target_waveform_quantised_bytes": 1024 * 1024,

@@ -89,6 +89,31 @@ def build_model(run: Path | None, name: str = "crnn") -> tuple[object, dict, obj
     )
 
 
+def export_bench_model(
+    model: object, model_info: dict, feature: object, mel: np.ndarray, out: Path, window: int,
+    name: str,
+) -> object:
+    """Export ``model`` for timing (float32 + int8 fallback chain): the song's own log-mel as
+    the check and calibration data, labels all zero (timing only)."""
+    from iad_tf.config import AAM_CLASSES
+    from iad_tf.export.pipeline import ExportSettings, export_model
+    from iad_tf.inference.windows import make_windows, silence_db
+
+    hop = 3 * window // 4
+    labels = np.zeros((mel.shape[0], len(AAM_CLASSES)), np.uint8)  # timing only
+    print(f"exporting ({model_info['source']}) ...", flush=True)
+    return export_model(
+        model,
+        out,
+        feature=feature,
+        classes=AAM_CLASSES,
+        val_tracks=[("bench", mel, labels)],
+        representative=make_windows(mel, window, hop, silence_db(feature))[0][:32],
+        settings=ExportSettings(window_frames=window, hop_frames=hop, quantize="int8", name=name),
+        info={"model": model_info},
+    )
+
+
 def time_cli(track: Path, model: Path, out: Path, repeats: int) -> tuple[list[float], list[float]]:
     """Wall and CPU (user + system) seconds of ``repeats`` fresh ``iad-tf predict`` processes.
 
@@ -197,8 +222,6 @@ def main() -> None:
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     from iad_tf.audio import file_logmel
-    from iad_tf.config import AAM_CLASSES
-    from iad_tf.export.pipeline import ExportSettings, export_model
     from iad_tf.export.serving import keras_probs
     from iad_tf.inference.litert import load_model
     from iad_tf.inference.windows import make_windows, silence_db
@@ -212,18 +235,7 @@ def main() -> None:
         mel, duration = file_logmel(track, feature)
         w = args.window_frames
         hop = 3 * w // 4
-        labels = np.zeros((mel.shape[0], len(AAM_CLASSES)), np.uint8)  # timing only
-        print(f"exporting ({model_info['source']}) ...", flush=True)
-        res = export_model(
-            model,
-            tmp / "export",
-            feature=feature,
-            classes=AAM_CLASSES,
-            val_tracks=[("bench", mel, labels)],
-            representative=make_windows(mel, w, hop, silence_db(feature))[0][:32],
-            settings=ExportSettings(window_frames=w, hop_frames=hop, quantize="int8", name="bench"),
-            info={"model": model_info},
-        )
+        res = export_bench_model(model, model_info, feature, mel, tmp / "export", w, "bench")
         models = {"float32": res.float_model, res.quantization["mode"]: res.quantized_model}
 
         print("end to end (fresh process, 1 thread) ...", flush=True)
