@@ -199,3 +199,13 @@ def test_mix_windows_musicnn_compression_sums_power() -> None:
     want = compress(decompress(a["mel"], feature) + decompress(b["mel"], feature), feature)
     np.testing.assert_allclose(out["mel"].numpy(), want, atol=1e-4)
     assert (out["mel"].numpy() >= np.maximum(a["mel"], b["mel"]) - 1e-4).all()
+
+
+def test_steps_per_epoch_fixes_the_epoch_length(records: Path) -> None:
+    """Recipes with different amounts of data are compared at equal steps: a set
+    ``steps_per_epoch`` overrides the one-pass epoch, 0 keeps it."""
+    info = open_records(records)
+    one_pass = P.train_dataset(info, dataclasses.replace(PLAIN, batching="tracks"))
+    fixed = P.train_dataset(info, dataclasses.replace(PLAIN, batching="tracks", steps_per_epoch=7))
+    assert one_pass.steps_per_epoch == 3 and fixed.steps_per_epoch == 7
+    assert len(list(fixed.dataset.take(7))) == 7  # the stream repeats: 7 steps exist

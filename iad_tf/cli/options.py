@@ -47,6 +47,8 @@ def records_option(f: F) -> F:
 _RECIPE_OPTIONS: tuple[tuple[str, Any, str], ...] = (
     ("--epochs", click.IntRange(min=1), "Training epochs."),
     ("--batch-size", click.IntRange(min=1), "Batch size."),
+    ("--steps-per-epoch", click.IntRange(min=0),
+     "Optimizer steps per epoch (0: one pass over the training windows)."),
     ("--learning-rate", click.FloatRange(min=0, min_open=True), "Adam learning rate."),
     (
         "--batching",

@@ -124,6 +124,9 @@ class TrainConfig:
     #: frames is a long sequential loop, and reached a higher val F1 in the same 4 minutes;
     #: see bench/batching_regimes.py).
     batching: Batching = "windows"
+    #: Optimizer steps per epoch; 0 = one pass over the training windows (or tracks). Fixing it
+    #: compares recipes with different amounts of data at equal training steps.
+    steps_per_epoch: int = 0
     window_seconds: float = 6.0
     #: Instruments active in fewer train tracks than this are rare ...
     rare_threshold: int = 5
@@ -178,7 +181,7 @@ class TrainConfig:
                 f"class_weighting must be 'none' or 'pos_weight', got {self.class_weighting!r}"
             )
         _at_least(self, 1, "epochs", "batch_size", "rare_threshold", "shuffle_buffer", "patience")
-        _at_least(self, 0, "time_masks", "time_mask_frames", "freq_masks", "freq_mask_bins",
+        _at_least(self, 0, "steps_per_epoch", "time_masks", "time_mask_frames", "freq_masks", "freq_mask_bins",
                   "mix_gain_db")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")

@@ -352,7 +352,8 @@ def train_dataset(
     else:
         ds = _padded(ds, batch, info)
     ds = ds.map(to_tuple).prefetch(tf.data.AUTOTUNE)
-    return TrainData(ds, max(1, math.ceil(examples / batch)), resampling)
+    steps = cfg.steps_per_epoch or max(1, math.ceil(examples / batch))
+    return TrainData(ds, steps, resampling)
 
 
 def _padded(ds: Any, batch: int, info: RecordsInfo) -> Any:
