@@ -148,7 +148,7 @@ def test_remix_sources_land_with_the_remixes_even_when_a_run_dies(
     written = sorted(p.name.split("_mix")[0] for p in (out / "audio-mixes-flac").glob("*_mix.flac"))
     assert written == ["0001r01", "0001r02"]
     sources = json.loads((out / "sources.json").read_text())
-    assert {t: sources[t] for t in written} == {"0001r01": "0001", "0001r02": "0001"}
+    assert {t: sources[t] for t in written} == {"0001r01": ["0001"], "0001r02": ["0001"]}
     tracks, _ = discover_root(out)  # the half-made folder is still consistent
     assert {t.track_id: t.source_id for t in tracks} == {"0001r01": "0001", "0001r02": "0001"}
 

@@ -4,7 +4,10 @@ A root holds ``annotations/<id>_{onsets,segments,beatinfo}.arff`` and the mixes
 ``<id>_mix.{flac,wav,mp3,ogg}`` in ``audio-mixes-flac/``, ``audio-mixes-wav/``,
 ``audio-mixes-mp3/``, beside the annotations, or in the root itself. The track id is the part
 of the file name before ``_mix`` (AAM: ``0080``). A root written by ``iad-tf remix`` holds
-``sources.json`` ({track_id: source_track_id}); elsewhere a track is its own source.
+``sources.json`` ({track_id: [source song ids]}; a single id string is accepted, the form
+older remix folders use); elsewhere a track is its own source. A generated track (a cross-song
+mix, a song rendered from the note bank) names every song whose audio it holds: it belongs to
+all of them (a split or a fold may use it only where all its sources may be used).
 
 Discovery never raises for one bad track: it returns the usable tracks and a list of
 :class:`Problem` (track, file, reason) that the caller reports as skipped.
@@ -41,12 +44,18 @@ class Track:
     """One mix and its annotation files (``None`` where absent)."""
 
     track_id: str
-    source_id: str
+    source_id: str  # the primary source (the first of ``sources``)
     audio: Path
     onsets: Path | None
     segments: Path | None
     beatinfo: Path | None
     root: Path
+    #: Every source song whose audio this track holds (``(source_id,)`` for a plain track).
+    sources: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            object.__setattr__(self, "sources", (self.source_id,))
 
     def annotation(self, kind: str) -> Path | None:
         """The ``onsets``/``segments``/``beatinfo`` file of this track, or ``None``."""
@@ -95,8 +104,9 @@ def _find_mixes(root: Path) -> dict[str, Path]:
     return found
 
 
-def read_sources(root: Path) -> dict[str, str]:
-    """``sources.json`` of a remix root ({track_id: source_id}); empty when absent."""
+def read_sources(root: Path) -> dict[str, tuple[str, ...]]:
+    """``sources.json`` of a generated root as {track_id: (source ids, primary first)}; empty
+    when absent. Values may be one id (a string) or a non-empty list of ids."""
     path = root / SOURCES_FILE
     if not path.is_file():
         return {}
@@ -104,14 +114,19 @@ def read_sources(root: Path) -> dict[str, str]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DatasetError(f"{path}: cannot read ({exc})") from exc
-    if not isinstance(data, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
-    ):
-        raise DatasetError(f"{path}: expected a JSON object {{track_id: source_track_id}}")
-    return data
+    if not isinstance(data, dict):
+        raise DatasetError(f"{path}: expected a JSON object {{track_id: [source song ids]}}")
+    out: dict[str, tuple[str, ...]] = {}
+    for k, v in data.items():
+        ids = (v,) if isinstance(v, str) else tuple(v) if isinstance(v, list) else ()
+        if not ids or not all(isinstance(s, str) and s for s in ids):
+            raise DatasetError(
+                f"{path}: entry {k!r} must be a source id or a non-empty list of source ids")
+        out[k] = tuple(dict.fromkeys(ids))  # unique, order kept
+    return out
 
 
-def check_sources(root: Path, track_ids: Iterable[str], sources: dict[str, str]) -> None:
+def check_sources(root: Path, track_ids: Iterable[str], sources: dict[str, tuple[str, ...]]) -> None:
     """Refuse a remix folder (sources.json/remixes.json, or remix-style ids) with tracks that
     have no source entry: split by their own id, remixes of held-out songs would leak into
     training. Raises :class:`DatasetError` naming them."""
@@ -167,7 +182,8 @@ def discover_root(root: str | Path) -> tuple[list[Track], list[Problem]]:
         tracks.append(
             Track(
                 track_id=tid,
-                source_id=sources.get(tid, tid),
+                source_id=sources.get(tid, (tid,))[0],
+                sources=sources.get(tid, (tid,)),
                 audio=mixes[tid],
                 onsets=paths["onsets"] if paths["onsets"].is_file() else None,
                 segments=paths["segments"] if paths["segments"].is_file() else None,

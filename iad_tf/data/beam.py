@@ -133,7 +133,8 @@ class ProcessTrack:
             yield TaggedOutput(SKIPPED_TAG, problem)
             return
         rec = to_record(arrays, split)  # mel float16 (frames, n_mels), labels uint8 (frames, C)
-        summary = track_summary({**rec, "audio": arrays["audio"], "duration_s": arrays["duration_s"]})
+        summary = track_summary({**rec, "audio": arrays["audio"], "duration_s": arrays["duration_s"],
+                                 "sources": arrays["sources"]})
         yield split, self.schema.encode(rec), summary
 
 

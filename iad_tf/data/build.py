@@ -166,6 +166,7 @@ def process_track(
     return {
         "track_id": track.track_id,
         "source_id": track.source_id,
+        "sources": list(track.sources),
         "audio": str(track.audio),
         "duration_s": float(duration),
         "mel": mel,
@@ -209,6 +210,7 @@ def fingerprint(
         "audio": _file_sig(track.audio),
         "annotation": _file_sig(track.annotation(labels)),
         "source_id": track.source_id,
+        "sources": list(track.sources),
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
@@ -219,7 +221,7 @@ def _cache_path(work: Path, track_id: str) -> Path:
 
 def save_cached(path: Path, arrays: dict[str, Any], fp: str) -> None:
     """Write one track's arrays atomically (temporary name, then rename). mel as float16."""
-    meta = {k: arrays[k] for k in ("track_id", "source_id", "audio", "duration_s")}
+    meta = {k: arrays[k] for k in ("track_id", "source_id", "sources", "audio", "duration_s")}
     meta["n_frames"] = int(np.asarray(arrays["mel"]).shape[0])
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(
@@ -434,11 +436,17 @@ def plan_tracks(
     split_of: dict[str, str] = {}
     usable: list[Track] = []
     for t in tracks:
-        split = assign_split(t.track_id, t.source_id, split_map, opts.val_fraction, opts.test_fraction)
+        split = assign_split(t.track_id, t.source_id, split_map, opts.val_fraction,
+                             opts.test_fraction, t.sources)
         if split is None:
-            skipped.append(
-                Problem(t.track_id, str(opts.split_file), f"{opts.split_file}: lists neither track {t.track_id} nor its source {t.source_id}").to_dict()
-            )
+            if len(t.sources) > 1:
+                where = str(opts.split_file or t.root / "sources.json")
+                why = (f"its source songs {', '.join(t.sources)} fall in different splits "
+                       "(a generated track trains only where all its sources do)")
+            else:
+                where = str(opts.split_file)
+                why = f"{opts.split_file}: lists neither track {t.track_id} nor its source {t.source_id}"
+            skipped.append(Problem(t.track_id, where, why).to_dict())
             continue
         split_of[t.track_id] = split
         usable.append(t)
@@ -524,6 +532,7 @@ def track_summary(rec: dict[str, Any]) -> dict[str, Any]:
         "track_id": rec["track_id"],
         "split": rec["split"],
         "source_id": rec["source_id"],
+        "sources": list(rec.get("sources") or [rec["source_id"]]),
         "n_frames": int(mel.shape[0]),
         "duration_s": round(float(rec["duration_s"]), 6),
         "audio": rec["audio"],
@@ -574,7 +583,7 @@ def assemble_manifest(
         mel_stats: dict[str, Any] = {"train": {"mean": mean.tolist(), "std": std.tolist()}}
     else:
         mel_stats = {"train": None}
-    meta_keys = ("split", "source_id", "n_frames", "duration_s", "audio")
+    meta_keys = ("split", "source_id", "sources", "n_frames", "duration_s", "audio")
     return {
         "schema": record_schema(cfg, n_cls).to_json(),
         "shards": shards,

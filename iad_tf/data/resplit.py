@@ -90,7 +90,8 @@ def resplit(
             rec["split"] = split
             meta = tracks_meta[rec["track_id"]]
             summaries.append(
-                track_summary({**rec, "duration_s": meta["duration_s"], "audio": meta["audio"]})
+                track_summary({**rec, "duration_s": meta["duration_s"], "audio": meta["audio"],
+                               "sources": meta.get("sources")})
             )
             writers[split].write(rec)
     except BaseException:

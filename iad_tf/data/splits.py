@@ -102,11 +102,21 @@ def assign_split(
     split_map: dict[str, str] | None,
     val_fraction: float,
     test_fraction: float,
+    sources: tuple[str, ...] = (),
 ) -> str | None:
-    """The split of one track: from ``split_map`` (track id, then source id) or the hash.
+    """The split of one track: from ``split_map`` (track id, then its sources) or the hash of
+    its sources.
 
-    Returns ``None`` when a split map is given and lists neither id.
+    A track with several sources (a generated mix) gets a split only when all its sources
+    fall in the same one: one held-out song's audio must never train. Returns ``None`` when
+    they disagree, or when a split map is given and lists neither the track nor all its
+    sources.
     """
+    sources = sources or (source_id,)
+    if split_map is not None and track_id in split_map:
+        return split_map[track_id]
     if split_map is not None:
-        return split_map.get(track_id, split_map.get(source_id))
-    return hash_split(source_id, val_fraction, test_fraction)
+        found = {split_map.get(s) for s in sources}
+    else:
+        found = {hash_split(s, val_fraction, test_fraction) for s in sources}
+    return found.pop() if len(found) == 1 and None not in found else None

@@ -22,11 +22,18 @@ def real_songs(manifest: Mapping[str, Any]) -> list[str]:
 
 
 def song_folds(manifest: Mapping[str, Any], k: int) -> list[list[str]]:
-    """``k`` folds of real songs: ordered by a stable hash of the song id, dealt round-robin.
+    """``k`` folds of the manifest's real songs (:func:`folds_of_songs`)."""
+    return folds_of_songs(real_songs(manifest), k)
 
-    Deterministic for a given set of songs; fold sizes differ by at most one.
+
+def folds_of_songs(songs: list[str], k: int) -> list[list[str]]:
+    """``k`` folds of ``songs``: ordered by a stable hash of the song id, dealt round-robin.
+
+    Deterministic for a given set of songs; fold sizes differ by at most one. The data
+    engine uses it too, so data generated "for fold i" (from the other folds' songs only)
+    matches the folds ``iad-tf cv`` forms over the same songs.
     """
-    songs = real_songs(manifest)
+    songs = sorted(set(songs))
     if k < 2:
         raise ValueError(f"--folds must be at least 2, got {k}")
     if len(songs) < k:
@@ -38,13 +45,15 @@ def song_folds(manifest: Mapping[str, Any], k: int) -> list[list[str]]:
 
 
 def fold_split_map(manifest: Mapping[str, Any], held_out: list[str]) -> dict[str, str | None]:
-    """{track_id: split} for one fold: held-out real songs -> ``val``; their remixes -> None
-    (left out); every other track -> ``train``."""
+    """{track_id: split} for one fold: held-out real songs -> ``val``; any other track holding
+    a held-out song's audio (a remix, a cross-song mix, a song rendered from its notes: any of
+    its ``sources``) -> None (left out); every other track -> ``train``."""
     out: dict[str, str | None] = {}
     held = set(held_out)
     for tid, meta in manifest.get("tracks", {}).items():
         source = meta.get("source_id", tid)
-        if source in held:
+        sources = set(meta.get("sources") or [source])
+        if sources & held:
             out[tid] = "val" if tid == source else None
         else:
             out[tid] = "train"

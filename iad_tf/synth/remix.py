@@ -13,7 +13,7 @@ For every source track with stems (``<root>/audio-multitracks-{flac,wav,mp3,ogg}
   become ``[]`` and they leave the segments' instrument (and generator) lists; the beats are
   copied; the kept instruments' MIDI files are copied.
 
-The output root holds ``sources.json`` ({remix id: source track id}), which build-records
+The output root holds ``sources.json`` ({remix id: [source song ids]}), which build-records
 uses to put every remix in its source's split, and ``remixes.json`` (kept, dropped, gains).
 Remix ``r`` of a track draws from ``SeedSequence([seed, hash(track id), r])``: the same
 bytes for a seed whatever the number of workers.
@@ -39,7 +39,7 @@ from iad_tf.aam.arff import (
     read_onsets,
     read_segments,
 )
-from iad_tf.aam.dataset import REMIXES_FILE, SOURCES_FILE, Track, discover_root, read_sources
+from iad_tf.aam.dataset import REMIXES_FILE, SOURCES_FILE, Track, discover_root
 from iad_tf.audio import AUDIO_EXTENSIONS, load_audio
 from iad_tf.config import AAM_CLASSES
 from iad_tf.synth.parallel import run_tasks
@@ -145,7 +145,7 @@ def _stem_audio(stems: dict[str, Path], sr: int) -> dict[str, np.ndarray]:
 
 def remix_track(task: tuple[Track, str, RemixConfig, str]) -> dict[str, dict[str, Any]]:
     """All remixes of one source track; returns {remix id: record for remixes.json}."""
-    track, source_id, cfg, out = task
+    track, source_ids, cfg, out = task
     stems = find_stems(track.root, track.track_id)
     unknown = sorted(set(stems) - set(AAM_CLASSES))
     if unknown:
@@ -193,7 +193,8 @@ def remix_track(task: tuple[Track, str, RemixConfig, str]) -> dict[str, dict[str
                 write_flac(Path(out) / STEMS_DIR / f"{rid}_{name}.flac", y, cfg.sample_rate)
         write_flac(mix_path(out, rid), mix.astype(np.float32), cfg.sample_rate)
         records[rid] = {
-            "source": source_id,
+            "source": source_ids[0],
+            "sources": list(source_ids),
             "source_track": track.track_id,
             "kept": sorted(gains),
             "dropped": dropped,
@@ -225,7 +226,6 @@ def remix_corpus(
     if out.resolve() == aam_root.resolve():
         raise RemixError(f"{out}: the output folder must differ from the AAM root")
     found, problems = discover_root(aam_root)
-    sources = read_sources(aam_root)
     skipped = [f"{p.track}: {p.reason}" for p in problems]
     if tracks is not None:
         missing = sorted(set(tracks) - {t.track_id for t in found})
@@ -249,7 +249,7 @@ def remix_corpus(
             if lacking:
                 skipped.append(_missing_reason(t, lacking))
             else:
-                tasks.append((t, sources.get(t.track_id, t.track_id), cfg, str(out)))
+                tasks.append((t, list(t.sources), cfg, str(out)))
     if not tasks:
         raise RemixError(f"{aam_root}: no track with stems and onsets to remix")
     out.mkdir(parents=True, exist_ok=True)
