@@ -17,6 +17,9 @@ from iad_tf.metrics import binarize
 #: Longest median window accepted from a user (frames; 1001 frames ~ 23 s at the defaults).
 #: Longer windows smooth away everything shorter than half a song and take seconds per track.
 MAX_MEDIAN_WINDOW = 1001
+#: ``Presence.one_of_seconds`` that ranks group members by their whole-song mean (AAM songs
+#: last under 10 minutes).
+WHOLE_SONG_S = 600.0
 
 
 def median_filter_decisions(decisions: np.ndarray, window: int) -> np.ndarray:
@@ -71,17 +74,28 @@ class Presence:
     ``threshold``; of each group in ``one_of`` (class indices) only the present member with
     the highest score is kept (AAM songs hold exactly one bass instrument, for instance).
     Frame decisions of absent classes are cleared; those of present classes are left exactly
-    as they are."""
+    as they are.
+
+    Group members are ranked by the mean of their top ``one_of_seconds`` of probabilities
+    (``None``: the gate's own score; :data:`WHOLE_SONG_S` ranks by the whole-song mean, which
+    favours the instrument that plays throughout, as a bass does). With ``one_of_required``
+    each group always keeps exactly one member (the best ranked), even below the threshold:
+    every AAM song has exactly one bass instrument."""
 
     threshold: float
     seconds: float
     one_of: tuple[tuple[int, ...], ...] = ()
+    one_of_seconds: float | None = None
+    one_of_required: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"presence threshold must lie in [0, 1], got {self.threshold}")
-        if self.seconds <= 0:
-            raise ValueError(f"presence seconds must be > 0, got {self.seconds}")
+        if not 0 < self.seconds < float("inf"):
+            raise ValueError(f"presence seconds must be > 0 and finite, got {self.seconds}")
+        if self.one_of_seconds is not None and not 0 < self.one_of_seconds < float("inf"):
+            raise ValueError(
+                f"presence one_of_seconds must be > 0 and finite, got {self.one_of_seconds}")
         object.__setattr__(self, "one_of", tuple(tuple(int(c) for c in g) for g in self.one_of))
 
     def top_frames(self, frame_seconds: float) -> int:
@@ -91,16 +105,32 @@ class Presence:
         """(C,) presence scores of one song's probabilities (frames, C)."""
         return presence_scores(probs, self.top_frames(frame_seconds))
 
+    def group_scores(self, probs: np.ndarray, frame_seconds: float) -> np.ndarray | None:
+        """(C,) scores that rank the members of a ``one_of`` group (None: the gate's own)."""
+        if self.one_of_seconds is None or not self.one_of:
+            return None
+        k = max(1, int(round(self.one_of_seconds / frame_seconds)))
+        return presence_scores(probs, k)
+
     def present(self, probs: np.ndarray, frame_seconds: float) -> np.ndarray:
         """bool (C,): which classes the song holds."""
-        return self.present_from_scores(self.scores(probs, frame_seconds))
+        return self.present_from_scores(
+            self.scores(probs, frame_seconds), self.group_scores(probs, frame_seconds))
 
-    def present_from_scores(self, scores: np.ndarray) -> np.ndarray:
-        present = np.asarray(scores) >= self.threshold
+    def present_from_scores(
+        self, scores: np.ndarray, group_scores: np.ndarray | None = None
+    ) -> np.ndarray:
+        """bool (C,) from the gate's scores (C,) and, where ``one_of_seconds`` is set, the
+        group-ranking scores (C,)."""
+        scores = np.asarray(scores)
+        rank = scores if group_scores is None else np.asarray(group_scores)
+        present = scores >= self.threshold
         for group in self.one_of:
             idx = np.asarray(group, dtype=np.int64)
-            if present[idx].sum() > 1:
-                best = idx[int(np.argmax(np.where(present[idx], scores[idx], -np.inf)))]
+            if self.one_of_required or present[idx].sum() > 1:
+                pool = present[idx] if present[idx].any() and not self.one_of_required else None
+                ranked = rank[idx] if pool is None else np.where(pool, rank[idx], -np.inf)
+                best = idx[int(np.argmax(ranked))]
                 present[idx] = False
                 present[best] = True
         return present
@@ -112,6 +142,10 @@ class Presence:
             out["one_of"] = [
                 [classes[c] if classes is not None else c for c in g] for g in self.one_of
             ]
+            if self.one_of_seconds is not None:
+                out["one_of_seconds"] = float(self.one_of_seconds)
+            if self.one_of_required:
+                out["one_of_required"] = True
         return out
 
     @classmethod
@@ -127,7 +161,12 @@ class Presence:
                 groups.append(
                     tuple(c if isinstance(c, int) else _class_index(classes, c) for c in g)
                 )
-            return cls(float(data["threshold"]), float(data["seconds"]), tuple(groups))
+            group_s = data.get("one_of_seconds")
+            required = data.get("one_of_required", False)
+            if not isinstance(required, bool):
+                raise ValueError(f"presence.one_of_required must be true or false, got {required!r}")
+            return cls(float(data["threshold"]), float(data["seconds"]), tuple(groups),
+                       None if group_s is None else float(group_s), required)
         except (KeyError, TypeError) as exc:
             raise ValueError(f"presence must hold threshold and seconds, got {data!r}") from exc
 

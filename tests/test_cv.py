@@ -132,6 +132,33 @@ def test_one_of_keeps_only_the_best_present_bass() -> None:
         Presence.from_dict({"threshold": 0.5, "seconds": 1, "one_of": [["Kazoo"]]}, AAM_CLASSES)
 
 
+def test_required_bass_is_chosen_by_its_own_pooling_even_below_the_threshold() -> None:
+    """Every AAM song has one bass: with one_of_required the group keeps exactly one member,
+    ranked by the whole-song mean (one_of_seconds), not by a short burst."""
+    from iad_tf.config import AAM_BASS, AAM_CLASSES
+    from iad_tf.postprocess import WHOLE_SONG_S
+
+    bass = tuple(AAM_CLASSES.index(c) for c in AAM_BASS)
+    fs = 0.1
+    probs = np.zeros((600, 31), np.float32)
+    probs[:, bass[2]] = 0.45  # plays the whole song at a modest probability
+    probs[:20, bass[1]] = 0.95  # a 2-second burst of another bass
+    plain = Presence(0.5, 1.0, (bass,))
+    required = Presence(0.5, 1.0, (bass,), WHOLE_SONG_S, True)
+    assert np.flatnonzero(plain.present(probs, fs)).tolist() == [bass[1]]  # the burst wins
+    assert np.flatnonzero(required.present(probs, fs)).tolist() == [bass[2]]
+    probs[:, bass[2]] = 0.05  # no bass above anything: still exactly one is kept
+    assert required.present(probs, fs)[list(bass)].sum() == 1
+    assert not plain.present(np.zeros((600, 31), np.float32), fs).any()
+    as_json = required.to_dict(AAM_CLASSES)
+    assert as_json["one_of_seconds"] == WHOLE_SONG_S and as_json["one_of_required"] is True
+    assert Presence.from_dict(as_json, AAM_CLASSES) == required
+    with pytest.raises(ValueError, match="one_of_required"):
+        Presence.from_dict({**as_json, "one_of_required": "yes"}, AAM_CLASSES)
+    with pytest.raises(ValueError, match="finite"):
+        Presence(0.5, float("inf"))
+
+
 def test_decoder_json_round_trip(tmp_path: Path) -> None:
     from iad_tf.evaluation.thresholds import load_presence, load_thresholds
 

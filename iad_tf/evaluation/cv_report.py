@@ -10,6 +10,10 @@ Decision settings scored on the pooled OOF predictions of every real song:
   at least :data:`MIN_SONGS` tuning songs (the rest share the global one);
 * ``presence_one_bass`` (and ``..._per_class``): the gate keeping at most one bass instrument
   per song (:data:`iad_tf.config.AAM_BASS`; every sample song holds exactly one);
+* ``presence_bass_required``: the gate plus exactly one bass per song, always: the bass
+  ranked first by the mean of its top :data:`GROUP_SECONDS` (tuned; the whole-song mean
+  among them) is kept even below the threshold, the others dropped (a song-level choice
+  learned from the OOF predictions);
 * ``oracle_presence``: 0.5 gated by the TRUE instruments of each song: an upper bound that
   shows what a perfect presence step would give (not reachable, not a result).
 
@@ -34,20 +38,24 @@ from iad_tf.evaluation.predictions import TrackPrediction
 from iad_tf.evaluation.tables import markdown_table, text_table
 from iad_tf.evaluation.thresholds import DEFAULT_MEDIAN_WINDOW, f1_from_counts, smoothed_probs
 from iad_tf.metrics import F1_MACRO, F1_MICRO, HAMMING, JACCARD, frame_metrics
-from iad_tf.postprocess import Presence, decide_song, presence_scores
+from iad_tf.postprocess import WHOLE_SONG_S, Presence, decide_song, presence_scores
 
 THRESHOLD_GRID: np.ndarray = np.round(np.arange(0.05, 0.951, 0.05), 2)
 PRESENCE_GRID: np.ndarray = np.round(np.arange(0.05, 0.951, 0.025), 3)
 PRESENCE_SECONDS: tuple[float, ...] = (1.0, 3.0, 10.0, 30.0)
+#: Poolings that may rank the members of a one-of group (the bass): top seconds, whole song.
+GROUP_SECONDS: tuple[float, ...] = (1.0, 10.0, 30.0, WHOLE_SONG_S)
 #: An instrument gets its own threshold only when this many tuning songs hold it.
 MIN_SONGS = 3
-#: mode -> (presence gate, per-class thresholds, at most one bass instrument per song)
-MODE_FLAGS: dict[str, tuple[bool, bool, bool]] = {
-    "global": (False, False, False),
-    "presence": (True, False, False),
-    "presence_per_class": (True, True, False),
-    "presence_one_bass": (True, False, True),
-    "presence_one_bass_per_class": (True, True, True),
+#: mode -> (presence gate, per-class thresholds, one bass: "" none, "max" at most one,
+#: "required" exactly one)
+MODE_FLAGS: dict[str, tuple[bool, bool, str]] = {
+    "global": (False, False, ""),
+    "presence": (True, False, ""),
+    "presence_per_class": (True, True, ""),
+    "presence_one_bass": (True, False, "max"),
+    "presence_one_bass_per_class": (True, True, "max"),
+    "presence_bass_required": (True, False, "required"),
 }
 MODES: tuple[str, ...] = tuple(MODE_FLAGS)
 SETTINGS: tuple[str, ...] = ("flat", *MODES, "oracle_presence")
@@ -96,7 +104,7 @@ def song_counts(track: TrackPrediction, frame_seconds: float, median_window: int
         fp[i] = (d & ~lab).sum(axis=0)
     scores = {
         s: presence_scores(track.probs, max(1, int(round(s / frame_seconds))))
-        for s in PRESENCE_SECONDS
+        for s in sorted({*PRESENCE_SECONDS, *GROUP_SECONDS})
     }
     return SongCounts(tp, fp, lab.sum(axis=0).astype(np.int64), scores)
 
@@ -128,14 +136,18 @@ def tune_decoder(
     n_cls = tp.shape[-1]
     best: tuple[float, int, Presence | None, np.ndarray] | None = None
     gates: list[tuple[Presence | None, np.ndarray]] = [(None, np.ones(pos_s.shape, bool))]
+    required = one_bass == "required"
     if use_gate:
         gates = []
+        group_options: tuple[float | None, ...] = GROUP_SECONDS if required else (None,)
         for s in PRESENCE_SECONDS:
-            for tau in PRESENCE_GRID:
-                p = Presence(float(tau), s, one_of)
-                gates.append(
-                    (p, np.stack([p.present_from_scores(song.scores[s]) for song in songs]))
-                )
+            for gs in group_options:
+                for tau in PRESENCE_GRID:
+                    p = Presence(float(tau), s, one_of, gs, required)
+                    g = np.stack([
+                        p.present_from_scores(song.scores[s], None if gs is None else song.scores[gs])
+                        for song in songs])
+                    gates.append((p, g))
     for presence, g in gates:
         gtp = np.einsum("sc,stc->tc", g, tp)  # (T, C)
         gfp = np.einsum("sc,stc->tc", g, fp)
@@ -270,6 +282,7 @@ SETTING_LABELS: dict[str, str] = {
     "presence_per_class": "per-class thresholds + presence gate (cross-fitted)",
     "presence_one_bass": "tuned threshold + presence gate, one bass (cross-fitted)",
     "presence_one_bass_per_class": "per-class thresholds + gate, one bass (cross-fitted)",
+    "presence_bass_required": "tuned threshold + gate, exactly one bass, ranked by a tuned pooling (cross-fitted)",
     "oracle_presence": "0.5 gated by the TRUE instruments (upper bound, not a result)",
 }
 HEADERS = ("decisions", "F1 micro", "F1 macro", "Hamming", "Jaccard", "instr. predicted / present")
