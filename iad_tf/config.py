@@ -55,6 +55,10 @@ NUM_CLASSES: int = len(AAM_CLASSES)
 #: in every part (its segments name one "BassLine" generator per song), so a song-level
 #: decision may keep at most one (see iad_tf.postprocess.Presence.one_of).
 AAM_BASS: tuple[str, ...] = ("DoubleBassArco", "DoubleBassPizz", "ElectricBass", "OrganBass")
+#: AAM's piano instruments (a song may hold several; the detector confuses them).
+AAM_PIANOS: tuple[str, ...] = ("BrightPiano", "ElectricPiano", "Piano")
+#: Groups whose confusions the cross-validation report lists (song-level and frame-level).
+CONFUSION_GROUPS: dict[str, tuple[str, ...]] = {"basses": AAM_BASS, "pianos": AAM_PIANOS}
 
 
 #: Log compressions of the mel power ``S`` (:func:`iad_tf.audio.compress` implements them).

@@ -264,3 +264,26 @@ def test_fold_records_hold_only_the_folds_tracks(cv_records: Path, tmp_path: Pat
     # the fold's standardisation comes from the fold's own training tracks
     train_mel = np.concatenate([recs[t]["mel"].astype(np.float64) for t in new["splits"]["train"]])
     np.testing.assert_allclose(new["mel_stats"]["train"]["mean"], train_mel.mean(0), rtol=1e-6)
+
+
+def test_group_confusions_count_songs_and_frames() -> None:
+    """The report's bass/piano confusions: which member was reported where another played."""
+    from iad_tf.config import AAM_CLASSES
+    from iad_tf.evaluation.cv_report import group_confusions
+    from iad_tf.evaluation.predictions import TrackPrediction
+
+    eb, ob, pn = (AAM_CLASSES.index(c) for c in ("ElectricBass", "OrganBass", "Piano"))
+    lab = np.zeros((10, 31), np.uint8)
+    lab[:, eb] = 1
+    lab[:5, pn] = 1
+    dec = np.zeros((10, 31), np.uint8)
+    dec[:6, ob] = 1
+    dec[6:, eb] = 1
+    out = group_confusions([TrackPrediction("s1", np.zeros((10, 31), np.float32), lab)], [dec],
+                           AAM_CLASSES)
+    assert out["basses"]["songs"]["s1"] == {"true": ["ElectricBass"],
+                                            "reported": ["ElectricBass", "OrganBass"]}
+    assert out["basses"]["frames"]["ElectricBass"]["OrganBass"] == 0.6
+    assert out["basses"]["frames"]["ElectricBass"]["ElectricBass"] == 0.4
+    assert out["pianos"]["frames"]["Piano"]["Piano"] == 0.0
+    assert out["pianos"]["songs"]["s1"] == {"true": ["Piano"], "reported": []}

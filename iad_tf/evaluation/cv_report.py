@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from iad_tf.config import AAM_BASS, AAM_CLASSES
+from iad_tf.config import AAM_BASS, AAM_CLASSES, CONFUSION_GROUPS
 from iad_tf.evaluation.predictions import TrackPrediction
 from iad_tf.evaluation.tables import markdown_table, text_table
 from iad_tf.evaluation.thresholds import DEFAULT_MEDIAN_WINDOW, f1_from_counts, smoothed_probs
@@ -195,6 +195,43 @@ def score_decisions(
     }
 
 
+def group_confusions(
+    tracks: Sequence[TrackPrediction],
+    decisions: Sequence[np.ndarray],
+    classes: Sequence[str],
+    groups: Mapping[str, Sequence[str]] = CONFUSION_GROUPS,
+) -> dict[str, Any]:
+    """Confusions inside instrument groups (the four basses, the three pianos).
+
+    Per group: ``songs``: {song: {"true": [members present], "reported": [members with any
+    decision frame]}}; ``frames``: {true member: {member: fraction of the true member's active
+    frames in which that member is decided active}} (a row of a frame-level confusion matrix;
+    the diagonal is recall).
+    """
+    out: dict[str, Any] = {}
+    for name, members in groups.items():
+        idx = [list(classes).index(m) for m in members if m in classes]
+        songs = {}
+        hits = np.zeros((len(idx), len(idx)))
+        support = np.zeros(len(idx))
+        for t, d in zip(tracks, decisions, strict=True):
+            lab = t.labels[:, idx].astype(bool)  # (frames, G)
+            dec = d[:, idx].astype(bool)
+            songs[t.track_id] = {
+                "true": [classes[c] for c, on in zip(idx, lab.any(0), strict=True) if on],
+                "reported": [classes[c] for c, on in zip(idx, dec.any(0), strict=True) if on],
+            }
+            support += lab.sum(0)
+            hits += lab.T.astype(np.int64) @ dec.astype(np.int64)  # (G true, G decided)
+        frames = {
+            classes[c]: {classes[k]: round(float(hits[i, j] / support[i]), 4)
+                         for j, k in enumerate(idx)}
+            for i, c in enumerate(idx) if support[i] > 0
+        }
+        out[name] = {"songs": songs, "frames": frames}
+    return out
+
+
 def _by_fold(
     tracks: Sequence[TrackPrediction], decisions: Sequence[np.ndarray], fold_of: Mapping[str, int]
 ) -> list[dict[str, Any]]:
@@ -229,7 +266,8 @@ def cv_report(
 
     def record(name: str, decisions: list[np.ndarray]) -> None:
         pooled = score_decisions(tracks, decisions)
-        settings[name] = {"pooled": pooled, "per_fold": _by_fold(tracks, decisions, fold_of)}
+        settings[name] = {"pooled": pooled, "per_fold": _by_fold(tracks, decisions, fold_of),
+                          "confusions": group_confusions(tracks, decisions, classes)}
 
     flat = Decoder(np.full(len(classes), 0.5), median_window, None)
     record("flat", [flat.decide(t.probs, frame_seconds)[0] for t in tracks])
