@@ -241,6 +241,13 @@ def test_cv_oof_covers_every_real_song_exactly_once(cv_records: Path, tmp_path: 
     # a finished cross-validation is never overwritten
     again = CliRunner().invoke(cli, args)
     assert again.exit_code != 0 and "already holds a finished" in again.output
+    # re-scoring from the saved OOF predictions (no training) gives the same report
+    from iad_tf.evaluation.cv import rescore_cv
+
+    (run / "report.json").unlink()
+    again_report = rescore_cv(run)
+    assert again_report["settings"] == report["settings"]
+    assert json.loads((run / "decoder.json").read_text()) == decoder
 
 
 def test_fold_records_hold_only_the_folds_tracks(cv_records: Path, tmp_path: Path) -> None:

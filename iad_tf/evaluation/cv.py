@@ -143,21 +143,50 @@ def run_cv(
         all_tracks.extend(tracks)
     all_tracks.sort(key=lambda t: t.track_id)
     save_predictions(run_dir / OOF_FILE, all_tracks, classes)
+    meta = {
+        "model_name": model_name,
+        "folds": fold_songs,
+        "train": cfg.to_dict(),
+        "records_dir": str(info.records_dir),
+    }
+    report = write_cv_report(run_dir, all_tracks, classes, fold_of, info.feature.frame_seconds, meta)
+    return CVResult(run_dir, report, all_tracks)
+
+
+def write_cv_report(
+    run_dir: Path,
+    tracks: list[TrackPrediction],
+    classes: list[str],
+    fold_of: dict[str, int],
+    frame_seconds: float,
+    meta: dict[str, Any],
+) -> dict[str, Any]:
+    """Score the OOF predictions, tune the decoder; write decoder.json, report.md, report.json
+    (report.json last: it marks the run finished)."""
     from iad_tf.evaluation.cv_report import cv_report, render_cv_report
 
-    report = cv_report(
-        all_tracks,
-        classes,
-        fold_of,
-        info.feature.frame_seconds,
-        meta={
-            "model_name": model_name,
-            "folds": fold_songs,
-            "train": cfg.to_dict(),
-            "records_dir": str(info.records_dir),
-        },
-    )
+    report = cv_report(tracks, classes, fold_of, frame_seconds, meta=meta)
     write_json(run_dir / "decoder.json", report["decoder"])
     (run_dir / "report.md").write_text(render_cv_report(report, markdown=True), encoding="utf-8")
     write_json(run_dir / "report.json", report)
-    return CVResult(run_dir, report, all_tracks)
+    return report
+
+
+def rescore_cv(run_dir: str | Path) -> dict[str, Any]:
+    """Re-score a finished cross-validation from its saved OOF predictions with this version's
+    decision settings (no training); rewrites its report and decoder."""
+    run_dir = Path(run_dir)
+    settings = read_json(run_dir / CV_JSON)
+    tracks: list[TrackPrediction] = []
+    fold_of: dict[str, int] = {}
+    classes: list[str] = []
+    for i in range(len(settings["folds"])):
+        fold_tracks, classes = load_predictions(_fold_dir(run_dir, i) / OOF_FILE)
+        fold_of.update({t.track_id: i for t in fold_tracks})
+        tracks.extend(fold_tracks)
+    tracks.sort(key=lambda t: t.track_id)
+    from iad_tf.training.config import read_run_config
+
+    feature = FeatureConfig.from_dict(read_run_config(_fold_dir(run_dir, 0) / "run")["feature_config"])
+    meta = {k: settings[k] for k in ("model_name", "folds", "train", "records_dir")}
+    return write_cv_report(run_dir, tracks, classes, fold_of, feature.frame_seconds, meta)
