@@ -2,14 +2,21 @@
 sample, out-of-fold (OOF) scores against the targets. Results: bench/results/quality.json.
 
     python bench/quality.py [--name base] [--folds 4] [--epochs 8] [--batch-size 8]
-                            [--model crnn] [--ema] [--from-run DIR]
+                            [--model crnn] [--ema] [--from-run DIR [--data TEXT]]
+    python bench/quality.py --ship NAME      # mark the recipe that ships ("shipped" key)
 
 Steps (each the same library call as the CLI): ``iad-tf remix`` (8 remixes per song, seed 1,
 22050 Hz) -> ``build-records`` of the 12 songs and their 96 remixes -> ``iad-tf cv`` with the
 recipe (remixes follow their source song into its fold). The budget: 4 folds x 8 epochs of
 the CRNN on ~81 tracks each, about 45-60 minutes on 2 cores (one run; say so when quoting).
-``--from-run DIR`` re-reads a finished ``iad-tf cv`` run directory instead of training (the
-numbers are that run's; its recipe is read from its cv.json).
+``--from-run DIR`` re-scores a finished ``iad-tf cv`` run directory from its saved out-of-fold
+predictions with this version's decision settings, instead of training (the numbers are that
+run's; its recipe is read from its cv.json; ``--data`` describes its training data).
+
+Every recipe is one entry of quality.json (by ``--name``); the top-level ``"shipped"`` names
+the entry whose recipe the shipped model was trained with. Per recipe: OOF mAP, per-class AP
+(and the AP of the instruments present in >= 2 songs), every decision setting (cross-fitted),
+the confusions among the basses and among the pianos.
 
 Targets (issue 12): pooled OOF micro-F1 >= 0.70 (all 31 classes), macro-F1 >= 0.55 (classes
 present), instruments predicted per song <= 1.5x the number present.
@@ -66,6 +73,9 @@ def summarise(report: dict[str, Any], wall_s: float | None, recipe: dict[str, An
         "instruments_ratio": chosen["instruments_ratio"] <= TARGETS["instruments_ratio"],
     }
     ranking = report["ranking"]
+    ap = {c: v["average_precision"] for c, v in ranking["per_class"].items()}
+    n_songs = {c: 0 for c in report["classes"]} | _songs_with(report)
+    multi = {c: v for c, v in ap.items() if v is not None and n_songs.get(c, 0) >= 2}
     return {
         "recipe": recipe,
         "songs": report["songs"],
@@ -73,7 +83,10 @@ def summarise(report: dict[str, Any], wall_s: float | None, recipe: dict[str, An
         "n_frames": report["n_frames"],
         "wall_s": wall_s,
         "map": ranking["average_precision_macro"],
-        "ap_per_class": {c: v["average_precision"] for c, v in ranking["per_class"].items()},
+        "ap_per_class": ap,
+        "songs_per_class": n_songs,
+        "map_in_2plus_songs": round(float(sum(multi.values()) / max(len(multi), 1)), 4),
+        "confusions": report["settings"][report["decoder_mode"]].get("confusions"),
         "settings": settings,
         "decoder_mode": report["decoder_mode"],
         "decoder": report["decoder"],
@@ -83,6 +96,18 @@ def summarise(report: dict[str, Any], wall_s: float | None, recipe: dict[str, An
     }
 
 
+def _songs_with(report: dict[str, Any]) -> dict[str, int]:
+    """Number of OOF songs in which each class plays (from the run's saved OOF predictions)."""
+    from iad_tf.evaluation.predictions import load_predictions
+
+    run_dir = report.get("run_dir")
+    if run_dir and (Path(run_dir) / "oof.npz").is_file():
+        tracks, classes = load_predictions(Path(run_dir) / "oof.npz")
+        counts = sum((t.labels.sum(0) > 0).astype(int) for t in tracks)
+        return {c: int(n) for c, n in zip(classes, counts, strict=True)}
+    return {}
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The CV table of every recipe in ``results`` (README and model card)."""
     from iad_tf.evaluation.cv_report import SETTING_LABELS
@@ -90,6 +115,8 @@ def markdown(results: dict[str, Any]) -> str:
     lines = ["| recipe | decisions | F1 micro | F1 macro | Hamming | Jaccard | instruments predicted / present |",
              "|---|---|---|---|---|---|---|"]
     for name, r in results.items():
+        if not isinstance(r, dict):
+            continue  # the "shipped" key
         for setting, label in SETTING_LABELS.items():
             p = r["settings"].get(setting)
             if p is None:
@@ -113,18 +140,35 @@ def main() -> None:
     ap.add_argument("--model", default="crnn")
     ap.add_argument("--ema", action="store_true")
     ap.add_argument("--from-run", type=Path, default=None, help="a finished `iad-tf cv` run dir")
+    ap.add_argument("--data", default=None, help="with --from-run: the run's training data, in words")
+    ap.add_argument("--ship", default=None, help="name the entry whose recipe ships, and stop")
     ap.add_argument("--markdown", action="store_true", help="print the CV table of quality.json")
     args = ap.parse_args()
     if args.markdown:
         print(markdown(json.loads((RESULTS / "quality.json").read_text())))
         return
+    out = RESULTS / "quality.json"
+    if args.ship is not None:
+        results = json.loads(out.read_text())
+        if not isinstance(results.get(args.ship), dict):
+            raise SystemExit(f"{out}: no recipe named {args.ship!r}")
+        results["shipped"] = args.ship
+        out.write_text(json.dumps(results, indent=1) + "\n")
+        print(f"{out}: shipped = {args.ship}")
+        return
 
     wall = None
     if args.from_run is not None:
+        from iad_tf.evaluation.cv import rescore_cv
+
         run_dir = args.from_run
         cv = json.loads((run_dir / "cv.json").read_text())
-        recipe = {"model": cv["model_name"], **{k: cv["train"][k] for k in (
-            "epochs", "batch_size", "learning_rate", "pos_weight_max", "mix_prob", "ema", "checkpoint")}}
+        recipe = {"model": cv["model_name"], **{k: cv["train"].get(k) for k in (
+            "epochs", "steps_per_epoch", "batch_size", "learning_rate", "pos_weight_max",
+            "mix_prob", "ema", "checkpoint")}}
+        recipe["data"] = args.data
+        recipe["records"] = cv["records_dir"]
+        rescore_cv(run_dir)
     else:
         from iad_tf._tfio import tensorflow
 
@@ -142,7 +186,7 @@ def main() -> None:
         recipe = {"model": args.model, "epochs": args.epochs, "batch_size": args.batch_size,
                   "ema": args.ema}
     report = json.loads((run_dir / "report.json").read_text())
-    out = RESULTS / "quality.json"
+    report["run_dir"] = str(run_dir)
     results = json.loads(out.read_text()) if out.is_file() else {}
     results[args.name] = {**summarise(report, wall, recipe), "run_dir": str(run_dir)}
     RESULTS.mkdir(parents=True, exist_ok=True)
