@@ -10,6 +10,7 @@ import time
 import click
 
 from iad_tf.cli.options import seed_option, workers_option
+from iad_tf.synth.bank_songs import DEFAULT_MAX_SHIFT, MAX_SHIFT_LIMIT, SOUNDFONT_VOICES
 
 
 def _sample_rate_option(f):  # noqa: ANN001, ANN202 - click decorator
@@ -33,6 +34,22 @@ def _sample_rate_option(f):  # noqa: ANN001, ANN202 - click decorator
     "--instruments", multiple=True,
     help="Only these AAM instruments (repeat or comma-separate); default all 31.",
 )
+@click.option(
+    "--voices", default=SOUNDFONT_VOICES, show_default=True,
+    help="'soundfont' (GM soundfont) or 'bank:DIR': play every note from a note bank built by "
+    "`iad-tf bank` (writes sources.json and generator.json too).",
+)
+@click.option(
+    "--max-shift", type=click.IntRange(0, MAX_SHIFT_LIMIT), default=DEFAULT_MAX_SHIFT, show_default=True,
+    help="Bank voices: largest pitch shift (semitones) of a recorded note; notes beyond every "
+    "recorded pitch +- this are moved by octaves. Provisional default: the final one is chosen "
+    "by cross-validation.",
+)
+@click.option(
+    "--holdout-folds", type=click.IntRange(min=0), default=0, show_default=True,
+    help="Bank voices: K >= 2 makes track k draw no notes from the songs of fold (k-1) mod K "
+    "(the folds `iad-tf cv --folds K` forms over the bank's songs); 0: every song.",
+)
 @_sample_rate_option
 def synth(
     out: str,
@@ -42,12 +59,17 @@ def synth(
     workers: int,
     soundfont: str | None,
     instruments: tuple[str, ...],
+    voices: str,
+    max_shift: int,
+    holdout_folds: int,
     sample_rate: str,
 ) -> None:
-    """Generate AAM-style songs (mix, stems, MIDI, ARFF annotations) with a GM soundfont.
+    """Generate AAM-style songs (mix, stems, MIDI, ARFF annotations) with a GM soundfont or
+    from a note bank (--voices bank:DIR).
 
-    Tracks are named s0001, s0002, ...; the same --seed gives the same files.
+    Tracks are named s0001, s0002, ...; the same --seed gives the same files whatever --workers.
     """
+    from iad_tf.synth.bank_index import BankError
     from iad_tf.synth.corpus import SynthConfig, synthesize
     from iad_tf.synth.instruments import parse_instruments
     from iad_tf.synth.render import SynthUnavailable
@@ -60,10 +82,13 @@ def synth(
             sample_rate=int(sample_rate),
             soundfont=soundfont or "",
             instruments=parse_instruments(list(instruments)),
+            voices=voices,
+            max_shift=max_shift,
+            holdout_folds=holdout_folds,
         )
         t0 = time.perf_counter()
         results = synthesize(out, cfg, workers=workers)
-    except (SynthUnavailable, ValueError, OSError) as exc:
+    except (SynthUnavailable, BankError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     wall = time.perf_counter() - t0
     audio_s = sum(r["duration_s"] for r in results)
