@@ -9,8 +9,8 @@ with a stem (``audio-multitracks-{flac,wav,mp3}/NNNN_<Instrument>.<ext>``):
   is stem time t; the lag of best fit between the stem's onset envelope and the MIDI onsets
   is measured and a stem further off than ``max_lag_s`` is skipped whole (misaligned);
 * a note is **misaligned** when no onset of its pitch in the onsets ARFF lies within
-  ``onset_tolerance_s`` of its MIDI onset, and **silent** when the stem's RMS over the note is
-  less than ``silence_margin_db`` above the stem's noise floor (the 10th percentile of its
+  ``onset_tolerance_s`` of its MIDI onset, and **silent** when the stem's median 20 ms RMS
+  over the note is less than ``silence_margin_db`` above the stem's noise floor (the 10th percentile of its
   50 ms frame RMS where no note sounds). Bad cuts are counted per reason and never kept;
 * a kept note gets a release tail up to the instrument's next onset (at most ``max_tail_s``);
   notes of chord/arpeggio instruments that start together (within ``chord_window_s``) also
@@ -36,7 +36,7 @@ from iad_tf import __version__
 from iad_tf.aam.arff import read_onsets, read_segments
 from iad_tf.aam.dataset import discover
 from iad_tf.audio import load_audio
-from iad_tf.fileio import atomic_path, write_json, write_text
+from iad_tf.fileio import write_json, write_text
 from iad_tf.synth.bank_index import (
     AUDIO_DIR,
     BANK_JSON,
@@ -56,11 +56,13 @@ from iad_tf.synth.bank_notes import (
 )
 from iad_tf.synth.parallel import run_tasks
 from iad_tf.synth.remix import find_stems
+from iad_tf.synth.writer import write_flac
 
 DRUMS = "Drums"
 FRAME_S = 0.05  # frame of the stem's RMS envelope (noise floor)
 ENVELOPE_HOP = 64  # samples per step of the onset envelope used to measure the lag
 LAG_SEARCH_S = 0.1
+SILENCE_FRAME_S = 0.02
 SKIP_REASONS: tuple[str, ...] = ("silent", "misaligned", "too_short")
 
 
@@ -103,13 +105,18 @@ def _rms(y: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if y.size else 0.0
 
 
+def frame_rms(y: np.ndarray, hop: int) -> np.ndarray:
+    """RMS of consecutive ``hop``-sample frames of ``y``: float64 (len(y) // hop,)."""
+    n = len(y) // hop
+    return np.sqrt(np.mean(np.square(y[: n * hop].reshape(n, hop), dtype=np.float64), axis=1))
+
+
 def measure_lag(y: np.ndarray, sr: int, onsets: Sequence[float]) -> float:
     """Seconds by which the stem's energy onsets best follow ``onsets`` (+ = stem late)."""
     hop = ENVELOPE_HOP
-    n = len(y) // hop
-    if n < 4 or not onsets:
+    if len(y) // hop < 4 or not onsets:
         return 0.0
-    env = np.sqrt(np.mean(np.square(y[: n * hop].reshape(n, hop), dtype=np.float64), axis=1) + 1e-10)
+    env = frame_rms(y, hop) + 1e-5
     rise = np.maximum(np.diff(np.log(env)), 0.0)  # (n - 1,)
     imp = np.zeros_like(rise)
     idx = np.round(np.asarray(onsets) * sr / hop).astype(int)
@@ -125,15 +132,24 @@ def measure_lag(y: np.ndarray, sr: int, onsets: Sequence[float]) -> float:
 def noise_floor_db(y: np.ndarray, sr: int, notes: Sequence[SourceNote]) -> float:
     """10th percentile of the 50 ms frame RMS (dBFS) over frames where no note sounds."""
     hop = int(FRAME_S * sr)
-    n = len(y) // hop
+    frames = frame_rms(y, hop)
+    n = len(frames)
     if n == 0:
         return -120.0
-    frames = np.sqrt(np.mean(np.square(y[: n * hop].reshape(n, hop), dtype=np.float64), axis=1))
     busy = np.zeros(n, dtype=bool)
     for nt in notes:
         busy[int(nt.start * sr) // hop : int(np.ceil(nt.end * sr / hop)) + 1] = True
     quiet = frames[~busy] if np.any(~busy) else frames
     return max(_db(float(np.percentile(quiet, 10))), -120.0)
+
+
+def median_frame_db(y: np.ndarray, sr: int) -> float:
+    """Median RMS (dBFS) of the 20 ms frames of ``y``: a stem silenced over most of a note
+    reads near its floor even where a neighbouring note's edge leaks in."""
+    frames = frame_rms(y, int(SILENCE_FRAME_S * sr))
+    if frames.size == 0:
+        return _db(_rms(y))
+    return _db(float(np.median(frames)))
 
 
 def _near(times: list[float] | None, t: float, tol: float) -> bool:
@@ -195,7 +211,7 @@ def cut_stem(task: StemTask) -> dict[str, Any]:
             reason = "too_short"
         elif not _near(arff_on.get(nt.pitch), nt.start, cfg.onset_tolerance_s):
             reason = "misaligned"
-        elif level < floor + cfg.silence_margin_db or i1 > len(y):
+        elif i1 > len(y) or median_frame_db(y[i0:i1], sr) < floor + cfg.silence_margin_db:
             reason = "silent"
         else:
             good.append((nt, float(tails[k]), level))
@@ -214,7 +230,7 @@ def cut_stem(task: StemTask) -> dict[str, Any]:
     t1 = max(s[2].end + s[3] for s in cut_specs)
     rel = f"{AUDIO_DIR}/{task.instrument}/{task.song}.flac"
     seg = y[int(round(t0 * sr)) : int(round(t1 * sr))]
-    _write_flac(Path(task.out) / rel, seg, sr)
+    write_flac(Path(task.out) / rel, seg, sr)
     cuts = [
         Cut(task.instrument, k, pitches, nt.velocity, round(nt.start, 6), round(nt.end - nt.start, 6),
             round(tail, 6), task.song, role, solo, level, rel, round(nt.start - t0, 6))
@@ -249,13 +265,6 @@ def _chords(
                     out.append(("chord", pitches, nt, tail, level, True))
         k = j
     return out
-
-
-def _write_flac(path: Path, y: np.ndarray, sr: int) -> None:
-    import soundfile as sf
-
-    with atomic_path(path) as tmp:
-        sf.write(str(tmp), np.clip(y, -1.0, 1.0), sr, format="FLAC", subtype="PCM_16")
 
 
 def plan_tasks(roots: Sequence[str | Path], out: str | Path, cfg: BankConfig,

@@ -22,7 +22,7 @@ import numpy as np
 from iad_tf import __version__
 from iad_tf.evaluation.folds import folds_of_songs
 from iad_tf.synth.bank_index import Bank, load_bank
-from iad_tf.synth.bank_voice import BankVoice, fit_song
+from iad_tf.synth.bank_voice import BankVoice, as_rendered, fit_song
 from iad_tf.synth.render import render_song
 from iad_tf.synth.score import Song
 from iad_tf.synth.writer import write_json
@@ -86,6 +86,7 @@ def render_from_bank(
     song = fit_song(song, bank, songs, cfg.max_shift)
     voice = BankVoice(bank, songs, cfg.max_shift, voice_rng(cfg.seed, k))
     stems, mix = render_song(song, cfg.sample_rate, None, levels, stem_fn=voice.render)
+    song = as_rendered(song, voice)
     extra = {"sources": sorted(voice.used), "holdout_fold": fold, "held_out_songs": held,
              "rendered": voice.rendered}
     return song, stems, mix, extra

@@ -7,7 +7,8 @@
   Drum keys map to a recorded key of the same drum (kick, snare, hi-hat, tom, cymbal).
 * **Durations**: a cut is truncated at the note's end with a ``FADE_S`` release fade; a
   sustained instrument (one that does not decay) loops the middle of a too-short cut with
-  crossfades; a decaying one prefers cuts at least as long as the note.
+  crossfades; a decaying one prefers cuts at least as long as the note, and where none is,
+  the note ends where its cut does (:func:`as_rendered`: the annotations follow the audio).
 * **Chords**: notes of one instrument starting together are played from a chord slice with
   the same intervals (shifted by at most ``max_shift``) where the bank has one, else note by note.
 * **Velocity** -> gain ``velocity / recorded velocity`` (64 where unknown).
@@ -26,7 +27,7 @@ import numpy as np
 
 from iad_tf.synth.bank_index import Bank, Cut
 from iad_tf.synth.instruments import INSTRUMENTS
-from iad_tf.synth.score import Note, Song
+from iad_tf.synth.score import Note, Song, qtime
 
 FADE_S = 0.03  # release fade after a truncated note
 LOOP_XFADE_S = 0.02
@@ -134,6 +135,8 @@ class BankVoice:
     used: set[str] = field(default_factory=set)
     #: {instrument: [(start, end)]} seconds where a cut actually sounds (before the fade).
     rendered: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    #: {instrument: {(start, pitch): end}} of notes whose cut ran out before the note's end.
+    short: dict[str, dict[tuple[float, int], float]] = field(default_factory=dict)
 
     def _pick(self, name: str, target: Iterable[int], need_s: float, sustained: bool) -> tuple[Cut, int] | None:
         """Best cut for ``target`` pitches (a note: one): least shift, then solo, then long enough."""
@@ -181,7 +184,6 @@ class BankVoice:
         """One instrument's notes -> mono float32 (n_samples,), not yet gated or levelled."""
         out = np.zeros(n_samples, dtype=np.float64)
         sustained = not INSTRUMENTS[name].decays
-        spans = self.rendered.setdefault(name, [])
         by_start: dict[float, list[Note]] = {}
         for n in notes:
             by_start.setdefault(n.start, []).append(n)
@@ -191,12 +193,31 @@ class BankVoice:
             same_end = len({n.end for n in group}) == 1
             hit = self._pick(name, [n.pitch for n in group], dur, sustained) if len(group) > 1 and same_end else None
             if hit is not None:
-                spans.append((start, start + self._place(out, sr, hit[0], hit[1], start, dur, vel, sustained)))
+                played = self._place(out, sr, hit[0], hit[1], start, dur, vel, sustained)
+                for n in group:
+                    self._sounded(name, n, start + played)
                 continue
             for n in group:
                 pick = self._pick(name, [n.pitch], n.end - n.start, sustained)
                 if pick is None:
                     raise ValueError(f"{name}: no bank cut within {self.max_shift} semitones of pitch {n.pitch}")
                 played = self._place(out, sr, pick[0], pick[1], n.start, n.end - n.start, n.velocity, sustained)
-                spans.append((n.start, n.start + played))
+                self._sounded(name, n, n.start + played)
         return out.astype(np.float32)
+
+    def _sounded(self, name: str, note: Note, end: float) -> None:
+        end = min(qtime(end), note.end)
+        self.rendered.setdefault(name, []).append((note.start, end))
+        if end < note.end:
+            self.short.setdefault(name, {})[(note.start, note.pitch)] = end
+
+
+def as_rendered(song: Song, voice: BankVoice) -> Song:
+    """``song`` with every note that its cut could not fill ending where the cut ran out, so the
+    annotations say exactly where each note sounds (a decaying recording shorter than the note)."""
+    notes = {}
+    for name, ns in song.notes.items():
+        short = voice.short.get(name, {})
+        kept = [dataclasses.replace(n, end=short.get((n.start, n.pitch), n.end)) for n in ns]
+        notes[name] = tuple(n for n in kept if n.end > n.start)
+    return dataclasses.replace(song, notes=notes)
