@@ -6,8 +6,10 @@ with a stem (``audio-multitracks-{flac,wav,mp3}/NNNN_<Instrument>.<ext>``):
 * the notes come from ``midis/NNNN_<Instrument>.mid`` (:mod:`iad_tf.synth.bank_notes`, read
   tolerantly), or from the onsets ARFF where the MIDI is missing or unreadable;
 * the stem is decoded at the bank rate. AAM renders each stem from that MIDI, so MIDI time t
-  is stem time t; the lag of best fit between the stem's onset envelope and the MIDI onsets
-  is measured and a stem further off than ``max_lag_s`` is skipped whole (misaligned);
+  is stem time t and a cut starts at its MIDI onset (a slow attack stays inside the cut, as
+  in AAM's own audio and labels). A whole-stem lag estimate was tried and dropped: onset
+  envelopes put slow attacks 0.03-0.11 s late and periodic rhythms gave spurious lags up to
+  0.19 s, and sounding-vs-MIDI frames are biased by release tails;
 * a note is **misaligned** when no onset of its pitch in the onsets ARFF lies within
   ``onset_tolerance_s`` of its MIDI onset, and **silent** when the stem's median 20 ms RMS
   over the note is less than ``silence_margin_db`` above the stem's noise floor (the 10th percentile of its
@@ -60,8 +62,6 @@ from iad_tf.synth.writer import write_flac
 
 DRUMS = "Drums"
 FRAME_S = 0.05  # frame of the stem's RMS envelope (noise floor)
-ENVELOPE_HOP = 64  # samples per step of the onset envelope used to measure the lag
-LAG_SEARCH_S = 0.1
 SILENCE_FRAME_S = 0.02
 SKIP_REASONS: tuple[str, ...] = ("silent", "misaligned", "too_short")
 
@@ -74,15 +74,14 @@ class BankConfig:
     max_tail_s: float = 1.0
     onset_tolerance_s: float = 0.02
     silence_margin_db: float = 10.0
-    max_lag_s: float = 0.05
     chord_window_s: float = 0.005
     min_duration_s: float = 0.02
 
     def __post_init__(self) -> None:
         if self.sample_rate not in (22050, 44100):
             raise ValueError("bank sample rate must be 22050 or 44100")
-        if self.max_tail_s < 0 or self.onset_tolerance_s <= 0 or self.max_lag_s <= 0:
-            raise ValueError("tail, tolerance and lag limits must be positive")
+        if self.max_tail_s < 0 or self.onset_tolerance_s <= 0:
+            raise ValueError("the tail cap and the onset tolerance must be positive")
 
 
 @dataclass(frozen=True)
@@ -109,24 +108,6 @@ def frame_rms(y: np.ndarray, hop: int) -> np.ndarray:
     """RMS of consecutive ``hop``-sample frames of ``y``: float64 (len(y) // hop,)."""
     n = len(y) // hop
     return np.sqrt(np.mean(np.square(y[: n * hop].reshape(n, hop), dtype=np.float64), axis=1))
-
-
-def measure_lag(y: np.ndarray, sr: int, onsets: Sequence[float]) -> float:
-    """Seconds by which the stem's energy onsets best follow ``onsets`` (+ = stem late)."""
-    hop = ENVELOPE_HOP
-    if len(y) // hop < 4 or not onsets:
-        return 0.0
-    env = frame_rms(y, hop) + 1e-5
-    rise = np.maximum(np.diff(np.log(env)), 0.0)  # (n - 1,)
-    imp = np.zeros_like(rise)
-    idx = np.round(np.asarray(onsets) * sr / hop).astype(int)
-    imp[idx[(idx >= 0) & (idx < len(imp))]] = 1.0
-    m = int(LAG_SEARCH_S * sr / hop)
-    if len(rise) <= 2 * m + 1:
-        return 0.0
-    lags = np.arange(-m, m + 1)
-    score = [float(np.dot(imp[m:-m], rise[m + k : len(rise) - m + k])) for k in lags]
-    return float(lags[int(np.argmax(score))] * hop / sr)
 
 
 def noise_floor_db(y: np.ndarray, sr: int, notes: Sequence[SourceNote]) -> float:
@@ -185,19 +166,14 @@ def cut_stem(task: StemTask) -> dict[str, Any]:
         notes = arff_notes(table, task.instrument)
     arff_on = arff_onsets(table, task.instrument) if task.instrument in table.instruments else {}
     info: dict[str, Any] = {"song": task.song, "instrument": task.instrument, "notes_from": source,
-                            "key_signatures_fixed": fixed, "lag_s": 0.0}
+                            "key_signatures_fixed": fixed}
     skipped: Counter[str] = Counter()
     if not notes:
         return {"cuts": [], "skipped": skipped, "info": info}
     y = load_audio(task.stem, sr)
-    lag = measure_lag(y, sr, [n.start for n in notes])
-    info["lag_s"] = round(lag, 4)
-    kind = "drum" if task.instrument == DRUMS else "note"
-    if abs(lag) > cfg.max_lag_s:
-        skipped["misaligned"] += len(notes)
-        return {"cuts": [], "skipped": skipped, "info": info}
     floor = noise_floor_db(y, sr, notes)
     info["noise_floor_db"] = round(floor, 1)
+    kind = "drum" if task.instrument == DRUMS else "note"
     starts = np.array([n.start for n in notes])
     ends = np.array([n.end for n in notes])
     tails = _tails(starts, ends, cfg.max_tail_s)
