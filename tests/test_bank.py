@@ -3,6 +3,7 @@ real AAM sample: a bank of two songs (0080, 1014) built once per session."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -13,7 +14,7 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from iad_tf.aam.arff import read_onsets
+from iad_tf.aam.arff import read_onsets, write_onsets
 from iad_tf.aam.labels import onset_roll
 from iad_tf.audio import decode
 from iad_tf.config import AAM_CLASSES, FeatureConfig
@@ -96,25 +97,39 @@ def test_bank_index_and_report(bank: Path, aam_sample: Path) -> None:
     assert meta["report"]["instruments"]["Drums"]["songs"] == SONGS
 
 
-def test_zeroed_stem_is_a_counted_bad_cut(aam_sample: Path, tmp_path: Path) -> None:
-    """A stem silenced where the MIDI sounds gives a 'silent' bad cut, skipped from the index."""
-    root = tmp_path / "aam"
+def _one_stem_root(aam_sample: Path, root: Path, y: np.ndarray, sr: int) -> None:
+    """Song 0080 with only its ElectricBass stem (``y``) beside its annotations and MIDI."""
     for sub in ("annotations", "midis"):
         (root / sub).mkdir(parents=True)
         for p in (aam_sample / sub).glob("0080_*"):
             shutil.copy(p, root / sub / p.name)
     (root / "audio-mixes-wav").mkdir()
     sf.write(str(root / "audio-mixes-wav" / "0080_mix.wav"), np.zeros(100), SR)
-    notes, _ = read_midi_notes(aam_sample / "midis" / "0080_ElectricBass.mid")
-    y, sr = decode(aam_sample / "audio-multitracks-mp3" / "0080_ElectricBass.mp3")
-    target = notes[10]
-    y[int(target.start * sr) : int(target.end * sr)] = 0.0
     (root / "audio-multitracks-wav").mkdir()
     sf.write(str(root / "audio-multitracks-wav" / "0080_ElectricBass.wav"), y, sr)
+
+
+def test_zeroed_stem_and_moved_onset_are_counted_bad_cuts(aam_sample: Path, tmp_path: Path) -> None:
+    """A stem silenced where the MIDI sounds gives a 'silent' bad cut; an onsets-ARFF onset
+    moved 30 ms away from the MIDI's a 'misaligned' one; both are left out of the index."""
+    notes, _ = read_midi_notes(aam_sample / "midis" / "0080_ElectricBass.mid")
+    y, sr = decode(aam_sample / "audio-multitracks-mp3" / "0080_ElectricBass.mp3")
+    silenced, moved = notes[10], notes[20]
+    y[int(silenced.start * sr) : int(silenced.end * sr)] = 0.0
+    root = tmp_path / "aam"
+    _one_stem_root(aam_sample, root, y, sr)
+    ann = root / "annotations" / "0080_onsets.arff"
+    table = read_onsets(ann)
+    times = table.times.copy()
+    row = int(np.argmin(np.abs(times - moved.start)))
+    assert times[row + 1] - times[row] > 0.05
+    times[row] += 0.03
+    write_onsets(ann, dataclasses.replace(table, times=times))
     meta = build_bank([root], tmp_path / "bank", BankConfig(), songs=["0080"])
-    assert meta["report"]["skipped"] == {"silent": 1}
+    assert meta["report"]["skipped"] == {"silent": 1, "misaligned": 1}
     onsets = [c.onset_s for c in read_index(tmp_path / "bank" / "index.csv")]
-    assert len(onsets) == len(notes) - 1 and round(target.start, 6) not in onsets
+    assert len(onsets) == len(notes) - 2
+    assert round(silenced.start, 6) not in onsets and round(moved.start, 6) not in onsets
 
 
 def test_fit_pitch_and_drum_key() -> None:
