@@ -22,6 +22,7 @@ from iad_tf.evaluation.folds import folds_of_songs
 from iad_tf.synth.bank import BankConfig, build_bank
 from iad_tf.synth.bank_index import load_bank, read_index
 from iad_tf.synth.bank_notes import arff_notes, read_midi_notes
+from iad_tf.synth.bank_songs import write_planned_sources
 from iad_tf.synth.bank_voice import BankVoice, drum_key, fit_pitch, reachable
 from iad_tf.synth.corpus import SynthConfig, synthesize
 from iad_tf.synth.score import Note, merge_intervals
@@ -220,6 +221,15 @@ def test_holdout_folds_never_use_held_out_songs(bank: Path, tmp_path: Path) -> N
         held = folds[(k - 1) % 2]
         assert r["held_out_songs"] == held
         assert sources[r["track_id"]] and not set(sources[r["track_id"]]) & set(held)
+
+
+def test_planned_sources_cover_every_allowed_song(bank: Path, tmp_path: Path) -> None:
+    """Written before any track: a run that dies leaves each track listed with every song it
+    may use (never a generated track without an entry, which would pass for a real song)."""
+    write_planned_sources(tmp_path, _cfg(bank, tracks=2, holdout_folds=2), ["s0001", "s0002"])
+    folds = folds_of_songs(SONGS, 2)
+    planned = json.loads((tmp_path / "sources.json").read_text())
+    assert planned == {"s0001": sorted(set(SONGS) - set(folds[0])), "s0002": sorted(set(SONGS) - set(folds[1]))}
 
 
 def test_same_bytes_whatever_workers(bank: Path, corpus: tuple[Path, list[dict]], tmp_path: Path) -> None:

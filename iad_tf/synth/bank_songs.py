@@ -92,6 +92,20 @@ def render_from_bank(
     return song, stems, mix, extra
 
 
+def write_planned_sources(out: Path, cfg: Any, track_ids: Sequence[str]) -> None:
+    """Before any track is written: sources.json listing for track ``track_ids[k - 1]`` every
+    song it may use
+    (a superset of what it will use), so a run that dies never leaves a generated track that
+    looks like a real song; :func:`write_provenance` narrows it to the songs used."""
+    root = bank_dir(cfg.voices)
+    if not root:
+        return
+    bank = load_bank(root)
+    write_json(out / SOURCES_FILE, {
+        tid: sorted(allowed_songs(bank, cfg.holdout_folds, k)[0]) for k, tid in enumerate(track_ids, start=1)
+    })
+
+
 def write_provenance(out: Path, cfg: Any, config: dict[str, Any], results: Sequence[dict[str, Any]]) -> None:
     """sources.json and generator.json of a bank-voiced corpus (nothing for soundfont voices)."""
     root = bank_dir(cfg.voices)

@@ -22,6 +22,7 @@ from iad_tf.synth.bank_songs import (
     bank_dir,
     check_voices,
     render_from_bank,
+    write_planned_sources,
     write_provenance,
 )
 from iad_tf.synth.composer import compose
@@ -138,6 +139,7 @@ def synthesize(out: str | Path, cfg: SynthConfig, workers: int = 1) -> list[dict
         check_soundfont(cfg.soundfont_path())
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    write_planned_sources(out, cfg, [track_id(k) for k in range(1, cfg.tracks + 1)])
     tasks = [(cfg, k, str(out)) for k in range(1, cfg.tracks + 1)]
     results = run_tasks(synth_track, tasks, workers, desc="synth")
     config = dataclasses.asdict(cfg)
