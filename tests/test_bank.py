@@ -232,6 +232,7 @@ def test_planned_sources_cover_every_allowed_song(bank: Path, tmp_path: Path) ->
     assert planned == {"s0001": sorted(set(SONGS) - set(folds[0])), "s0002": sorted(set(SONGS) - set(folds[1]))}
 
 
+@pytest.mark.slow
 def test_same_bytes_whatever_workers(bank: Path, corpus: tuple[Path, list[dict]], tmp_path: Path) -> None:
     out, _ = corpus
     synthesize(tmp_path / "w2", _cfg(bank), workers=2)

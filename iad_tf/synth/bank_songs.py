@@ -75,7 +75,8 @@ def render_from_bank(
     """Compose and render track ``k`` of a SynthConfig ``cfg`` from its bank.
 
     Returns (song as annotated, stems, mix, extra) with extra = {"sources", "holdout_fold",
-    "held_out_songs", "rendered" ({instrument: [(start, end)] where a cut sounds})}.
+    "held_out_songs", "bank_stats" (counts of chord slices, single notes, shifted cuts, looped
+    cuts, notes cut short), "rendered" ({instrument: [(start, end)] where a cut sounds})}.
     """
     bank = load_bank(bank_dir(cfg.voices))
     songs, fold, held = allowed_songs(bank, cfg.holdout_folds, k)
@@ -88,7 +89,7 @@ def render_from_bank(
     stems, mix = render_song(song, cfg.sample_rate, None, levels, stem_fn=voice.render)
     song = as_rendered(song, voice)
     extra = {"sources": sorted(voice.used), "holdout_fold": fold, "held_out_songs": held,
-             "rendered": voice.rendered}
+             "bank_stats": dict(sorted(voice.stats.items())), "rendered": voice.rendered}
     return song, stems, mix, extra
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -31,6 +32,7 @@ from iad_tf.synth.score import Note, Song, qtime
 
 FADE_S = 0.03  # release fade after a truncated note
 LOOP_XFADE_S = 0.02
+SHORT_TOLERANCE_S = 0.001
 DEFAULT_VELOCITY = 64
 #: GM drum keys grouped by drum; a missing key is replaced by one of its group.
 DRUM_GROUPS: tuple[tuple[int, ...], ...] = (
@@ -137,9 +139,12 @@ class BankVoice:
     rendered: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     #: {instrument: {(start, pitch): end}} of notes whose cut ran out before the note's end.
     short: dict[str, dict[tuple[float, int], float]] = field(default_factory=dict)
+    #: How notes were played: chord_slices, notes, shifted (cuts), looped, cut_short.
+    stats: Counter[str] = field(default_factory=Counter)
 
     def _pick(self, name: str, target: Iterable[int], need_s: float, sustained: bool) -> tuple[Cut, int] | None:
-        """Best cut for ``target`` pitches (a note: one): least shift, then solo, then long enough."""
+        """Best cut for ``target`` pitches (a note: one): least shift, then solo, then long
+        enough (a drum hit: long enough, then solo)."""
         target = tuple(sorted(target))
         by_low = _by_shape(self.bank, name, self.songs).get(tuple(p - target[0] for p in target), {})
         for shift in sorted(range(-self.max_shift, self.max_shift + 1), key=lambda s: (abs(s), s)):
@@ -147,6 +152,8 @@ class BankVoice:
             if not cands:
                 continue
             keys = [(not c.solo, not sustained and c.duration_s + c.tail_s < need_s) for c in cands]
+            if cands[0].kind == "drum":  # another drum under a hit is still drums: length first
+                keys = [(short, alone) for alone, short in keys]
             best = min(keys)
             pool = [c for c, k in zip(cands, keys, strict=True) if k == best]
             return pool[int(self.rng.integers(0, len(pool)))], shift
@@ -162,7 +169,9 @@ class BankVoice:
         ratio = 2.0 ** (shift / 12.0) * bsr / sr  # source samples per output sample
         n_fade = int(FADE_S * sr)
         need = int(round(dur * sr))
+        self.stats["shifted"] += shift != 0
         if sustained and (len(seg) - 1) / ratio < need + n_fade:
+            self.stats["looped"] += 1
             seg = _loop(seg[: max(int(round(cut.duration_s * bsr)), 1)], int((need + n_fade) * ratio) + 2,
                         int(LOOP_XFADE_S * bsr))
         avail = int((len(seg) - 1) / ratio)
@@ -193,6 +202,7 @@ class BankVoice:
             same_end = len({n.end for n in group}) == 1
             hit = self._pick(name, [n.pitch for n in group], dur, sustained) if len(group) > 1 and same_end else None
             if hit is not None:
+                self.stats["chord_slices"] += 1
                 played = self._place(out, sr, hit[0], hit[1], start, dur, vel, sustained)
                 for n in group:
                     self._sounded(name, n, start + played)
@@ -201,14 +211,18 @@ class BankVoice:
                 pick = self._pick(name, [n.pitch], n.end - n.start, sustained)
                 if pick is None:
                     raise ValueError(f"{name}: no bank cut within {self.max_shift} semitones of pitch {n.pitch}")
+                self.stats["notes"] += 1
                 played = self._place(out, sr, pick[0], pick[1], n.start, n.end - n.start, n.velocity, sustained)
                 self._sounded(name, n, n.start + played)
         return out.astype(np.float32)
 
     def _sounded(self, name: str, note: Note, end: float) -> None:
-        end = min(qtime(end), note.end)
+        """Record that ``note`` sounds until ``end`` (its own end unless the cut ran out >= 1 ms
+        earlier: sample rounding is not a short cut)."""
+        end = note.end if end >= note.end - SHORT_TOLERANCE_S else qtime(end)
         self.rendered.setdefault(name, []).append((note.start, end))
         if end < note.end:
+            self.stats["cut_short"] += 1
             self.short.setdefault(name, {})[(note.start, note.pitch)] = end
 
 
