@@ -137,20 +137,18 @@ class Bank:
         """Instruments with at least one cut (from ``songs`` only, when given), sorted."""
         return tuple(sorted({c.instrument for c in self.cuts if songs is None or c.song in songs}))
 
-    def audio(self, file: str) -> np.ndarray:
-        return _read_audio(str(self.root / file))
+    def segment(self, file: str, start: int, frames: int) -> np.ndarray:
+        """float32 (<= frames,) samples ``start:start + frames`` of a bank audio file, read by
+        seeking (a worker never holds the whole bank in memory)."""
+        import soundfile as sf
 
-
-@functools.lru_cache(maxsize=256)
-def _read_audio(path: str) -> np.ndarray:
-    import soundfile as sf
-
-    try:
-        y, _sr = sf.read(path, dtype="float32", always_2d=False)
-    except Exception as exc:  # noqa: BLE001 - one line naming the file
-        raise BankError(f"{path}: cannot read bank audio ({exc})") from None
-    y.setflags(write=False)
-    return y
+        path = self.root / file
+        try:
+            with sf.SoundFile(str(path)) as f:
+                f.seek(max(0, min(start, f.frames)))
+                return f.read(frames, dtype="float32", always_2d=False)
+        except Exception as exc:  # noqa: BLE001 - one line naming the file
+            raise BankError(f"{path}: cannot read bank audio ({exc})") from None
 
 
 @functools.lru_cache(maxsize=8)

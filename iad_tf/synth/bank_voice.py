@@ -163,9 +163,8 @@ class BankVoice:
                velocity: int, sustained: bool) -> float:
         """Add ``cut`` (shifted) at ``start`` for ``dur`` s into ``out``; seconds it sounds."""
         bsr = self.bank.sample_rate
-        src = self.bank.audio(cut.file)
-        i0 = int(round(cut.offset_s * bsr))
-        seg = src[i0 : i0 + int(round((cut.duration_s + cut.tail_s) * bsr))]
+        seg = self.bank.segment(cut.file, int(round(cut.offset_s * bsr)),
+                                int(round((cut.duration_s + cut.tail_s) * bsr)))
         ratio = 2.0 ** (shift / 12.0) * bsr / sr  # source samples per output sample
         n_fade = int(FADE_S * sr)
         need = int(round(dur * sr))
