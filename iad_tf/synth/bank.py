@@ -63,7 +63,6 @@ from iad_tf.synth.writer import write_flac
 DRUMS = "Drums"
 FRAME_S = 0.05  # frame of the stem's RMS envelope (noise floor)
 SILENCE_FRAME_S = 0.02
-SKIP_REASONS: tuple[str, ...] = ("silent", "misaligned", "too_short")
 
 
 @dataclass(frozen=True)
