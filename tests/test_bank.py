@@ -239,6 +239,17 @@ def test_same_bytes_whatever_workers(bank: Path, corpus: tuple[Path, list[dict]]
     assert _hashes(tmp_path / "w2") == _hashes(out)
 
 
+def test_cli_renders_at_the_bank_rate(bank: Path, tmp_path: Path) -> None:
+    from iad_tf.cli.main import cli
+
+    out = tmp_path / "cli"
+    res = CliRunner().invoke(cli, ["synth", "--out", str(out), "--voices", f"bank:{bank}", "--tracks", "1",
+                                   "--duration", "3", "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    assert sf.info(str(out / "audio-mixes-flac" / "s0001_mix.flac")).samplerate == SR
+    assert json.loads((out / "generator.json").read_text())["config"]["sample_rate"] == SR
+
+
 def test_cli_errors(tmp_path: Path) -> None:
     from iad_tf.cli.main import cli
 

@@ -5,6 +5,7 @@ Thin wrappers over :mod:`iad_tf.synth.corpus` and :mod:`iad_tf.synth.remix`.
 
 from __future__ import annotations
 
+import functools
 import time
 
 import click
@@ -13,10 +14,11 @@ from iad_tf.cli.options import seed_option, workers_option
 from iad_tf.synth.bank_songs import DEFAULT_MAX_SHIFT, MAX_SHIFT_LIMIT, SOUNDFONT_VOICES
 
 
-def _sample_rate_option(f):  # noqa: ANN001, ANN202 - click decorator
+def _sample_rate_option(f, default: str | None = "44100"):  # noqa: ANN001, ANN202 - click decorator
+    extra = " Default: 44100, or the bank's own rate with --voices bank:DIR." if default is None else ""
     return click.option(
-        "--sample-rate", type=click.Choice(["44100", "22050"]), default="44100", show_default=True,
-        help="Output sample rate (AAM uses 44100; 22050 is the feature rate).",
+        "--sample-rate", type=click.Choice(["44100", "22050"]), default=default, show_default=default is not None,
+        help="Output sample rate (AAM uses 44100; 22050 is the feature rate)." + extra,
     )(f)
 
 
@@ -50,7 +52,7 @@ def _sample_rate_option(f):  # noqa: ANN001, ANN202 - click decorator
     help="Bank voices: K >= 2 makes track k draw no notes from the songs of fold (k-1) mod K "
     "(the folds `iad-tf cv --folds K` forms over the bank's songs); 0: every song.",
 )
-@_sample_rate_option
+@functools.partial(_sample_rate_option, default=None)
 def synth(
     out: str,
     tracks: int,
@@ -62,24 +64,30 @@ def synth(
     voices: str,
     max_shift: int,
     holdout_folds: int,
-    sample_rate: str,
+    sample_rate: str | None,
 ) -> None:
     """Generate AAM-style songs (mix, stems, MIDI, ARFF annotations) with a GM soundfont or
     from a note bank (--voices bank:DIR).
 
     Tracks are named s0001, s0002, ...; the same --seed gives the same files whatever --workers.
     """
-    from iad_tf.synth.bank_index import BankError
+    from iad_tf.synth.bank_index import BankError, load_bank
+    from iad_tf.synth.bank_songs import bank_dir
     from iad_tf.synth.corpus import SynthConfig, synthesize
     from iad_tf.synth.instruments import parse_instruments
-    from iad_tf.synth.render import SynthUnavailable
+    from iad_tf.synth.render import DEFAULT_SAMPLE_RATE, SynthUnavailable
 
     try:
+        bank = bank_dir(voices)
+        if sample_rate:
+            rate = int(sample_rate)
+        else:
+            rate = load_bank(bank).sample_rate if bank else DEFAULT_SAMPLE_RATE
         cfg = SynthConfig(
             tracks=tracks,
             seed=seed,
             duration=duration,
-            sample_rate=int(sample_rate),
+            sample_rate=rate,
             soundfont=soundfont or "",
             instruments=parse_instruments(list(instruments)),
             voices=voices,
