@@ -47,6 +47,7 @@ EXTRA_FOR_MODULE: dict[str, str] = {
             "tensorflow_io",
             "tensorboard",
             "pretty_midi",
+            "mido",
             "google_crc32c",
             "threadpoolctl",
             "numba",
