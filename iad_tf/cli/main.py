@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "predict": "iad_tf.cli.predict:predict",
     "synth": "iad_tf.cli.synth:synth",
     "remix": "iad_tf.cli.synth:remix",
+    "bank": "iad_tf.cli.bank:bank",
     "demo": "iad_tf.cli.demo:demo",
 }
 
@@ -46,6 +47,7 @@ EXTRA_FOR_MODULE: dict[str, str] = {
             "tensorflow_io",
             "tensorboard",
             "pretty_midi",
+            "mido",
             "google_crc32c",
             "threadpoolctl",
             "numba",

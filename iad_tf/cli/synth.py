@@ -5,17 +5,20 @@ Thin wrappers over :mod:`iad_tf.synth.corpus` and :mod:`iad_tf.synth.remix`.
 
 from __future__ import annotations
 
+import functools
 import time
 
 import click
 
 from iad_tf.cli.options import seed_option, workers_option
+from iad_tf.synth.bank_songs import DEFAULT_MAX_SHIFT, MAX_SHIFT_LIMIT, SOUNDFONT_VOICES
 
 
-def _sample_rate_option(f):  # noqa: ANN001, ANN202 - click decorator
+def _sample_rate_option(f, default: str | None = "44100"):  # noqa: ANN001, ANN202 - click decorator
+    extra = " Default: 44100, or the bank's own rate with --voices bank:DIR." if default is None else ""
     return click.option(
-        "--sample-rate", type=click.Choice(["44100", "22050"]), default="44100", show_default=True,
-        help="Output sample rate (AAM uses 44100; 22050 is the feature rate).",
+        "--sample-rate", type=click.Choice(["44100", "22050"]), default=default, show_default=default is not None,
+        help="Output sample rate (AAM uses 44100; 22050 is the feature rate)." + extra,
     )(f)
 
 
@@ -33,7 +36,23 @@ def _sample_rate_option(f):  # noqa: ANN001, ANN202 - click decorator
     "--instruments", multiple=True,
     help="Only these AAM instruments (repeat or comma-separate); default all 31.",
 )
-@_sample_rate_option
+@click.option(
+    "--voices", default=SOUNDFONT_VOICES, show_default=True,
+    help="'soundfont' (GM soundfont) or 'bank:DIR': play every note from a note bank built by "
+    "`iad-tf bank` (writes sources.json and generator.json too).",
+)
+@click.option(
+    "--max-shift", type=click.IntRange(0, MAX_SHIFT_LIMIT), default=DEFAULT_MAX_SHIFT, show_default=True,
+    help="Bank voices: largest pitch shift (semitones) of a recorded note; notes beyond every "
+    "recorded pitch +- this are moved by octaves. Provisional default: the final one is chosen "
+    "by cross-validation.",
+)
+@click.option(
+    "--holdout-folds", type=click.IntRange(min=0), default=0, show_default=True,
+    help="Bank voices: K >= 2 makes track k draw no notes from the songs of fold (k-1) mod K "
+    "(the folds `iad-tf cv --folds K` forms over the bank's songs); 0: every song.",
+)
+@functools.partial(_sample_rate_option, default=None)
 def synth(
     out: str,
     tracks: int,
@@ -42,28 +61,42 @@ def synth(
     workers: int,
     soundfont: str | None,
     instruments: tuple[str, ...],
-    sample_rate: str,
+    voices: str,
+    max_shift: int,
+    holdout_folds: int,
+    sample_rate: str | None,
 ) -> None:
-    """Generate AAM-style songs (mix, stems, MIDI, ARFF annotations) with a GM soundfont.
+    """Generate AAM-style songs (mix, stems, MIDI, ARFF annotations) with a GM soundfont or
+    from a note bank (--voices bank:DIR).
 
-    Tracks are named s0001, s0002, ...; the same --seed gives the same files.
+    Tracks are named s0001, s0002, ...; the same --seed gives the same files whatever --workers.
     """
+    from iad_tf.synth.bank_index import BankError, load_bank
+    from iad_tf.synth.bank_songs import bank_dir
     from iad_tf.synth.corpus import SynthConfig, synthesize
     from iad_tf.synth.instruments import parse_instruments
-    from iad_tf.synth.render import SynthUnavailable
+    from iad_tf.synth.render import DEFAULT_SAMPLE_RATE, SynthUnavailable
 
     try:
+        bank = bank_dir(voices)
+        if sample_rate:
+            rate = int(sample_rate)
+        else:
+            rate = load_bank(bank).sample_rate if bank else DEFAULT_SAMPLE_RATE
         cfg = SynthConfig(
             tracks=tracks,
             seed=seed,
             duration=duration,
-            sample_rate=int(sample_rate),
+            sample_rate=rate,
             soundfont=soundfont or "",
             instruments=parse_instruments(list(instruments)),
+            voices=voices,
+            max_shift=max_shift,
+            holdout_folds=holdout_folds,
         )
         t0 = time.perf_counter()
         results = synthesize(out, cfg, workers=workers)
-    except (SynthUnavailable, ValueError, OSError) as exc:
+    except (SynthUnavailable, BankError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     wall = time.perf_counter() - t0
     audio_s = sum(r["duration_s"] for r in results)

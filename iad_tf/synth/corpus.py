@@ -16,6 +16,15 @@ from typing import Any
 import numpy as np
 
 from iad_tf.config import AAM_CLASSES
+from iad_tf.synth.bank_songs import (
+    DEFAULT_MAX_SHIFT,
+    SOUNDFONT_VOICES,
+    bank_dir,
+    check_voices,
+    render_from_bank,
+    write_planned_sources,
+    write_provenance,
+)
 from iad_tf.synth.composer import compose
 from iad_tf.synth.instruments import GENERATORS
 from iad_tf.synth.parallel import run_tasks
@@ -48,6 +57,9 @@ class SynthConfig:
     sample_rate: int = DEFAULT_SAMPLE_RATE
     soundfont: str = ""  # empty: pretty_midi's TimGM6mb.sf2
     instruments: tuple[str, ...] = AAM_CLASSES
+    voices: str = SOUNDFONT_VOICES  # or "bank:DIR" (iad_tf.synth.bank_songs)
+    max_shift: int = DEFAULT_MAX_SHIFT  # bank voices: largest pitch shift of a recorded note
+    holdout_folds: int = 0  # bank voices: track k draws no notes from fold (k-1) mod K
 
     def __post_init__(self) -> None:
         if self.tracks < 1:
@@ -59,6 +71,7 @@ class SynthConfig:
         unknown = set(self.instruments) - set(AAM_CLASSES)
         if unknown or not self.instruments:
             raise ValueError(f"bad instrument selection: {sorted(unknown) or 'empty'}")
+        check_voices(self.voices, self.max_shift, self.holdout_folds)
 
     def soundfont_path(self) -> Path:
         return Path(self.soundfont) if self.soundfont else default_soundfont()
@@ -87,10 +100,11 @@ def stem_levels(song: Song, rng: np.random.Generator) -> dict[str, float]:
     }
 
 
-def make_song(cfg: SynthConfig, k: int) -> tuple[Song, dict[str, float]]:
-    """Compose track ``k`` and choose its stem levels (no audio)."""
+def make_song(cfg: SynthConfig, k: int, pool: tuple[str, ...] | None = None) -> tuple[Song, dict[str, float]]:
+    """Compose track ``k`` (from ``pool``, default the configured instruments) and choose its
+    stem levels (no audio)."""
     rng = track_rng(cfg.seed, k)
-    song = compose(track_id(k), rng, cfg.duration, cfg.instruments)
+    song = compose(track_id(k), rng, cfg.duration, pool or cfg.instruments)
     return song, stem_levels(song, rng)
 
 
@@ -98,14 +112,19 @@ def synth_track(task: tuple[SynthConfig, int, str]) -> dict[str, Any]:
     """Compose, render and write track ``k`` under ``out``; returns a summary dict."""
     cfg, k, out = task
     t0 = time.perf_counter()
-    song, levels = make_song(cfg, k)
-    stems, mix = render_song(song, cfg.sample_rate, cfg.soundfont_path(), levels)
+    extra: dict[str, Any] = {}
+    if bank_dir(cfg.voices):
+        song, stems, mix, extra = render_from_bank(cfg, k, make_song)
+    else:
+        song, levels = make_song(cfg, k)
+        stems, mix = render_song(song, cfg.sample_rate, cfg.soundfont_path(), levels)
     write_song(out, song, stems, mix, cfg.sample_rate)
     return {
         "track_id": song.track_id,
         "duration_s": song.duration,
         "instruments": list(song.instruments),
         "parts": [s.mark for s in song.segments[:-1]],
+        **extra,
         "elapsed_s": time.perf_counter() - t0,
     }
 
@@ -116,19 +135,22 @@ def synthesize(out: str | Path, cfg: SynthConfig, workers: int = 1) -> list[dict
     Returns the per-track summaries (with wall time ``elapsed_s``, which is not saved so the
     output stays byte-identical for a seed).
     """
-    check_soundfont(cfg.soundfont_path())
+    if not bank_dir(cfg.voices):
+        check_soundfont(cfg.soundfont_path())
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    write_planned_sources(out, cfg, [track_id(k) for k in range(1, cfg.tracks + 1)])
     tasks = [(cfg, k, str(out)) for k in range(1, cfg.tracks + 1)]
     results = run_tasks(synth_track, tasks, workers, desc="synth")
     config = dataclasses.asdict(cfg)
     config["instruments"] = list(cfg.instruments)
-    config["soundfont"] = cfg.soundfont_path().name
+    config["soundfont"] = "" if bank_dir(cfg.voices) else cfg.soundfont_path().name
+    write_provenance(out, cfg, config, results)
     write_json(
         out / MANIFEST,
         {
             "config": config,
-            "tracks": {r["track_id"]: {k: v for k, v in r.items() if k not in ("track_id", "elapsed_s")} for r in results},
+            "tracks": {r["track_id"]: {k: v for k, v in r.items() if k not in ("track_id", "elapsed_s", "rendered")} for r in results},
         },
     )
     return results

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -156,22 +156,30 @@ def level_db(y: np.ndarray, mask: np.ndarray) -> float:
     return 20 * np.log10(max(rms, 1e-12))
 
 
+#: Renders one instrument's notes: (name, notes, n_samples, sr) -> float32 (n_samples,).
+StemRenderer = Callable[[str, tuple[Note, ...], int, int], np.ndarray]
+
+
 def render_song(
     song: Song,
     sr: int,
-    soundfont: str | Path,
+    soundfont: str | Path | None,
     levels_db: Mapping[str, float],
+    stem_fn: StemRenderer | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """All stems and their mix: ({name: float32 (samples,)}, float32 (samples,)).
 
     ``levels_db[name]`` is the RMS level (dBFS, before the common peak normalisation) each
-    stem is brought to over its active samples.
+    stem is brought to over its active samples. ``stem_fn`` renders a stem (e.g. from a note
+    bank); by default the GM ``soundfont`` plays it.
     """
+    if stem_fn is None:
+        stem_fn = functools.partial(render_stem, soundfont=soundfont)
     n = int(np.ceil(song.duration * sr))
     stems: dict[str, np.ndarray] = {}
     for name in song.instruments:
         g = gate(song.intervals(name), n, sr)
-        y = render_stem(name, song.notes[name], n, sr, soundfont) * g
+        y = stem_fn(name, song.notes[name], n, sr) * g
         cur = level_db(y, g >= 1.0)
         if np.isfinite(cur) and cur > -120:
             y = y * np.float32(10 ** ((levels_db[name] - cur) / 20))
