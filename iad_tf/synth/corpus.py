@@ -17,6 +17,7 @@ import numpy as np
 
 from iad_tf.config import AAM_CLASSES
 from iad_tf.synth.composer import compose
+from iad_tf.synth.generation import claim
 from iad_tf.synth.instruments import GENERATORS
 from iad_tf.synth.parallel import run_tasks
 from iad_tf.synth.render import (
@@ -113,17 +114,18 @@ def synth_track(task: tuple[SynthConfig, int, str]) -> dict[str, Any]:
 def synthesize(out: str | Path, cfg: SynthConfig, workers: int = 1) -> list[dict[str, Any]]:
     """Write ``cfg.tracks`` songs under ``out`` (AAM layout) plus ``synth.json``.
 
+    Refuses (``GenerationError``) a folder holding another generation's files.
     Returns the per-track summaries (with wall time ``elapsed_s``, which is not saved so the
     output stays byte-identical for a seed).
     """
     check_soundfont(cfg.soundfont_path())
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    tasks = [(cfg, k, str(out)) for k in range(1, cfg.tracks + 1)]
-    results = run_tasks(synth_track, tasks, workers, desc="synth")
     config = dataclasses.asdict(cfg)
     config["instruments"] = list(cfg.instruments)
     config["soundfont"] = cfg.soundfont_path().name
+    claim(out, "synth", config, cfg.seed)
+    tasks = [(cfg, k, str(out)) for k in range(1, cfg.tracks + 1)]
+    results = run_tasks(synth_track, tasks, workers, desc="synth")
     write_json(
         out / MANIFEST,
         {
