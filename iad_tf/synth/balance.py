@@ -2,13 +2,16 @@
 
 A track takes exactly one bass, the drums or none, 1-3 chord/arpeggio stems and 1-2 melody
 stems (roles from the source songs' segments 'Generator' column, :func:`stem_roles`), each
-instrument at most once. Slots are filled bass first, then drums, chords, melodies; each slot
+instrument at most once. The chord and melody counts are drawn at random, except that the
+role whose least-heard instrument lags takes its most slots and the other not its most (melody
+stems sound sparser than chord pads). Slots are filled bass first, then drums, chords, melodies; each slot
 takes the candidate instrument that has met the instruments already chosen least often (pairs
 counted over the sources and every track planned so far; the drums, which meet everyone, do
 not count), then the one with the fewest sounding seconds so far, then a random one. So every
 instrument present in the sources drifts towards a comparable share of frames and meets every
 role-compatible partner (each bass with each piano and guitar). The stem of that instrument
-comes from a song not yet in the track where possible, the least-used stem first.
+comes from a song not yet in the track where possible, the least-used stem first, and its
+excerpt starts near a random moment where it plays (:func:`excerpt_offset`).
 
 Planning is sequential and cheap (no audio): track ``k`` draws its random numbers from
 ``SeedSequence([seed, k])`` and depends on the tracks before it, never on the number of
@@ -112,6 +115,23 @@ def catalog(songs: Sequence[SongStems]) -> list[Stem]:
     return out
 
 
+def excerpt_offset(stem: Stem, length: float, rng: np.random.Generator) -> float:
+    """A random excerpt start that catches the stem playing: a moment drawn uniformly over its
+    sounding seconds, moved back by up to half the excerpt (wrapping at the song's end)."""
+    total = sum(b - a for a, b in stem.spans)
+    if total <= 0:
+        t = float(rng.uniform(0.0, stem.period))
+    else:
+        u = float(rng.uniform(0.0, total))
+        for a, b in stem.spans:
+            if u < b - a:
+                break
+            u -= b - a
+        t = a + u
+    offset = qtime((t - float(rng.uniform(0.0, length / 2))) % stem.period)
+    return offset if offset < stem.period else 0.0
+
+
 def allowed_shifts(stem: Stem, k: int) -> list[int]:
     """Transpositions in [-k, k] keeping every sounding pitch in the class's range (0 is always
     allowed: the recording as it is); none for the drums (their notes are drum keys)."""
@@ -189,6 +209,14 @@ class Balancer:
             "chords": int(rng.integers(N_CHORDS[0], N_CHORDS[1] + 1)),
             "melody": int(rng.integers(N_MELODY[0], N_MELODY[1] + 1)),
         }
+        # the role whose least-heard instrument lags gets its most slots, the other not its most
+        lag = {r: min((self.seconds[s.name] for s in pool if s.role == r), default=np.inf)
+               for r in ("chords", "melody")}
+        behind = min(lag, key=lambda r: (lag[r], r))
+        ahead = "melody" if behind == "chords" else "chords"
+        sizes = {"chords": N_CHORDS, "melody": N_MELODY}
+        slots[behind] = sizes[behind][1]
+        slots[ahead] = min(slots[ahead], max(sizes[ahead][1] - 1, sizes[ahead][0]))
         chosen: list[str] = []
         choices: list[Choice] = []
         for role in SLOT_ORDER:
@@ -197,8 +225,7 @@ class Balancer:
                 if name is None:
                     break
                 stem = self._pick_stem(role, name, pool, {c.stem.song for c in choices}, rng)
-                offset = qtime(float(rng.uniform(0.0, stem.period)))
-                offset = offset if offset < stem.period else 0.0
+                offset = excerpt_offset(stem, length, rng)
                 gain = float(rng.uniform(*gains_db))
                 shift = int(rng.choice(allowed_shifts(stem, max_shift)))
                 choices.append(Choice(stem, offset, gain, shift))
