@@ -141,10 +141,19 @@ def test_more_tracks_extend_and_other_seed_is_refused(tiny_root: Path, tmp_path:
 
     cfg = AcrossConfig(tracks=2, seed=1, duration=3.0, sample_rate=SR)
     across_corpus(tiny_root, tmp_path / "d", cfg)
-    first = (tmp_path / "d" / "audio-mixes-flac" / "x0002_mix.flac").read_bytes()
-    across_corpus(tiny_root, tmp_path / "d", AcrossConfig(tracks=3, seed=1, duration=3.0, sample_rate=SR))
-    assert (tmp_path / "d" / "audio-mixes-flac" / "x0002_mix.flac").read_bytes() == first
+    mix2 = tmp_path / "d" / "audio-mixes-flac" / "x0002_mix.flac"
+    first, stamp = mix2.read_bytes(), mix2.stat().st_mtime_ns
+    result = across_corpus(tiny_root, tmp_path / "d", AcrossConfig(tracks=3, seed=1, duration=3.0, sample_rate=SR))
+    assert result.rendered == 1 and sorted(result.records) == ["x0001", "x0002", "x0003"]
+    assert mix2.read_bytes() == first and mix2.stat().st_mtime_ns == stamp  # kept, not re-rendered
     assert sorted(_records(tmp_path / "d")) == ["x0001", "x0002", "x0003"]
+    fresh = tmp_path / "fresh"  # the same three tracks made in one go
+    across_corpus(tiny_root, fresh, AcrossConfig(tracks=3, seed=1, duration=3.0, sample_rate=SR))
+    assert (fresh / "remixes.json").read_bytes() == (tmp_path / "d" / "remixes.json").read_bytes()
+    again = across_corpus(tiny_root, tmp_path / "d", cfg)  # a shorter rerun: a no-op, all 3 kept
+    assert again.rendered == 0 and sorted(again.records) == ["x0001", "x0002", "x0003"]
+    assert again.report["tracks"] == 3
+    assert json.loads((tmp_path / "d" / "generator.json").read_text())["config"]["tracks"] == 3
     with pytest.raises(GenerationError, match=r"d: holds another generation \(remix-across, seed 1\)"):
         across_corpus(tiny_root, tmp_path / "d", AcrossConfig(tracks=2, seed=2, duration=3.0, sample_rate=SR))
     with pytest.raises(GenerationError, match="duration"):

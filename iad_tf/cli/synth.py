@@ -186,7 +186,8 @@ def _across(
         click.echo(f"skipped {line}", err=True)
     click.echo(format_report(result.report))
     click.echo(
-        f"wrote {len(result.records)} cross-song tracks ({result.audio_s:.0f} s of audio) to {out} "
+        f"wrote {result.rendered} cross-song tracks ({result.audio_s:.0f} s of audio) to {out} "
         f"in {result.wall_s:.1f} s ({result.audio_s / max(result.wall_s, 1e-9):.1f} s of audio per "
-        f"wall second); balance report: {out}/{BALANCE_FILE}"
+        f"wall second; {len(result.records) - result.rendered} kept from an earlier run); "
+        f"balance report: {out}/{BALANCE_FILE}"
     )

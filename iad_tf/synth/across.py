@@ -260,9 +260,14 @@ def render_track(task: tuple[TrackPlan, dict[str, SongStems], AcrossConfig, str]
 
 @dataclass
 class AcrossResult:
+    """Records of all planned tracks, the balance report, skipped songs, and the seconds of
+    audio rendered by this run (finished tracks of an earlier run are kept, not re-rendered)
+    in ``wall_s`` seconds."""
+
     records: dict[str, dict[str, Any]]
     report: dict[str, Any]
     skipped: list[str]
+    rendered: int
     audio_s: float
     wall_s: float
 
@@ -280,16 +285,21 @@ def across_corpus(aam_root: str | Path, out: str | Path, cfg: AcrossConfig, work
     if len(songs) < 2:
         raise RemixError(f"{aam_root}: {len(songs)} song(s) with usable stems; cross-song mixes need 2 or more")
     plans = plan_tracks(songs, cfg, aam_root)
-    claim(out, GENERATOR, dataclasses.asdict(cfg), cfg.seed)
+    held = claim(out, GENERATOR, dataclasses.asdict(cfg), cfg.seed)["config"]["tracks"]
+    if held > cfg.tracks:  # the folder holds more tracks of this generation: keep them all
+        plans = plan_tracks(songs, dataclasses.replace(cfg, tracks=held), aam_root)
     write_json(out / SOURCES_FILE, merge_json(out / SOURCES_FILE, {p.track_id: p.sources for p in plans}))
     by_id = {s.track.track_id: s for s in songs}
-    tasks = [(p, {s: by_id[s] for s in p.sources}, cfg, str(out)) for p in plans]
+    done = merge_json(out / REMIXES_FILE, {})  # tracks a run of this generation finished
+    todo = [p for p in plans if not (p.track_id in done and mix_path(out, p.track_id).is_file())]
+    tasks = [(p, {s: by_id[s] for s in p.sources}, cfg, str(out)) for p in todo]
     results = run_tasks(render_track, tasks, workers, desc="remix --across-songs")
-    records = {r["track_id"]: r["record"] for r in results}
+    records = {p.track_id: done[p.track_id] for p in plans if p not in todo}
+    records.update({r["track_id"]: r["record"] for r in results})
     write_json(out / REMIXES_FILE, merge_json(out / REMIXES_FILE, records))
     report = _report(songs, plans, out, cfg)
     write_json(out / BALANCE_FILE, report)
-    return AcrossResult(records, report, skipped, cfg.duration * len(plans), time.perf_counter() - t0)
+    return AcrossResult(records, report, skipped, len(todo), cfg.duration * len(todo), time.perf_counter() - t0)
 
 
 def _report(songs: list[SongStems], plans: list[TrackPlan], out: Path, cfg: AcrossConfig) -> dict[str, Any]:

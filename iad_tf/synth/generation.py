@@ -80,6 +80,10 @@ def claim(
                 f"{out}: holds another generation ({_describe(old.get('generator'), old.get('seed'))}); "
                 f"this run is {_describe(generator, seed)}{what}; choose a new --out, or rerun "
                 "with the same settings to resume")
+        for k in extendable:  # a shorter rerun does not shrink what the folder holds
+            old_v, new_v = (old.get("config") or {}).get(k), record["config"].get(k)
+            if isinstance(old_v, int) and isinstance(new_v, int):
+                record["config"][k] = max(old_v, new_v)
     fileio.write_json(path, record, sort_keys=True)
     return record
 
