@@ -3,7 +3,8 @@
 Not a unit test. Each arm renders the same planned tracks (same seed) into a fresh folder in
 its own subprocess (imports included), arms interleaved round by round so that load from other
 processes hits them alike. Reported per arm: wall seconds, CPU seconds of the process tree,
-and rendered seconds of audio per wall second (the number the data engine is sized by). The
+and rendered seconds of audio per wall second (the number the data engine is sized by) and per
+CPU second (what it costs independently of other load on a shared machine). The
 ``pitch`` arm adds ``--pitch-shift 2`` (a phase-vocoder transposition of most stems).
 
 Usage: ``python bench/remix_speed.py [--aam-root DIR] [--tracks 8] [--duration 30]
@@ -80,6 +81,7 @@ def main() -> None:
                 "wall_s": [round(x["wall_s"], 2) for x in rs],
                 "cpu_s": [round(x["cpu_s"], 2) for x in rs],
                 "audio_s_per_wall_s_median": round(audio_s / statistics.median(x["wall_s"] for x in rs), 2),
+                "audio_s_per_cpu_s_median": round(audio_s / statistics.median(x["cpu_s"] for x in rs), 2),
             }
             for arm, rs in runs.items()
         },
