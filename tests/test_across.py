@@ -302,3 +302,35 @@ def test_a_fold_never_trains_on_a_held_out_songs_material(
             if primary not in held and material[tid] & set(held):
                 left_out_by_a_second_source += 1
     assert left_out_by_a_second_source  # the case a primary-source-only split would get wrong
+
+
+@pytest.mark.slow
+def test_pitch_shift_on_a_real_monophonic_stem(aam_sample: Path) -> None:
+    """The sample's Flute (1014) excerpt shifted by +2 and -3 semitones: pyin's median f0 moves
+    by 200 and -300 cents within 20, and the labels' pitches move by the same steps."""
+    import librosa
+
+    from iad_tf.aam.dataset import discover_root
+    from iad_tf.synth.across import _excerpt
+    from iad_tf.synth.balance import Choice, catalog
+    from iad_tf.synth.stems import load_stem, song_stems
+    from iad_tf.synth.timemap import column, place_column
+
+    track = next(t for t in discover_root(aam_sample)[0] if t.track_id == "1014")
+    song = song_stems(track)
+    stem = next(s for s in catalog([song]) if s.name == "Flute")
+    a, b = max(stem.spans, key=lambda s: s[1] - s[0])  # the longest phrase
+    y = load_stem(stem.path, "Flute", SR, song.onsets, "onsets")
+
+    def f0(shift: int) -> float:
+        z = _excerpt(y, Choice(stem, a, 0.0, shift), min(b - a, 8.0), SR)
+        f, voiced, _ = librosa.pyin(z, fmin=200, fmax=2500, sr=SR, frame_length=2048)
+        return float(np.nanmedian(f[voiced]))
+
+    base = f0(0)
+    for shift in (2, -3):
+        cents = 1200 * np.log2(f0(shift) / base)
+        assert abs(cents - 100 * shift) < 20, (shift, cents)
+        placed = place_column(column(song.onsets, "Flute"), Choice(stem, a, 0.0, shift).parts(4.0), shift)
+        orig = place_column(column(song.onsets, "Flute"), Choice(stem, a, 0.0, 0).parts(4.0), 0)
+        assert [[p for p, _ in c] for _, c in placed] == [[p + shift for p, _ in c] for _, c in orig]
