@@ -162,7 +162,7 @@ def test_more_tracks_extend_and_other_seed_is_refused(tiny_root: Path, tmp_path:
 
 def test_pitch_shift_moves_audio_and_labels(tiny_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "ps"
-    across_corpus(tiny_root, out, AcrossConfig(tracks=4, seed=5, duration=4.0, pitch_shift=3, sample_rate=SR))
+    across_corpus(tiny_root, out, AcrossConfig(tracks=3, seed=5, duration=3.0, pitch_shift=3, sample_rate=SR))
     shifted = 0
     for tid, rec in _records(out).items():
         table = read_onsets(out / "annotations" / f"{tid}_onsets.arff")
