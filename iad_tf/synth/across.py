@@ -177,17 +177,28 @@ def _excerpt(y: np.ndarray, choice: Choice, length: float, sr: int) -> np.ndarra
     return z.astype(np.float32)
 
 
+_KEY_SIGNATURE = b"\xff\x59\x02"  # MIDI meta event: key signature (sharps/flats, mode)
+
+
 def _midi_notes(path: Path) -> list[Note] | None:
-    """The notes of a source MIDI file, or ``None`` when mido cannot parse it (some AAM files
-    carry key signatures it rejects); the track then has no MIDI for that stem."""
+    """The notes of a source MIDI file, or ``None`` when it cannot be parsed (the track then
+    has no MIDI for that stem). Some AAM files carry key signatures with more than 7 sharps,
+    which mido rejects; they are set to C before parsing (notes are unaffected)."""
+    import io
     import warnings
 
     import pretty_midi
 
+    data = bytearray(path.read_bytes())
+    at = data.find(_KEY_SIGNATURE)
+    while at >= 0 and at + 4 < len(data):
+        if not -7 <= (data[at + 3] ^ 0x80) - 0x80 <= 7:  # signed byte: sharps (+) / flats (-)
+            data[at + 3] = 0
+        at = data.find(_KEY_SIGNATURE, at + 3)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            pm = pretty_midi.PrettyMIDI(str(path))
+            pm = pretty_midi.PrettyMIDI(io.BytesIO(bytes(data)))
     except Exception:  # noqa: BLE001 - any parse failure: MIDI is optional here
         return None
     return [Note(n.pitch, n.start, n.end, n.velocity) for inst in pm.instruments for n in inst.notes]
