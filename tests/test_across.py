@@ -334,3 +334,26 @@ def test_pitch_shift_on_a_real_monophonic_stem(aam_sample: Path) -> None:
         placed = place_column(column(song.onsets, "Flute"), Choice(stem, a, 0.0, shift).parts(4.0), shift)
         orig = place_column(column(song.onsets, "Flute"), Choice(stem, a, 0.0, 0).parts(4.0), 0)
         assert [[p for p, _ in c] for _, c in placed] == [[p + shift for p, _ in c] for _, c in orig]
+
+
+def test_midi_with_an_impossible_key_signature_is_read(tmp_path: Path) -> None:
+    """AAM writes some key signatures with 9 sharps, which mido rejects; the notes still count."""
+    import pretty_midi
+
+    from iad_tf.synth.across import _midi_notes
+
+    pm = pretty_midi.PrettyMIDI()
+    pm.key_signature_changes.append(pretty_midi.KeySignature(0, 0.0))
+    inst = pretty_midi.Instrument(program=73, name="Flute")
+    inst.notes = [pretty_midi.Note(90, 76, 0.5, 1.0), pretty_midi.Note(80, 78, 1.0, 1.5)]
+    pm.instruments.append(inst)
+    path = tmp_path / "x.mid"
+    pm.write(str(path))
+    data = bytearray(path.read_bytes())
+    at = data.find(b"\xff\x59\x02")
+    data[at + 3] = 9  # 9 sharps, as in the sample's 1014_Flute.mid
+    path.write_bytes(bytes(data))
+    with pytest.raises(Exception, match="9 sharps"):
+        pretty_midi.PrettyMIDI(str(path))
+    notes = _midi_notes(path)
+    assert [(n.pitch, n.start, n.end) for n in notes] == [(76, 0.5, 1.0), (78, 1.0, 1.5)]
