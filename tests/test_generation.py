@@ -30,10 +30,16 @@ def test_synth_refuses_another_seed_and_resumes_its_own(tmp_path: Path) -> None:
     assert out.strip().splitlines()[-1].startswith(f"Error: {d}: holds another generation (synth, seed 1)")
     assert "this run is synth, seed 2" in out
     assert sorted(p.name for p in (d / "audio-multitracks-flac").iterdir()) == stems  # nothing written
-    assert _synth(d, 1)[0] == 0  # the same generation again: resumes
-    assert _synth(d, 1, tracks=2)[0] == 0  # more tracks of the same generation: extends
+    mix = d / "audio-mixes-flac" / "s0001_mix.flac"
+    stamp = mix.stat().st_mtime_ns
+    code, out = _synth(d, 1)  # the same generation again: a no-op
+    assert code == 0 and "wrote 0 songs" in out and "1 kept from an earlier run" in out
+    code, out = _synth(d, 1, tracks=2)  # more tracks of the same generation: extends
+    assert code == 0 and "wrote 1 songs" in out and mix.stat().st_mtime_ns == stamp
+    assert _synth(d, 1)[0] == 0  # a shorter rerun keeps both
     gen = json.loads((d / "generator.json").read_text())
     assert (gen["generator"], gen["seed"], gen["config"]["tracks"]) == ("synth", 1, 2)
+    assert sorted(json.loads((d / "synth.json").read_text())["tracks"]) == ["s0001", "s0002"]
     assert _synth(tmp_path / "S", 3)[0] == 0
     res = CliRunner().invoke(cli, ["remix", "--aam-root", str(tmp_path / "S"), "--out", str(d),
                                    "--sample-rate", "22050", "--workers", "1"])
@@ -54,3 +60,18 @@ def test_claim_refuses_other_generators_and_unknown_folders(tmp_path: Path) -> N
         claim(aam, "remix", {}, 0)
     with pytest.raises(ValueError, match="unknown generator"):
         claim(tmp_path / "E", "bank", {}, 0)
+
+
+def test_remix_resumes_its_own_generation_and_refuses_another(tmp_path: Path) -> None:
+    from iad_tf.synth.remix import RemixConfig, remix_corpus
+    from tests.tiny_aam import make_tiny_stem_aam
+
+    src = make_tiny_stem_aam(tmp_path / "src", n_songs=2, seconds=3.0, sr=22050)
+    cfg = RemixConfig(per_track=2, seed=4, sample_rate=22050)
+    first, _ = remix_corpus(src, tmp_path / "D", cfg)
+    mix = tmp_path / "D" / "audio-mixes-flac" / "0001r01_mix.flac"
+    stamp = mix.stat().st_mtime_ns
+    again, _ = remix_corpus(src, tmp_path / "D", cfg)
+    assert again == first and mix.stat().st_mtime_ns == stamp  # finished: kept, not redone
+    with pytest.raises(GenerationError, match=r"holds another generation \(remix, seed 4\); this run is remix, seed 5"):
+        remix_corpus(src, tmp_path / "D", RemixConfig(per_track=2, seed=5, sample_rate=22050))

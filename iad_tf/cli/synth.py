@@ -66,11 +66,13 @@ def synth(
     except (SynthUnavailable, ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     wall = time.perf_counter() - t0
-    audio_s = sum(r["duration_s"] for r in results)
-    cpu_s = sum(r["elapsed_s"] for r in results)
+    rendered = [r for r in results if not r["kept"]]
+    audio_s = sum(r["duration_s"] for r in rendered)
+    cpu_s = sum(r["elapsed_s"] for r in rendered)
     click.echo(
-        f"wrote {len(results)} songs ({audio_s:.0f} s of audio) to {out} in {wall:.1f} s; "
-        f"{audio_s / max(cpu_s, 1e-9):.0f}x real time per worker"
+        f"wrote {len(rendered)} songs ({audio_s:.0f} s of audio) to {out} in {wall:.1f} s; "
+        f"{audio_s / max(cpu_s, 1e-9):.0f}x real time per worker; "
+        f"{len(results) - len(rendered)} kept from an earlier run"
     )
 
 

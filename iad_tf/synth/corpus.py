@@ -28,7 +28,7 @@ from iad_tf.synth.render import (
     render_song,
 )
 from iad_tf.synth.score import Song
-from iad_tf.synth.writer import write_json, write_song
+from iad_tf.synth.writer import mix_path, write_json, write_song
 
 MANIFEST = "synth.json"
 #: Stem RMS level (dBFS, before the common peak normalisation) by the first role played.
@@ -96,18 +96,24 @@ def make_song(cfg: SynthConfig, k: int) -> tuple[Song, dict[str, float]]:
 
 
 def synth_track(task: tuple[SynthConfig, int, str]) -> dict[str, Any]:
-    """Compose, render and write track ``k`` under ``out``; returns a summary dict."""
+    """Compose, render and write track ``k`` under ``out``; returns a summary dict. A track
+    whose mix exists (written last) was finished by an earlier run of this generation
+    (:func:`iad_tf.synth.generation.claim`): it is composed again for its summary, not
+    rendered (``kept``)."""
     cfg, k, out = task
     t0 = time.perf_counter()
     song, levels = make_song(cfg, k)
-    stems, mix = render_song(song, cfg.sample_rate, cfg.soundfont_path(), levels)
-    write_song(out, song, stems, mix, cfg.sample_rate)
+    kept = mix_path(out, song.track_id).is_file()
+    if not kept:
+        stems, mix = render_song(song, cfg.sample_rate, cfg.soundfont_path(), levels)
+        write_song(out, song, stems, mix, cfg.sample_rate)
     return {
         "track_id": song.track_id,
         "duration_s": song.duration,
         "instruments": list(song.instruments),
         "parts": [s.mark for s in song.segments[:-1]],
         "elapsed_s": time.perf_counter() - t0,
+        "kept": kept,
     }
 
 
@@ -115,22 +121,24 @@ def synthesize(out: str | Path, cfg: SynthConfig, workers: int = 1) -> list[dict
     """Write ``cfg.tracks`` songs under ``out`` (AAM layout) plus ``synth.json``.
 
     Refuses (``GenerationError``) a folder holding another generation's files.
-    Returns the per-track summaries (with wall time ``elapsed_s``, which is not saved so the
-    output stays byte-identical for a seed).
+    Returns the per-track summaries (with wall time ``elapsed_s`` and ``kept`` (finished by an
+    earlier run), not saved so the output stays byte-identical for a seed).
     """
     check_soundfont(cfg.soundfont_path())
     out = Path(out)
     config = dataclasses.asdict(cfg)
     config["instruments"] = list(cfg.instruments)
     config["soundfont"] = cfg.soundfont_path().name
-    claim(out, "synth", config, cfg.seed)
-    tasks = [(cfg, k, str(out)) for k in range(1, cfg.tracks + 1)]
+    n = claim(out, "synth", config, cfg.seed)["config"]["tracks"]  # a shorter rerun keeps them all
+    config["tracks"] = n
+    tasks = [(cfg, k, str(out)) for k in range(1, n + 1)]
     results = run_tasks(synth_track, tasks, workers, desc="synth")
+    skip = ("track_id", "elapsed_s", "kept")
     write_json(
         out / MANIFEST,
         {
             "config": config,
-            "tracks": {r["track_id"]: {k: v for k, v in r.items() if k not in ("track_id", "elapsed_s")} for r in results},
+            "tracks": {r["track_id"]: {k: v for k, v in r.items() if k not in skip} for r in results},
         },
     )
     return results

@@ -187,7 +187,8 @@ def remix_corpus(
     """Remix every source track under ``aam_root`` (or only ``tracks``) into ``out``.
 
     Returns ({remix id: record}, [skipped track: reason]). ``sources.json`` and
-    ``remixes.json`` in ``out`` are merged with any earlier run's.
+    ``remixes.json`` in ``out`` are merged with any earlier run's; a source track whose remixes
+    an earlier run of this generation finished is not remixed again.
     """
     aam_root, out = Path(aam_root), Path(out)
     if out.resolve() == aam_root.resolve():
@@ -214,8 +215,12 @@ def remix_corpus(
     # lacks its entry (build-records refuses one that does), even if this run dies midway.
     planned = {remix_id(t.track_id, r): src for t, src, _, _ in tasks for r in range(1, cfg.per_track + 1)}
     write_json(out / SOURCES_FILE, merge_json(out / SOURCES_FILE, planned))
-    records: dict[str, dict[str, Any]] = {}
-    for rec in run_tasks(remix_track, tasks, workers, desc="remix"):
+    # a source track whose remixes an earlier run of this generation finished is kept
+    done = merge_json(out / REMIXES_FILE, {})
+    ids = {t.track_id: [remix_id(t.track_id, r) for r in range(1, cfg.per_track + 1)] for t, _, _, _ in tasks}
+    finished = {tid for tid, rids in ids.items() if all(r in done and mix_path(out, r).is_file() for r in rids)}
+    records = {r: done[r] for tid in sorted(finished) for r in ids[tid]}
+    for rec in run_tasks(remix_track, [t for t in tasks if t[0].track_id not in finished], workers, desc="remix"):
         records.update(rec)
     write_json(out / REMIXES_FILE, merge_json(out / REMIXES_FILE, records))
     return records, skipped
