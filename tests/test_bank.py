@@ -209,7 +209,7 @@ def test_sources_complete_and_generator_json(corpus: tuple[Path, list[dict]], ba
         may = set().union(*(songs_of[i] for i in played))
         assert must <= set(sources[r["track_id"]]) <= may, (r["track_id"], played)
     gen = json.loads((out / "generator.json").read_text())
-    assert gen["generator"] == "synth-bank" and gen["bank"] == b.fingerprint and gen["seed"] == 5
+    assert gen["generator"] == "synth-bank" and gen["config"]["bank"] == b.fingerprint and gen["seed"] == 5
     assert gen["config"]["max_shift"] == 3
 
 

@@ -7,6 +7,7 @@ without it; the missing-extra error message is tested everywhere.
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -50,6 +51,9 @@ def _records_by_track(records_dir: Path) -> dict[str, dict]:
     return out
 
 
+GENERATOR = {"generator": "synth", "config": {"tracks": 3}, "seed": 7, "version": "0.1.0"}
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     """(aam root, local records, beam records) built from the same folder."""
@@ -57,6 +61,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
         pytest.skip("apache-beam not installed (optional extra: pip install 'iad-tf[beam]')")
     tmp = tmp_path_factory.mktemp("beam")
     root = _aam_with_bad_track(tmp / "aam")
+    (root / "generator.json").write_text(json.dumps(GENERATOR))  # provenance both runners copy
     opts = BuildOptions(shards_per_split=2, workers=1, progress=False)
     build_records([root], tmp / "local", opts)
     res = CliRunner().invoke(
@@ -95,6 +100,7 @@ def test_beam_manifest_equal_local_and_verifies(built: tuple[Path, Path, Path]) 
             assert ma[key] == mb[key], key  # mel_stats too: summed in track-id order, bit-equal
     assert [p["track"] for p in mb["skipped"]] == ["0099"]
     assert "cannot decode audio" in mb["skipped"][0]["reason"]
+    assert mb["generators"] == {str(root): GENERATOR}
     assert sorted(mb["shards"]) == sorted(ma["shards"])  # same fixed names and counts per split
     for split in ("train", "val", "test"):
         n = sum(v["records"] for k, v in mb["shards"].items() if k.startswith(f"{split}-"))

@@ -34,7 +34,8 @@ REPO = Path(__file__).resolve().parents[1]
 SR, HOP = 22050, 512
 MANIFEST_KEYS = {
     "schema", "shards", "feature_config", "classes", "labels", "splits", "tracks",
-    "class_track_counts", "class_active_frames", "frames", "mel_stats", "skipped", "versions",
+    "class_track_counts", "class_active_frames", "frames", "mel_stats", "skipped", "generators",
+    "versions",
 }
 
 

@@ -27,6 +27,9 @@ ANNOTATIONS_DIR = "annotations"
 SOURCES_FILE = "sources.json"
 #: Written by ``iad-tf remix`` beside sources.json (kept, dropped, gains per remix).
 REMIXES_FILE = "remixes.json"
+#: Written first by every generator (synth, remix, remix --across-songs) at its output root:
+#: {"generator", "config", "seed", "version"}; build-records copies it into the manifest.
+GENERATOR_FILE = "generator.json"
 #: Ids ``iad-tf remix`` gives: ``<source id>r01``, ``<source id>r02``, ...
 REMIX_ID_RE = re.compile(r"^.+r\d{2,}$")
 MIX_SUFFIX = "_mix"
@@ -124,6 +127,27 @@ def read_sources(root: Path) -> dict[str, tuple[str, ...]]:
                 f"{path}: entry {k!r} must be a source id or a non-empty list of source ids")
         out[k] = tuple(dict.fromkeys(ids))  # unique, order kept
     return out
+
+
+def read_generator(root: str | Path) -> dict | None:
+    """``generator.json`` of a generated root (what made it: generator, config, seed,
+    version), or ``None`` for a root without one (real AAM)."""
+    path = Path(root) / GENERATOR_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DatasetError(f"{path}: cannot read ({exc})") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("generator"), str):
+        raise DatasetError(f"{path}: expected a JSON object with a 'generator' name")
+    return data
+
+
+def root_generators(roots: Iterable[str | Path]) -> dict[str, dict | None]:
+    """{root: its generator.json or None} for the roots of a build (the manifest's
+    ``generators``: what made each generated root, with config and seed)."""
+    return {str(r): read_generator(r) for r in roots}
 
 
 def check_sources(root: Path, track_ids: Iterable[str], sources: dict[str, tuple[str, ...]]) -> None:

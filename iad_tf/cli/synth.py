@@ -99,11 +99,13 @@ def synth(
     except (SynthUnavailable, BankError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     wall = time.perf_counter() - t0
-    audio_s = sum(r["duration_s"] for r in results)
-    cpu_s = sum(r["elapsed_s"] for r in results)
+    rendered = [r for r in results if not r["kept"]]
+    audio_s = sum(r["duration_s"] for r in rendered)
+    cpu_s = sum(r["elapsed_s"] for r in rendered)
     click.echo(
-        f"wrote {len(results)} songs ({audio_s:.0f} s of audio) to {out} in {wall:.1f} s; "
-        f"{audio_s / max(cpu_s, 1e-9):.0f}x real time per worker"
+        f"wrote {len(rendered)} songs ({audio_s:.0f} s of audio) to {out} in {wall:.1f} s; "
+        f"{audio_s / max(cpu_s, 1e-9):.0f}x real time per worker; "
+        f"{len(results) - len(rendered)} kept from an earlier run"
     )
 
 
@@ -121,7 +123,28 @@ def synth(
 @click.option("--track", "tracks", multiple=True, help="Only these source track ids (repeatable).")
 @click.option("--stems/--no-stems", default=False, show_default=True, help="Also write the gained kept stems.")
 @_sample_rate_option
+@click.option(
+    "--across-songs", type=click.IntRange(min=1), default=None,
+    help="Instead: N new tracks x0001.. from whole stems of different songs (one bass, drums or "
+    "none, 1-3 chord, 1-2 melody stems), instruments and pairs balanced; stems always written.",
+)
+@click.option(
+    "--holdout-folds", type=click.IntRange(min=0), default=0, show_default=True,
+    help="With --across-songs: track i avoids the songs of fold (i mod K) of the K folds "
+    "'iad-tf cv --folds K' forms over the root's songs (0: no holdout).",
+)
+@click.option(
+    "--pitch-shift", type=click.IntRange(0, 12), default=0, show_default=True,
+    help="With --across-songs: transpose each stem by a random -K..K semitones (labels too), "
+    "never out of its instrument's range.",
+)
+@click.option(
+    "--duration", type=click.FloatRange(min=1.0), default=60.0, show_default=True,
+    help="With --across-songs: seconds per track (stems cropped or looped).",
+)
+@click.pass_context
 def remix(
+    ctx: click.Context,
     aam_root: str,
     out: str,
     per_track: int,
@@ -132,17 +155,40 @@ def remix(
     tracks: tuple[str, ...],
     stems: bool,
     sample_rate: str,
+    across_songs: int | None,
+    holdout_folds: int,
+    pitch_shift: int,
+    duration: float,
 ) -> None:
-    """New mixes of real AAM songs: random instruments dropped, random gains per stem.
+    """New mixes of real AAM songs: within a song (random instruments dropped, random gains per
+    stem) or, with --across-songs N, across songs.
 
     Remix ids are <track>r01, <track>r02, ...; sources.json maps them to their source track
-    so build-records keeps every remix in its source's split.
+    so build-records keeps every remix in its source's split. Cross-song tracks x0001, ...
+    list all their source songs there, plus remixes.json (stems, offsets, gains, shifts) and
+    balance.json (frames per class before/after, instrument pair coverage). A folder holds
+    one generation (generator.json): another seed or setting into it is refused.
     """
+    from click.core import ParameterSource
+
     from iad_tf.aam.dataset import DatasetError
     from iad_tf.audio import AudioError
     from iad_tf.synth.remix import RemixConfig, RemixError, remix_corpus
 
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)
+
+    only_within = [f"--{n.replace('_', '-')}" for n in ("per_track", "tracks", "stems") if given(n)]
+    only_across = [f"--{n.replace('_', '-')}" for n in ("holdout_folds", "pitch_shift", "duration") if given(n)]
+    if across_songs is not None and only_within:
+        raise click.UsageError(f"{', '.join(only_within)} do(es) not apply with --across-songs")
+    if across_songs is None and only_across:
+        raise click.UsageError(f"{', '.join(only_across)} need(s) --across-songs N")
     try:
+        if across_songs is not None:
+            _across(aam_root, out, across_songs, seed, workers, min_gain_db, max_gain_db,
+                    int(sample_rate), holdout_folds, pitch_shift, duration)
+            return
         cfg = RemixConfig(
             per_track=per_track,
             seed=seed,
@@ -158,3 +204,25 @@ def remix(
         click.echo(f"skipped {line}", err=True)
     n_src = len({r["source_track"] for r in records.values()})
     click.echo(f"wrote {len(records)} remixes of {n_src} tracks to {out}")
+
+
+def _across(
+    aam_root: str, out: str, n: int, seed: int, workers: int, min_gain_db: float, max_gain_db: float,
+    sample_rate: int, holdout_folds: int, pitch_shift: int, duration: float,
+) -> None:
+    from iad_tf.synth.across import BALANCE_FILE, AcrossConfig, across_corpus
+    from iad_tf.synth.balance import format_report
+
+    cfg = AcrossConfig(tracks=n, seed=seed, duration=duration, holdout_folds=holdout_folds,
+                       pitch_shift=pitch_shift, min_gain_db=min_gain_db, max_gain_db=max_gain_db,
+                       sample_rate=sample_rate)
+    result = across_corpus(aam_root, out, cfg, workers=workers)
+    for line in result.skipped:
+        click.echo(f"skipped {line}", err=True)
+    click.echo(format_report(result.report))
+    click.echo(
+        f"wrote {result.rendered} cross-song tracks ({result.audio_s:.0f} s of audio) to {out} "
+        f"in {result.wall_s:.1f} s ({result.audio_s / max(result.wall_s, 1e-9):.1f} s of audio per "
+        f"wall second; {len(result.records) - result.rendered} kept from an earlier run); "
+        f"balance report: {out}/{BALANCE_FILE}"
+    )

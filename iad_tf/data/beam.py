@@ -33,7 +33,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from iad_tf.aam.dataset import Track
+from iad_tf.aam.dataset import Track, root_generators
 from iad_tf.config import AAM_CLASSES, FeatureConfig
 from iad_tf.data.build import (
     BuildError,
@@ -284,7 +284,7 @@ def build_records_beam(
         shards = shard_infos(out, shard_counts)
     finally:
         shutil.rmtree(side_dir, ignore_errors=True)
-    manifest = assemble_manifest(summaries, shards, skipped, cfg, classes, opts.labels)
+    manifest = assemble_manifest(summaries, shards, skipped, cfg, classes, opts.labels, root_generators(roots))
     from tfrecords_tools.reader import write_manifest
 
     manifest_path = write_manifest(out, manifest)

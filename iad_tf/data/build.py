@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from iad_tf.aam.arff import ArffError, read_onsets, read_segments
-from iad_tf.aam.dataset import Problem, Track, discover
+from iad_tf.aam.dataset import Problem, Track, discover, root_generators
 from iad_tf.aam.labels import (
     MAX_END_GAP_S,
     LabelError,
@@ -510,7 +510,7 @@ def build_records(
     skipped.sort(key=lambda p: (p["track"], p["file"]))
     check_outcome(len(good), skipped, roots, opts.strict)
 
-    manifest = _assemble(out, work, good, split_of, skipped, cfg, classes, opts)
+    manifest = _assemble(out, work, good, split_of, skipped, cfg, classes, opts, root_generators(roots))
     from tfrecords_tools.reader import write_manifest
 
     manifest_path = write_manifest(out, manifest)
@@ -554,8 +554,11 @@ def assemble_manifest(
     cfg: FeatureConfig,
     classes: tuple[str, ...],
     labels: str,
+    generators: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest (see docs/ARCHITECTURE.md) from :func:`track_summary` rows and shard info.
+
+    ``generators``: {root: generator.json or None} of the input roots (provenance).
 
     Summaries are accumulated in track-id order whatever order they arrive in, so both runners
     produce the same statistics to the last bit.
@@ -601,6 +604,7 @@ def assemble_manifest(
         "frames": frames,
         "mel_stats": mel_stats,
         "skipped": skipped,
+        "generators": dict(generators or {}),
         "versions": package_versions(),
     }
 
@@ -614,6 +618,7 @@ def _assemble(
     cfg: FeatureConfig,
     classes: tuple[str, ...],
     opts: BuildOptions,
+    generators: dict[str, Any],
 ) -> dict[str, Any]:
     """Write all shards from the cache and return the manifest (not yet written)."""
     splits = {s: sorted(t.track_id for t in good if split_of[t.track_id] == s) for s in SPLITS}
@@ -632,4 +637,4 @@ def _assemble(
         n_frames = 0 if opts.shards_per_split else sum(cached_meta(_cache_path(work, t))["n_frames"] for t in ids)
         n = shards_for_split(opts, len(ids), n_frames, cfg, len(classes))
         shards.update(_write_split(out, split, ids, work, n, schema, opts.progress, on_track))
-    return assemble_manifest(summaries, shards, skipped, cfg, classes, opts.labels)
+    return assemble_manifest(summaries, shards, skipped, cfg, classes, opts.labels, generators)

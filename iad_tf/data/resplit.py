@@ -107,6 +107,7 @@ def resplit(
         cfg,
         tuple(classes),
         manifest.get("labels", "onsets"),
+        manifest.get("generators"),
     )
     write_manifest(out, new)
     return new

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from iad_tf import __version__
 from iad_tf.evaluation.folds import folds_of_songs
 from iad_tf.synth.bank_index import Bank, load_bank
 from iad_tf.synth.bank_voice import BankVoice, as_rendered, fit_song
@@ -32,9 +31,8 @@ BANK_PREFIX = "bank:"
 #: Provisional: the final default is chosen by cross-validation (the lead's recipe runs).
 DEFAULT_MAX_SHIFT = 3
 MAX_SHIFT_LIMIT = 12
-GENERATOR_FILE = "generator.json"
 SOURCES_FILE = "sources.json"
-GENERATOR_NAME = "synth-bank"
+GENERATOR_NAME = "synth-bank"  # iad_tf.synth.generation.GENERATOR_NAMES
 
 
 def bank_dir(voices: str) -> str | None:
@@ -107,21 +105,22 @@ def write_planned_sources(out: Path, cfg: Any, track_ids: Sequence[str]) -> None
     })
 
 
-def write_provenance(out: Path, cfg: Any, config: dict[str, Any], results: Sequence[dict[str, Any]]) -> None:
-    """sources.json and generator.json of a bank-voiced corpus (nothing for soundfont voices)."""
+def bank_generation(cfg: Any) -> dict[str, Any]:
+    """The bank settings that decide a bank-voiced corpus's bytes, for its generator.json
+    (:func:`iad_tf.synth.generation.claim`): bank fingerprint and songs, holdout folds;
+    empty for soundfont voices."""
     root = bank_dir(cfg.voices)
     if not root:
-        return
+        return {}
     bank = load_bank(root)
-    write_json(out / SOURCES_FILE, {r["track_id"]: r["sources"] for r in results})
     holdout = None
     if cfg.holdout_folds:
         holdout = {"folds": cfg.holdout_folds, "fold_songs": folds_of_songs(bank.songs, cfg.holdout_folds)}
-    write_json(out / GENERATOR_FILE, {
-        "generator": GENERATOR_NAME,
-        "config": {**config, "holdout": holdout},
-        "seed": cfg.seed,
-        "bank": bank.fingerprint,
-        "bank_songs": bank.songs,
-        "version": __version__,
-    })
+    return {"bank": bank.fingerprint, "bank_songs": bank.songs, "holdout": holdout}
+
+
+def write_provenance(out: Path, cfg: Any, results: Sequence[dict[str, Any]]) -> None:
+    """sources.json of a bank-voiced corpus: the songs each track used (nothing for
+    soundfont voices)."""
+    if bank_dir(cfg.voices):
+        write_json(out / SOURCES_FILE, {r["track_id"]: r["sources"] for r in results})

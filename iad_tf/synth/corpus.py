@@ -18,14 +18,17 @@ import numpy as np
 from iad_tf.config import AAM_CLASSES
 from iad_tf.synth.bank_songs import (
     DEFAULT_MAX_SHIFT,
+    GENERATOR_NAME,
     SOUNDFONT_VOICES,
     bank_dir,
+    bank_generation,
     check_voices,
     render_from_bank,
     write_planned_sources,
     write_provenance,
 )
 from iad_tf.synth.composer import compose
+from iad_tf.synth.generation import claim
 from iad_tf.synth.instruments import GENERATORS
 from iad_tf.synth.parallel import run_tasks
 from iad_tf.synth.render import (
@@ -36,7 +39,7 @@ from iad_tf.synth.render import (
     render_song,
 )
 from iad_tf.synth.score import Song
-from iad_tf.synth.writer import write_json, write_song
+from iad_tf.synth.writer import mix_path, write_json, write_song
 
 MANIFEST = "synth.json"
 #: Stem RMS level (dBFS, before the common peak normalisation) by the first role played.
@@ -109,16 +112,23 @@ def make_song(cfg: SynthConfig, k: int, pool: tuple[str, ...] | None = None) -> 
 
 
 def synth_track(task: tuple[SynthConfig, int, str]) -> dict[str, Any]:
-    """Compose, render and write track ``k`` under ``out``; returns a summary dict."""
+    """Compose, render and write track ``k`` under ``out``; returns a summary dict. A track
+    whose mix exists (written last) was finished by an earlier run of this generation
+    (:func:`iad_tf.synth.generation.claim`): it is composed again for its summary, not
+    rendered (``kept``)."""
     cfg, k, out = task
     t0 = time.perf_counter()
     extra: dict[str, Any] = {}
-    if bank_dir(cfg.voices):
+    if bank_dir(cfg.voices):  # rendered again on a rerun: its sources come from the render
         song, stems, mix, extra = render_from_bank(cfg, k, make_song)
+        kept = False
+        write_song(out, song, stems, mix, cfg.sample_rate)
     else:
         song, levels = make_song(cfg, k)
-        stems, mix = render_song(song, cfg.sample_rate, cfg.soundfont_path(), levels)
-    write_song(out, song, stems, mix, cfg.sample_rate)
+        kept = mix_path(out, song.track_id).is_file()
+        if not kept:
+            stems, mix = render_song(song, cfg.sample_rate, cfg.soundfont_path(), levels)
+            write_song(out, song, stems, mix, cfg.sample_rate)
     return {
         "track_id": song.track_id,
         "duration_s": song.duration,
@@ -126,31 +136,37 @@ def synth_track(task: tuple[SynthConfig, int, str]) -> dict[str, Any]:
         "parts": [s.mark for s in song.segments[:-1]],
         **extra,
         "elapsed_s": time.perf_counter() - t0,
+        "kept": kept,
     }
 
 
 def synthesize(out: str | Path, cfg: SynthConfig, workers: int = 1) -> list[dict[str, Any]]:
     """Write ``cfg.tracks`` songs under ``out`` (AAM layout) plus ``synth.json``.
 
-    Returns the per-track summaries (with wall time ``elapsed_s``, which is not saved so the
-    output stays byte-identical for a seed).
+    Refuses (``GenerationError``) a folder holding another generation's files.
+    Returns the per-track summaries (with wall time ``elapsed_s`` and ``kept`` (finished by an
+    earlier run), not saved so the output stays byte-identical for a seed).
     """
     if not bank_dir(cfg.voices):
         check_soundfont(cfg.soundfont_path())
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_planned_sources(out, cfg, [track_id(k) for k in range(1, cfg.tracks + 1)])
-    tasks = [(cfg, k, str(out)) for k in range(1, cfg.tracks + 1)]
-    results = run_tasks(synth_track, tasks, workers, desc="synth")
     config = dataclasses.asdict(cfg)
     config["instruments"] = list(cfg.instruments)
     config["soundfont"] = "" if bank_dir(cfg.voices) else cfg.soundfont_path().name
-    write_provenance(out, cfg, config, results)
+    config.update(bank_generation(cfg))
+    generator = GENERATOR_NAME if bank_dir(cfg.voices) else "synth"
+    n = claim(out, generator, config, cfg.seed)["config"]["tracks"]  # a shorter rerun keeps them all
+    config["tracks"] = n
+    write_planned_sources(out, cfg, [track_id(k) for k in range(1, n + 1)])
+    tasks = [(cfg, k, str(out)) for k in range(1, n + 1)]
+    results = run_tasks(synth_track, tasks, workers, desc="synth")
+    write_provenance(out, cfg, results)
+    skip = ("track_id", "elapsed_s", "kept", "rendered")
     write_json(
         out / MANIFEST,
         {
             "config": config,
-            "tracks": {r["track_id"]: {k: v for k, v in r.items() if k not in ("track_id", "elapsed_s", "rendered")} for r in results},
+            "tracks": {r["track_id"]: {k: v for k, v in r.items() if k not in skip} for r in results},
         },
     )
     return results

@@ -21,9 +21,9 @@ bytes for a seed whatever the number of workers.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -32,18 +32,14 @@ import numpy as np
 
 from iad_tf import fileio
 from iad_tf.aam.arff import (
-    ArffError,
     OnsetTable,
-    Segment,
     read_beatinfo,
-    read_onsets,
-    read_segments,
 )
 from iad_tf.aam.dataset import REMIXES_FILE, SOURCES_FILE, Track, discover_root
-from iad_tf.audio import AUDIO_EXTENSIONS, load_audio
-from iad_tf.config import AAM_CLASSES
+from iad_tf.synth.generation import claim
 from iad_tf.synth.parallel import run_tasks
 from iad_tf.synth.render import DEFAULT_SAMPLE_RATE, PEAK_DBFS, SAMPLE_RATES
+from iad_tf.synth.stems import RemixError, find_stems, load_stem, song_stems  # noqa: F401 (re-exported)
 from iad_tf.synth.writer import (
     MIDI_DIR,
     STEMS_DIR,
@@ -52,12 +48,6 @@ from iad_tf.synth.writer import (
     write_flac,
     write_json,
 )
-
-_STEM_DIRS = tuple(f"audio-multitracks-{ext.lstrip('.')}" for ext in (".flac", ".wav", ".mp3", ".ogg"))
-
-
-class RemixError(ValueError):
-    """A source track that cannot be remixed; the message names the file."""
 
 
 @dataclass(frozen=True)
@@ -72,39 +62,17 @@ class RemixConfig:
     def __post_init__(self) -> None:
         if self.per_track < 1:
             raise ValueError("per_track must be at least 1")
-        if self.min_gain_db > self.max_gain_db:
-            raise ValueError(f"min gain {self.min_gain_db} dB exceeds max gain {self.max_gain_db} dB")
+        check_gains(self.min_gain_db, self.max_gain_db)
         if self.sample_rate not in SAMPLE_RATES:
             raise ValueError(f"sample rate must be one of {SAMPLE_RATES}")
 
 
-def find_stems(root: str | Path, track_id: str) -> dict[str, Path]:
-    """{instrument: stem file} of a track (a lossless format wins over mp3)."""
-    out: dict[str, Path] = {}
-    pattern = re.compile(rf"^{re.escape(track_id)}_(.+)$")
-    for d in _STEM_DIRS:
-        folder = Path(root) / d
-        if not folder.is_dir():
-            continue
-        for p in sorted(folder.glob(f"{track_id}_*")):
-            m = pattern.match(p.stem)
-            if m and p.suffix.lower() in AUDIO_EXTENSIONS and m.group(1) != "mix":
-                out.setdefault(m.group(1), p)
-    return out
-
-
-def missing_stems(onsets: OnsetTable, segments: list[Segment], stems: dict[str, Path]) -> list[str]:
-    """Instruments the annotations say play (a sounding note or a segment) but with no stem.
-
-    A remix of such a track would label them active with no audio (a partial download)."""
-    sounding = {name for name, on in zip(onsets.instruments, onsets.active().any(axis=0), strict=True) if on}
-    sounding |= {i for s in segments for i in s.instruments}
-    return sorted(sounding - set(stems))
-
-
-def _missing_reason(track: Track, lacking: list[str]) -> str:
-    return (f"{track.track_id}: annotated instrument(s) {', '.join(lacking)} have no stem in "
-            f"{track.root}/audio-multitracks-*/ (partial download?); not remixed")
+def check_gains(min_gain_db: float, max_gain_db: float) -> None:
+    """Finite gains, min <= max (``ValueError`` otherwise)."""
+    if not (np.isfinite(min_gain_db) and np.isfinite(max_gain_db)):
+        raise ValueError(f"gains must be finite numbers (got {min_gain_db}, {max_gain_db} dB)")
+    if min_gain_db > max_gain_db:
+        raise ValueError(f"min gain {min_gain_db} dB exceeds max gain {max_gain_db} dB")
 
 
 def remix_id(track_id: str, r: int) -> str:
@@ -129,6 +97,21 @@ def choose(
     return dropped, {k: float(g) for k, g in zip(kept, gains, strict=True)}
 
 
+def peak_normalise(audio: dict[str, np.ndarray], gains: dict[str, float]) -> tuple[np.ndarray, dict[str, float]]:
+    """(mix float64 (samples,), gains dB as applied): the gained sum of ``audio[name]`` for the
+    names in ``gains``, all gains shifted by one amount that puts the mix peak at -1 dBFS (AAM's
+    own mixes are peak-normalised); so mix == sum(10**(gain/20) * stem)."""
+    mix = np.zeros_like(audio[next(iter(gains))], dtype=np.float64)
+    for name, g in gains.items():
+        mix += audio[name].astype(np.float64) * 10 ** (g / 20)
+    peak = float(np.max(np.abs(mix)))
+    if peak > 0:
+        shift = 20 * np.log10(10 ** (PEAK_DBFS / 20) / peak)
+        gains = {k: g + shift for k, g in gains.items()}
+        mix *= 10 ** (shift / 20)
+    return mix, gains
+
+
 def silence(table: OnsetTable, dropped: list[str], track_id: str) -> OnsetTable:
     """The onsets table with ``dropped`` instruments' cells emptied, relation renamed."""
     cols = {k for k, name in enumerate(table.instruments) if name in dropped}
@@ -136,9 +119,10 @@ def silence(table: OnsetTable, dropped: list[str], track_id: str) -> OnsetTable:
     return OnsetTable(table.instruments, table.times, rows, relation=f"Onset events in {track_id}")
 
 
-def _stem_audio(stems: dict[str, Path], sr: int) -> dict[str, np.ndarray]:
-    """Decoded stems, zero-padded to the longest: {name: float32 (samples,)}."""
-    audio = {name: load_audio(p, sr) for name, p in sorted(stems.items())}
+def _stem_audio(stems: dict[str, Path], sr: int, onsets: OnsetTable, where: str) -> dict[str, np.ndarray]:
+    """Decoded stems, zero-padded to the longest: {name: float32 (samples,)}. A stem that
+    ends before its annotated notes do is refused (:class:`RemixError` naming it)."""
+    audio = {name: load_stem(p, name, sr, onsets, where) for name, p in sorted(stems.items())}
     n = max(len(y) for y in audio.values())
     return {k: np.pad(y, (0, n - len(y))) for k, y in audio.items()}
 
@@ -146,33 +130,16 @@ def _stem_audio(stems: dict[str, Path], sr: int) -> dict[str, np.ndarray]:
 def remix_track(task: tuple[Track, str, RemixConfig, str]) -> dict[str, dict[str, Any]]:
     """All remixes of one source track; returns {remix id: record for remixes.json}."""
     track, source_ids, cfg, out = task
-    stems = find_stems(track.root, track.track_id)
-    unknown = sorted(set(stems) - set(AAM_CLASSES))
-    if unknown:
-        raise RemixError(f"{stems[unknown[0]]}: unknown instrument {unknown[0]!r} in stem name")
-    if track.onsets is None:
-        raise RemixError(f"{track.expected_annotation('onsets')}: no onsets annotation")
-    onsets = read_onsets(track.onsets)
-    segments = read_segments(track.segments) if track.segments else []
-    lacking = missing_stems(onsets, segments, stems)
-    if lacking:
-        raise RemixError(_missing_reason(track, lacking))
+    song = song_stems(track)
+    stems, onsets, segments = song.stems, song.onsets, song.segments
     beats = read_beatinfo(track.beatinfo) if track.beatinfo else []
-    audio = _stem_audio(stems, cfg.sample_rate)
+    audio = _stem_audio(stems, cfg.sample_rate, onsets, str(track.onsets))
     names = sorted(audio)
     records: dict[str, dict[str, Any]] = {}
     for r in range(1, cfg.per_track + 1):
         rid = remix_id(track.track_id, r)
         dropped, gains = choose(names, _rng(cfg.seed, track.track_id, r), cfg.min_gain_db, cfg.max_gain_db)
-        mix = np.zeros_like(next(iter(audio.values())), dtype=np.float64)
-        for name, g in gains.items():
-            mix += audio[name].astype(np.float64) * 10 ** (g / 20)
-        peak = float(np.max(np.abs(mix)))
-        limit = 10 ** (PEAK_DBFS / 20)
-        if peak > 0:
-            shift = 20 * np.log10(limit / peak)
-            gains = {k: g + shift for k, g in gains.items()}
-            mix *= 10 ** (shift / 20)
+        mix, gains = peak_normalise(audio, gains)
         segs = [
             replace(
                 s,
@@ -204,7 +171,7 @@ def remix_track(task: tuple[Track, str, RemixConfig, str]) -> dict[str, dict[str
     return records
 
 
-def _merge_json(path: Path, new: dict[str, Any]) -> dict[str, Any]:
+def merge_json(path: Path, new: dict[str, Any]) -> dict[str, Any]:
     old: dict[str, Any] = {}
     if path.is_file():
         try:
@@ -220,7 +187,8 @@ def remix_corpus(
     """Remix every source track under ``aam_root`` (or only ``tracks``) into ``out``.
 
     Returns ({remix id: record}, [skipped track: reason]). ``sources.json`` and
-    ``remixes.json`` in ``out`` are merged with any earlier run's.
+    ``remixes.json`` in ``out`` are merged with any earlier run's; a source track whose remixes
+    an earlier run of this generation finished is not remixed again.
     """
     aam_root, out = Path(aam_root), Path(out)
     if out.resolve() == aam_root.resolve():
@@ -234,31 +202,25 @@ def remix_corpus(
         found = [t for t in found if t.track_id in set(tracks)]
     tasks = []
     for t in found:
-        stems = find_stems(aam_root, t.track_id)
-        if not stems:
-            skipped.append(f"{t.track_id}: no stems in {aam_root}/audio-multitracks-*/")
-        elif t.onsets is None:
-            skipped.append(f"{t.track_id}: no onsets annotation {t.expected_annotation('onsets')}")
-        else:
-            try:
-                lacking = missing_stems(
-                    read_onsets(t.onsets), read_segments(t.segments) if t.segments else [], stems)
-            except ArffError as exc:
-                skipped.append(f"{t.track_id}: {exc}")
-                continue
-            if lacking:
-                skipped.append(_missing_reason(t, lacking))
-            else:
-                tasks.append((t, list(t.sources), cfg, str(out)))
+        try:
+            song_stems(t)
+        except RemixError as exc:
+            skipped.append(str(exc) if str(exc).startswith(t.track_id) else f"{t.track_id}: {exc}")
+            continue
+        tasks.append((t, list(t.sources), cfg, str(out)))
     if not tasks:
         raise RemixError(f"{aam_root}: no track with stems and onsets to remix")
-    out.mkdir(parents=True, exist_ok=True)
+    claim(out, "remix", dataclasses.asdict(cfg), cfg.seed)
     # Every remix's source entry lands before any of its files: a track in the folder never
     # lacks its entry (build-records refuses one that does), even if this run dies midway.
     planned = {remix_id(t.track_id, r): src for t, src, _, _ in tasks for r in range(1, cfg.per_track + 1)}
-    write_json(out / SOURCES_FILE, _merge_json(out / SOURCES_FILE, planned))
-    records: dict[str, dict[str, Any]] = {}
-    for rec in run_tasks(remix_track, tasks, workers, desc="remix"):
+    write_json(out / SOURCES_FILE, merge_json(out / SOURCES_FILE, planned))
+    # a source track whose remixes an earlier run of this generation finished is kept
+    done = merge_json(out / REMIXES_FILE, {})
+    ids = {t.track_id: [remix_id(t.track_id, r) for r in range(1, cfg.per_track + 1)] for t, _, _, _ in tasks}
+    finished = {tid for tid, rids in ids.items() if all(r in done and mix_path(out, r).is_file() for r in rids)}
+    records = {r: done[r] for tid in sorted(finished) for r in ids[tid]}
+    for rec in run_tasks(remix_track, [t for t in tasks if t[0].track_id not in finished], workers, desc="remix"):
         records.update(rec)
-    write_json(out / REMIXES_FILE, _merge_json(out / REMIXES_FILE, records))
+    write_json(out / REMIXES_FILE, merge_json(out / REMIXES_FILE, records))
     return records, skipped
