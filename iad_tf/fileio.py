@@ -7,6 +7,8 @@ interrupted job never leaves a file that looks whole. TF-free (numpy only).
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -15,9 +17,39 @@ from typing import Any
 
 import numpy as np
 
+#: Longest file name most file systems take (bytes).
+NAME_MAX = 255
+
 
 def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """A hidden name beside ``path``; shortened (with a hash) where the plain one would be
+    too long, so any file name that fits can be written atomically."""
+    name = f".{path.name}.{os.getpid()}.tmp"
+    if len(name.encode()) > NAME_MAX:
+        digest = hashlib.sha1(path.name.encode()).hexdigest()[:16]
+        name = f".{digest}.{os.getpid()}.tmp{path.suffix[:16]}"
+    return path.with_name(name)
+
+
+def os_error_line(exc: OSError, path: str | Path | None = None) -> str:
+    """``<path>: <cause>`` for an OSError, naming ``path`` when the error itself has none
+    (a failed ``write`` on an open file)."""
+    cause = OS_CAUSES.get(exc.errno or -1) or exc.strerror or str(exc)
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None] or (
+        [str(path)] if path is not None else []
+    )
+    return f"{' -> '.join(paths)}: {cause}" if paths else cause
+
+
+#: Friendlier causes for the errno values a user meets on outputs.
+OS_CAUSES: dict[int, str] = {
+    errno.ENOSPC: "disk full (no space left on device)",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENAMETOOLONG: "file name too long",
+}
 
 
 @contextlib.contextmanager
@@ -30,6 +62,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.filename is None:  # a write on an open file: say which file
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from iad_tf import __version__
+from iad_tf.cli.errors import error_boundary
 
 #: Commands that run TensorFlow: it is imported quietly before their module loads.
 TF_COMMANDS: frozenset[str] = frozenset({"fit", "cv", "evaluate", "export", "demo"})
@@ -122,7 +123,9 @@ class LazyGroup(click.Group):
         if cmd_name in TF_COMMANDS and command.callback is not None:
             command.callback = _after_quiet_tensorflow(command.callback)
         if command.callback is not None:
-            command.callback = _naming_missing_extra(command.callback, cmd_name)
+            command.callback = error_boundary(
+                _naming_missing_extra(command.callback, cmd_name)
+            )
         return command
 
 

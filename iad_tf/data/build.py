@@ -305,6 +305,9 @@ def _init_worker() -> None:
     nested BLAS threads (the mel filterbank product) would oversubscribe them."""
     from threadpoolctl import threadpool_limits
 
+    from iad_tf.workers import ignore_interrupt
+
+    ignore_interrupt()
     threadpool_limits(limits=1)
 
 
@@ -353,7 +356,9 @@ def _run_jobs(
                         problems.append(res)
                     bar.update()
             except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
+                from iad_tf.workers import stop_pool
+
+                stop_pool(pool)
                 raise
         return problems
     finally:

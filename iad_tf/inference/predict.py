@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ import numpy as np
 
 from iad_tf.audio import AUDIO_EXTENSIONS, AudioError, load_audio
 from iad_tf.audio_blocks import FileLogmel
-from iad_tf.fileio import write_json, write_npz, write_text
+from iad_tf.fileio import os_error_line, write_json, write_npz, write_text
 from iad_tf.inference.litert import LiteRTModel
 from iad_tf.inference.segments import Segment, seconds_active, to_segments
 from iad_tf.inference.waveform import waveform_probabilities
@@ -293,20 +294,23 @@ def predict_paths(
     from tqdm import tqdm
 
     jobs, problems = find_audio(paths)
-    report = PredictReport(failures=list(problems))
+    report = PredictReport()
     out_dir = Path(out_dir)
     # disable=None: no bar when stderr is not a terminal (logs get no carriage returns)
     show = progress and len(jobs) >= 2
     bar = tqdm(jobs, desc="predict", unit="song", disable=None if show else True)
+
+    def fail(msg: str) -> None:  # a failed item: named on stderr (stdout keeps the results)
+        report.failures.append(msg)
+        (echo or (lambda m: bar.write(m, file=sys.stderr)))(f"skipped {msg}")
+
     for msg in problems:
-        (echo or bar.write)(f"skipped {msg}")
+        fail(msg)
     for job in bar:
         try:
             pred = predict_audio(job.path, model, median_window)
         except (AudioError, OSError, RuntimeError, ValueError) as exc:
-            msg = str(exc) if str(job.path) in str(exc) else f"{job.path}: {exc}"
-            report.failures.append(msg)
-            (echo or bar.write)(f"skipped {msg}")
+            fail(str(exc) if str(job.path) in str(exc) else f"{job.path}: {exc}")
             continue
         roll = None
         if truth is not None:
@@ -320,13 +324,16 @@ def predict_paths(
                     model.metadata.classes,
                 )
             except ValueError as exc:
-                report.failures.append(str(exc))
-                (echo or bar.write)(f"skipped {exc}")
+                fail(str(exc))
                 continue
             pred.scores = score_song(pred.decisions, roll, model.metadata.classes)
-        pred.outputs = write_outputs(
-            pred, model, out_dir / job.name, fmt, plot, median_window, truth=roll
-        )
+        try:
+            pred.outputs = write_outputs(
+                pred, model, out_dir / job.name, fmt, plot, median_window, truth=roll
+            )
+        except OSError as exc:  # a full disk or a too-long name: this song only
+            fail(f"{job.path}: cannot write its results: {os_error_line(exc)}")
+            continue
         report.results.append(pred)
         if echo is not None:
             echo(pred.summary())
