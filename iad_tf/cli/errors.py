@@ -50,6 +50,10 @@ def _tf_error(exc: BaseException) -> CommandFailed | None:
 
 def as_command_error(exc: BaseException) -> CommandFailed | None:
     """The one-line error for ``exc``, or None for a bug (which keeps its traceback)."""
+    from iad_tf.locks import LockHeld
+
+    if isinstance(exc, LockHeld):
+        return CommandFailed(str(exc), EXIT_LOCKED)
     if isinstance(exc, FileNotFoundError | IsADirectoryError | NotADirectoryError):
         return CommandFailed(os_error_line(exc) if exc.filename else str(exc), EXIT_DATA)
     if isinstance(exc, OSError):
