@@ -11,6 +11,7 @@ import errno
 import hashlib
 import json
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,24 @@ import numpy as np
 NAME_MAX = 255
 
 
-def _tmp(path: Path) -> Path:
+#: Fault injection for the kill tests: ``<file name>:<n>`` makes the process SIGKILL itself
+#: in the middle of its n-th atomic save of a file of that name (half the temporary written).
+KILL_AT_SAVE_ENV = "IAD_TF_KILL_AT_SAVE"
+_saves: dict[str, int] = {}
+
+#: The marker every temporary name carries (``.<name>.<pid>.tmp`` or ``.<pid>.tmp.<name>``).
+TMP_MARK = ".tmp"
+
+
+def _tmp(path: Path, keep_name_end: bool = False) -> Path:
     """A hidden name beside ``path``; shortened (with a hash) where the plain one would be
-    too long, so any file name that fits can be written atomically."""
-    name = f".{path.name}.{os.getpid()}.tmp"
+    too long, so any file name that fits can be written atomically. ``keep_name_end``: the
+    temporary name ends with ``path``'s name (for writers that insist on ``.keras``,
+    ``.weights.h5``)."""
+    name = (
+        f".{os.getpid()}{TMP_MARK}.{path.name}" if keep_name_end
+        else f".{path.name}.{os.getpid()}{TMP_MARK}"
+    )
     if len(name.encode()) > NAME_MAX:
         digest = hashlib.sha1(path.name.encode()).hexdigest()[:16]
         name = f".{digest}.{os.getpid()}.tmp{path.suffix[:16]}"
@@ -52,15 +67,38 @@ OS_CAUSES: dict[int, str] = {
 }
 
 
+def _fault_point(path: Path, tmp: Path) -> None:
+    """The :data:`KILL_AT_SAVE_ENV` hook (tests only): die with a half-written temporary."""
+    spec = os.environ.get(KILL_AT_SAVE_ENV)
+    if not spec or spec.rpartition(":")[0] != path.name:
+        return
+    _saves[path.name] = _saves.get(path.name, 0) + 1
+    if _saves[path.name] == int(spec.rpartition(":")[2]):
+        if tmp.is_file():
+            os.truncate(tmp, tmp.stat().st_size // 2)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def remove_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporaries a killed writer left in ``folder`` (not recursive)."""
+    gone = []
+    for p in Path(folder).glob(f".*{TMP_MARK}*"):
+        if p.is_file():
+            p.unlink(missing_ok=True)
+            gone.append(p)
+    return gone
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, keep_name_end: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` to write into; renamed to ``path`` on success,
-    removed on error. The parent folder is created."""
+    removed on error. The parent folder is created. ``keep_name_end``: see :func:`_tmp`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp(path)
+    tmp = _tmp(path, keep_name_end)
     try:
         yield tmp
+        _fault_point(path, tmp)
         os.replace(tmp, path)
     except OSError as exc:
         if exc.filename is None:  # a write on an open file: say which file
