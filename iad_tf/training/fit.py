@@ -19,6 +19,7 @@ from typing import Any
 
 from iad_tf.config import FeatureConfig
 from iad_tf.fileio import remove_temporaries, write_json
+from iad_tf.fingerprint import INPUTS_KEY, describe_diff, records_fingerprint
 from iad_tf.training.checkpoints import BACKUP_DIR, backup_epoch, save_model, trim_logs
 from iad_tf.training.config import CONFIG_JSON, ModelConfig, TrainConfig, run_config_dict
 
@@ -32,6 +33,7 @@ RESUME_KEYS: tuple[str, ...] = (
     "feature_config",
     "classes",
     "records_dir",
+    INPUTS_KEY,
 )
 
 
@@ -53,11 +55,12 @@ def _prepare_run_dir(run_dir: Path, config: dict[str, Any]) -> bool:
     old = json.loads(cfg_path.read_text(encoding="utf-8"))
     remove_temporaries(run_dir)  # of a save a kill interrupted
     if (run_dir / BACKUP_DIR).is_dir():
-        diff = [k for k in RESUME_KEYS if old.get(k) != config.get(k)]
+        diff = describe_diff({k: old[k] for k in RESUME_KEYS if k in old}, config)
         if diff:
             raise ValueError(
-                f"{run_dir}: holds an unfinished run with a different {', '.join(diff)}; "
-                "rerun with the same settings to resume, or choose a new --run-dir"
+                f"{run_dir}: holds an unfinished run with different settings: "
+                f"{'; '.join(diff)}; rerun with the same settings to resume, or choose a new "
+                "--run-dir"
             )
         trim_logs(run_dir, backup_epoch(run_dir) or 0)
         return True
@@ -131,6 +134,7 @@ def fit(
         info.mel_stats,
         pos_weight,
     )
+    config[INPUTS_KEY] = records_fingerprint(info.records_dir)
     strategy = strategy or tf.distribute.get_strategy()
     run_dir = worker_run_dir(run_dir, strategy)  # only the chief writes the real run dir
     existed = run_dir.exists()
