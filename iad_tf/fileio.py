@@ -123,12 +123,24 @@ def write_json(path: str | Path, data: Any, sort_keys: bool = False) -> Path:
     return write_text(path, json.dumps(_clean(data), indent=2, sort_keys=sort_keys) + "\n")
 
 
+def read_text(path: str | Path) -> str:
+    """A text input as the user may have saved it: UTF-8 with or without a BOM, any line
+    ending (returned with ``\n``). ``ValueError`` naming the file when it is not UTF-8."""
+    path = Path(path)
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def read_json(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not valid JSON ({exc})") from exc
 

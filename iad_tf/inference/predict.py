@@ -322,6 +322,8 @@ def predict_paths(
                     pred.probs.shape[0],
                     model.metadata.feature_config,
                     model.metadata.classes,
+                    pred.duration_s,
+                    job.path.name,
                 )
             except ValueError as exc:
                 fail(str(exc))

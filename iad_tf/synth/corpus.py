@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from iad_tf.config import AAM_CLASSES
+from iad_tf.config import AAM_CLASSES, check_finite
 from iad_tf.synth.composer import compose
 from iad_tf.synth.instruments import GENERATORS
 from iad_tf.synth.parallel import run_tasks
@@ -50,6 +50,7 @@ class SynthConfig:
     instruments: tuple[str, ...] = AAM_CLASSES
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if self.tracks < 1:
             raise ValueError("tracks must be at least 1")
         if self.duration < 1.0:

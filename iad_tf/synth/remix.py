@@ -41,7 +41,7 @@ from iad_tf.aam.arff import (
 )
 from iad_tf.aam.dataset import REMIXES_FILE, SOURCES_FILE, Track, discover_root
 from iad_tf.audio import AUDIO_EXTENSIONS, load_audio
-from iad_tf.config import AAM_CLASSES
+from iad_tf.config import AAM_CLASSES, check_finite
 from iad_tf.synth.parallel import run_tasks
 from iad_tf.synth.render import DEFAULT_SAMPLE_RATE, PEAK_DBFS, SAMPLE_RATES
 from iad_tf.synth.writer import (
@@ -70,6 +70,7 @@ class RemixConfig:
     stems: bool = False  # also write the gained kept stems
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if self.per_track < 1:
             raise ValueError("per_track must be at least 1")
         if self.min_gain_db > self.max_gain_db:
