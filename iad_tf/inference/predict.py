@@ -17,12 +17,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from iad_tf.audio import AUDIO_EXTENSIONS, AudioError, load_audio
-from iad_tf.audio_blocks import FileLogmel
+from iad_tf.audio import AUDIO_EXTENSIONS, AudioError
+from iad_tf.audio_blocks import FileLogmel, read_blocks, resample_blocks
 from iad_tf.fileio import os_error_line, write_json, write_npz, write_text
 from iad_tf.inference.litert import LiteRTModel
 from iad_tf.inference.segments import Segment, seconds_active, to_segments
-from iad_tf.inference.waveform import waveform_probabilities
+from iad_tf.inference.waveform import waveform_probabilities_blocks
 from iad_tf.inference.windows import Stitcher, iter_windows, silence_db
 from iad_tf.postprocess import Presence, decide_song
 
@@ -130,18 +130,27 @@ def probabilities(model: LiteRTModel, mel: np.ndarray | Iterable[np.ndarray]) ->
 def predict_audio(
     path: str | Path, model: LiteRTModel, median_window: int | None = None
 ) -> SongPrediction:
-    """Decode ``path``, compute THE log-mel, run the model, threshold and smooth; block by
-    block, so memory holds the probabilities but not the audio, whatever the song's length.
+    """Decode ``path``, compute THE log-mel (or feed a waveform model its audio windows), run
+    the model, threshold and smooth; block by block, so memory holds the probabilities but
+    not the audio, whatever the song's length.
 
     Raises :class:`~iad_tf.audio.AudioError` for an unreadable file.
     """
     md = model.metadata
     cfg = md.feature_config
     if model.variant.takes_audio:  # the log-mel is computed in the model's graph
-        # (whole-file decode: the waveform path does not stream yet)
-        y = load_audio(path, cfg.sample_rate)  # (samples,)
-        probs = waveform_probabilities(model, y)  # (frames, C)
-        duration = y.shape[0] / cfg.sample_rate
+        sr, blocks = read_blocks(path)  # decoded and resampled block by block
+        n = [0]
+
+        def counted(ys: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+            for y in ys:
+                n[0] += y.shape[0]
+                yield y
+
+        probs = waveform_probabilities_blocks(
+            model, counted(resample_blocks(blocks, sr, cfg.sample_rate))
+        )  # (frames, C)
+        duration = n[0] / cfg.sample_rate
     else:
         mel = FileLogmel(path, cfg)  # decoded, resampled and framed block by block
         probs = probabilities(model, mel)  # (frames, C)
