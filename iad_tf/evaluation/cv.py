@@ -35,6 +35,7 @@ from iad_tf.evaluation.folds import fold_split_map, song_folds
 from iad_tf.evaluation.predictions import TrackPrediction, load_predictions, save_predictions
 from iad_tf.fileio import read_json, write_json, write_text
 from iad_tf.fingerprint import INPUTS_KEY, describe_diff, records_fingerprint
+from iad_tf.locks import LOCK_NAME
 from iad_tf.training.config import ModelConfig, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def _check_run_dir(run_dir: Path, settings: dict[str, Any]) -> None:
                 f"{'; '.join(diff)}; rerun with the same settings and records to resume, or "
                 "choose a new --run-dir"
             )
-    elif run_dir.exists() and any(run_dir.iterdir()):
+    elif run_dir.exists() and any(p.name != LOCK_NAME for p in run_dir.iterdir()):
         raise ValueError(f"{run_dir}: exists and is not empty; choose a new --run-dir")
 
 
