@@ -2,7 +2,7 @@
 
 The lock is a file ``<folder>/.iad-tf.lock`` created with ``O_CREAT | O_EXCL`` and holding
 JSON ``{pid, host, command, started}``. A lock whose process is gone (same host, no such pid)
-is stale and taken over: it is renamed away atomically (only one taker wins the rename), then
+is stale and taken over: removed under a takeover mutex after checking it is unchanged, then
 the folder is locked afresh. TF-free, standard library only.
 """
 
@@ -68,19 +68,31 @@ def _create(lock: Path, info: dict[str, Any]) -> bool:
     return True
 
 
+#: A takeover mutex older than this belongs to a taker that died mid-takeover.
+TAKEOVER_STALE_S = 10.0
+
+
 def _take_over(lock: Path, seen: dict[str, Any]) -> None:
-    """Move a stale lock away; a lock that changed meanwhile is put back untouched."""
-    aside = lock.with_name(f"{LOCK_NAME}.stale.{os.getpid()}")
+    """Remove a stale lock whose content is still ``seen``, one taker at a time: takers hold
+    ``<lock>.takeover`` (O_EXCL), re-read the lock under it and move it away only if it is
+    unchanged, so a lock a faster taker has meanwhile created is never touched."""
+    mutex = lock.with_name(lock.name + ".takeover")
     try:
-        os.rename(lock, aside)
-    except FileNotFoundError:
-        return  # another taker won the rename
-    if _read(aside) == seen:
-        aside.unlink(missing_ok=True)
-    else:  # a new holder locked it between our read and the rename: give it back
-        with contextlib.suppress(FileExistsError):
-            os.link(aside, lock)
-        aside.unlink(missing_ok=True)
+        fd = os.open(mutex, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        with contextlib.suppress(OSError):
+            if time.time() - mutex.stat().st_mtime > TAKEOVER_STALE_S:
+                mutex.unlink()
+        time.sleep(0.02)
+        return  # the caller tries again
+    os.close(fd)
+    try:
+        if _read(lock) == seen:
+            aside = lock.with_name(f"{LOCK_NAME}.stale.{os.getpid()}")
+            os.replace(lock, aside)
+            aside.unlink(missing_ok=True)
+    finally:
+        mutex.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

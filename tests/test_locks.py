@@ -99,3 +99,25 @@ def test_every_writing_command_names_its_output_folder() -> None:
     assert set(OUTPUT_FOLDERS) == {
         "build-records", "fit", "cv", "evaluate", "export", "synth", "remix"
     }
+
+
+def test_racing_takers_of_a_stale_lock_leave_exactly_one_holder(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    out.mkdir()
+    stale = {"pid": dead_pid(), "host": socket.gethostname(), "command": "fit", "started": "x"}
+    (out / LOCK_NAME).write_text(json.dumps(stale))
+    code = (
+        "import sys, time\nfrom iad_tf.locks import LockHeld, output_lock\n"
+        "try:\n"
+        f"    with output_lock({str(out)!r}, 'fit', wait_s=0.0):\n"
+        "        print('got', flush=True); time.sleep(3)\n"
+        "except LockHeld:\n    print('refused', flush=True)\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO)},
+                         stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    results = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
+    assert results == ["got", "refused", "refused", "refused"]
+    assert not (out / LOCK_NAME).exists()
