@@ -15,8 +15,6 @@ from typing import Any
 
 import click
 
-from iad_tf.fileio import os_error_line
-
 #: exit code -> what it means. 1 and 2 are click's (a refused option is 2).
 EXIT_CODES: dict[int, str] = {
     0: "success",
@@ -50,6 +48,7 @@ def _tf_error(exc: BaseException) -> CommandFailed | None:
 
 def as_command_error(exc: BaseException) -> CommandFailed | None:
     """The one-line error for ``exc``, or None for a bug (which keeps its traceback)."""
+    from iad_tf.fileio import os_error_line
     from iad_tf.locks import LockHeld
 
     if isinstance(exc, LockHeld):
