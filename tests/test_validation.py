@@ -178,3 +178,27 @@ def test_truth_scoring_does_not_import_evaluation() -> None:
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO,
                    env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+
+
+@pytest.mark.sample
+def test_truth_of_another_real_song_is_refused(aam_sample: Path, tmp_path: Path) -> None:
+    """The issue's case: 0080's annotation (ends at 127 s) against 1941 (181 s) scored F1 0.117."""
+    song = aam_sample / "audio-mixes-mp3" / "1941_mix.mp3"
+    truth = aam_sample / "annotations" / "0080_onsets.arff"
+    code, out, err = predict_truth(song, truth, tmp_path / "o")
+    assert code == 1 and f"{truth}: truncated? the last event is at" in err, out + err
+    assert "vs truth" not in out
+
+
+@pytest.mark.sample
+def test_a_real_onsets_file_cut_to_a_third_is_refused(aam_sample: Path, tmp_path: Path) -> None:
+    song = aam_sample / "audio-mixes-mp3" / "1941_mix.mp3"
+    lines = (aam_sample / "annotations" / "1941_onsets.arff").read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.upper().startswith("@DATA")) + 1
+    cut_file = tmp_path / "1941_onsets.arff"
+    cut_file.write_text("\n".join(lines[: at + (len(lines) - at) // 3]) + "\n")
+    code, out, err = predict_truth(song, cut_file, tmp_path / "o")
+    assert code == 1 and f"{cut_file}: truncated?" in err, out + err
+    whole, out2, _ = predict_truth(song, aam_sample / "annotations" / "1941_onsets.arff",
+                                   tmp_path / "w")
+    assert whole == 0 and "vs truth: frame F1" in out2
