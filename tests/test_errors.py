@@ -115,23 +115,42 @@ def test_a_250_byte_file_name_is_predicted_like_any_other(tmp_path: Path) -> Non
     assert (tmp_path / "o" / "b.json").is_file()
 
 
-def test_ctrl_c_on_synth_workers_prints_no_traceback(tmp_path: Path) -> None:
-    """A real process group gets SIGINT (as a terminal's Ctrl-C does): the parent and its
-    worker pool end quietly with 130."""
-    pytest.importorskip("tinysoundfont")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+def ctrl_c(argv: list[str], started: Path, env: dict[str, str]) -> tuple[int, str]:
+    """Run ``iad-tf argv`` in its own process group, Ctrl-C the group (as a terminal does)
+    once ``started`` exists and 2 s more have passed; (exit code, stderr)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "iad_tf", "synth", "--out", str(tmp_path / "s"), "--tracks", "6",
-         "--duration", "30", "--workers", "2"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
+        [sys.executable, "-m", "iad_tf", *argv], env={**os.environ, "PYTHONPATH": str(REPO), **env},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (tmp_path / "s").exists():
+    while time.monotonic() < deadline and not started.exists():
         time.sleep(0.2)
-    time.sleep(2.0)  # workers started and rendering
+    time.sleep(2.0)  # workers started and busy
     os.killpg(proc.pid, signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == EXIT_INTERRUPTED, err
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, err
+
+
+def test_ctrl_c_on_synth_workers_prints_no_traceback(tmp_path: Path) -> None:
+    """The parent and its worker pool end quietly with 130."""
+    pytest.importorskip("tinysoundfont")
+    code, err = ctrl_c(
+        ["synth", "--out", str(tmp_path / "s"), "--tracks", "6", "--duration", "30",
+         "--workers", "2"], tmp_path / "s", {},
+    )
+    assert code == EXIT_INTERRUPTED, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
-    assert "interrupted" in err
+    assert err.strip().splitlines()[-1] == "interrupted"
+
+
+def test_ctrl_c_on_build_records_workers_prints_no_traceback_and_reruns(tmp_path: Path) -> None:
+    from iad_tf.data.build import DELAY_ENV
+    from tests.tiny_aam import make_tiny_aam
+
+    aam = make_tiny_aam(tmp_path / "aam", n_tracks=6, seconds=6.0)
+    argv = ["build-records", "--aam-root", str(aam), "--out", str(tmp_path / "r"), "--workers", "2"]
+    code, err = ctrl_c(argv, tmp_path / "r", {DELAY_ENV: "2"})
+    assert code == EXIT_INTERRUPTED, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    res = CliRunner().invoke(cli, [*argv[:-1], "1"])  # the rerun finishes the build
+    assert res.exit_code == 0 and "built 6 track(s)" in res.output, res.output
