@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint demo bench clean
+.PHONY: venv test test-all lint demo bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,6 +19,11 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check iad_tf tfrecords_tools tests bench
 	$(BIN)/python -m pytest -q
+
+# Also the slow rows (kill/resume of real training, musicnn): what CI runs.
+test-all: $(STAMP)
+	$(BIN)/ruff check iad_tf tfrecords_tools tests bench
+	IAD_TF_RUN_SLOW=1 $(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check iad_tf tfrecords_tools tests bench

@@ -8,6 +8,7 @@ metadata, and checked for equality wherever two of them meet.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -117,6 +118,7 @@ class FeatureConfig:
         return dataclasses.asdict(self)
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if self.compression not in COMPRESSIONS:
             raise ValueError(
                 f"compression must be one of {', '.join(COMPRESSIONS)}, got {self.compression!r}"
@@ -176,6 +178,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             ok = False
     elif tp is float:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if ok and not math.isfinite(value):
+            raise ValueError(f"{key}: expected a finite number, got {value}")
         if ok:
             return float(value)
     elif tp is type(None):
@@ -185,6 +189,17 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if not ok:
         raise ValueError(f"{key}: expected {_describe(tp)}, got {value!r}")
     return value
+
+
+def check_finite(cfg: Any) -> None:
+    """``ValueError`` naming the first field of dataclass ``cfg`` holding inf or NaN (alone or
+    in a tuple): every config's ``__post_init__`` calls it, so no source lets one through."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        items = value if isinstance(value, tuple) else (value,)
+        for v in items:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(f"{f.name} must be a finite number, got {v}")
 
 
 def checked_fields(cls: type, data: Any, where: str) -> dict[str, Any]:

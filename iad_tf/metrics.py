@@ -51,3 +51,10 @@ def frame_metrics(y_true: np.ndarray, y_pred: np.ndarray, mask: np.ndarray | Non
 def binarize(probs: np.ndarray, thresholds: np.ndarray | float = 0.5) -> np.ndarray:
     """Decisions uint8 (..., C) from probabilities (..., C) and per-class thresholds (C,)."""
     return (probs >= np.asarray(thresholds, dtype=probs.dtype)).astype(np.uint8)
+
+
+def f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    """Per-class F1 (C,) from counts (any shape); 0 where the class is neither present nor
+    predicted. The one F1 arithmetic of tuning, cv reports and ``predict --truth``."""
+    denom = 2 * tp + fp + fn
+    return np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)

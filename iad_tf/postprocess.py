@@ -200,3 +200,12 @@ def decide_song(
         return dec, np.ones(dec.shape[1], dtype=bool)
     present = presence.present(probs, frame_seconds)
     return gate(dec, present), present
+
+
+def threshold_problem(classes: Sequence[str], thresholds: Sequence[float]) -> str | None:
+    """"threshold of <class> is <t>; ..." for the first threshold outside [0, 1] (or not
+    finite), else None. One check for thresholds.json and model metadata."""
+    for name, t in zip(classes, thresholds, strict=False):
+        if not (0.0 <= float(t) <= 1.0):  # NaN fails too
+            return f"threshold of {name} is {float(t):g}; thresholds lie in [0, 1]"
+    return None

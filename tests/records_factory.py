@@ -129,3 +129,26 @@ def make_records(
             }
     write_manifest(out, manifest)
     return out
+
+
+def save_untrained_run(records: Path, run: Path, epochs: int = 50) -> Path:
+    """``run``: an untrained tiny MLP on ``records`` saved as fit saves it (model.keras and
+    config.json with the records' fingerprint), without training. Imports TensorFlow."""
+    import json
+
+    from iad_tf.fingerprint import INPUTS_KEY, records_fingerprint
+    from iad_tf.training.config import ModelConfig, TrainConfig, run_config_dict
+    from iad_tf.training.models import build_model
+    from tfrecords_tools.reader import read_manifest
+
+    stats = read_manifest(records)["mel_stats"]["train"]
+    cfg = ModelConfig(mlp_units=(8,))
+    run.mkdir(parents=True)
+    build_model("mlp", cfg, stats).save(run / "model.keras")
+    config = run_config_dict(
+        "mlp", cfg, TrainConfig(epochs=epochs), FeatureConfig(), AAM_CLASSES, records, stats,
+        None,
+    )
+    config[INPUTS_KEY] = records_fingerprint(records)
+    (run / "config.json").write_text(json.dumps(config))
+    return run

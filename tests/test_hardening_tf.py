@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from iad_tf.cli.main import cli
-from tests.records_factory import make_records
+from tests.records_factory import make_records, save_untrained_run
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_TOML = "[model]\nconv_blocks = [[4, 4], [8, 4]]\ngru_units = 8\nmlp_units = [8]\n"
@@ -70,23 +70,9 @@ def corrupt(shard: Path) -> None:
 @pytest.fixture(scope="module")
 def untrained_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(records, run dir) with an untrained tiny MLP saved as fit would (no training)."""
-    from iad_tf.config import AAM_CLASSES, FeatureConfig
-    from iad_tf.training.config import ModelConfig, TrainConfig, run_config_dict
-    from iad_tf.training.models import build_model
-    from tfrecords_tools.reader import read_manifest
-
     tmp = tmp_path_factory.mktemp("run")
     records = make_records(tmp / "rec")
-    stats = read_manifest(records)["mel_stats"]["train"]
-    cfg = ModelConfig(mlp_units=(8,))
-    run = tmp / "run"
-    run.mkdir()
-    build_model("mlp", cfg, stats).save(run / "model.keras")
-    config = run_config_dict(
-        "mlp", cfg, TrainConfig(), FeatureConfig(), AAM_CLASSES, records, stats, None
-    )
-    (run / "config.json").write_text(json.dumps(config))
-    return records, run
+    return records, save_untrained_run(records, tmp / "run")
 
 
 # ------------------------------------------------------------------- 6. corrupt shards

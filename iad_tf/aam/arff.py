@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from iad_tf.fileio import write_text
+from iad_tf.fileio import read_text, write_text
 
 ONSET_ATTR_PREFIX = "Onset events of "
 _ATTR_RE = re.compile(r"^@ATTRIBUTE\s+'([^']*)'\s+(\S+)\s*$", re.IGNORECASE)
@@ -73,10 +73,12 @@ class Beat:
 
 def _read_lines(path: Path) -> list[str]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except FileNotFoundError:
         raise ArffError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except ValueError as exc:
+        raise ArffError(str(exc)) from None
+    except OSError as exc:
         raise ArffError(f"{path}: cannot read ({exc})") from exc
     if not text.strip():
         raise ArffError(f"{path}: file is empty")

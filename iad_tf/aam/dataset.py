@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from iad_tf.audio import AUDIO_EXTENSIONS
+from iad_tf.fileio import read_text
 
 ANNOTATIONS_DIR = "annotations"
 SOURCES_FILE = "sources.json"
@@ -114,8 +115,8 @@ def read_sources(root: Path) -> dict[str, tuple[str, ...]]:
     if not path.is_file():
         return {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(read_text(path))
+    except (OSError, ValueError) as exc:
         raise DatasetError(f"{path}: cannot read ({exc})") from exc
     if not isinstance(data, dict):
         raise DatasetError(f"{path}: expected a JSON object {{track_id: [source song ids]}}")

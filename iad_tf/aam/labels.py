@@ -26,6 +26,23 @@ def _column_index(instruments: Sequence[str], classes: Sequence[str], where: str
 MAX_END_GAP_S = 8.0
 
 
+#: Annotations may run this far past the end of their audio (AAM's last row lies before it).
+DEFAULT_OVERRUN_S = 2.0
+
+
+def check_annotation_fits(
+    ann_end_s: float, duration_s: float, where: str, audio_name: str,
+    overrun_s: float = DEFAULT_OVERRUN_S,
+) -> None:
+    """Raise :class:`LabelError` when annotations run past the audio's end by more than
+    ``overrun_s`` (an annotation of another, longer song)."""
+    if ann_end_s > duration_s + overrun_s:
+        raise LabelError(
+            f"{where}: annotations run to {ann_end_s:.2f} s, past the end of "
+            f"{audio_name} ({duration_s:.2f} s) by more than {overrun_s:g} s"
+        )
+
+
 def check_onsets_complete(
     table: OnsetTable, duration_s: float, where: str = "onsets", max_gap_s: float = MAX_END_GAP_S
 ) -> None:

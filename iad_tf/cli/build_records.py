@@ -91,7 +91,7 @@ def build_records(
         n_shards = sum(1 for name in m["shards"] if name.startswith(f"{split}-"))
         click.echo(f"  {split:5s}: {len(ids):5d} tracks, {m['frames'][split]:9d} frames, {n_shards} shard(s)")
     if result.skipped:
-        click.echo(f"skipped {len(result.skipped)} track(s):")
+        click.echo(f"skipped {len(result.skipped)} track(s):", err=True)
         for p in result.skipped:
-            click.echo(f"  {p['track']}: {p['reason']}")
+            click.echo(f"  {p['track']}: {p['reason']}", err=True)
     click.echo(f"manifest: {result.manifest_path}")

@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from iad_tf.cli.options import workers_option
+from iad_tf.fileio import write_text
 
 
 def _step(title: str, args: list[str], timings: list[tuple[str, float]]) -> None:
@@ -83,7 +84,7 @@ def _split_file(aam_root: Path, path: Path, n_val: int = 1, n_test: int = 2) -> 
     for k, tid in enumerate(ids):
         split = "test" if k >= len(ids) - n_test else "val" if k >= len(ids) - n_test - n_val else "train"
         lines.append(f"{tid} {split}")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(path, "\n".join(lines) + "\n")
     return path
 
 
@@ -148,7 +149,7 @@ def demo(out_dir: Path, tracks: int, duration: float, epochs: int, workers: int,
             "export": str(export_dir), "predictions": str(preds),
         },
     }
-    (out_dir / "demo_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_text(out_dir / "demo_summary.json", json.dumps(summary, indent=2) + "\n")
     click.secho("\nDemo finished.", bold=True)
     for title, secs in timings:
         click.echo(f"  {secs:7.1f} s  {title}")

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from iad_tf import __version__
+from iad_tf.cli.errors import error_boundary
 
 #: Commands that run TensorFlow: it is imported quietly before their module loads.
 TF_COMMANDS: frozenset[str] = frozenset({"fit", "cv", "evaluate", "export", "demo"})
@@ -31,6 +32,18 @@ COMMANDS: dict[str, str] = {
     "remix": "iad_tf.cli.synth:remix",
     "bank": "iad_tf.cli.bank:bank",
     "demo": "iad_tf.cli.demo:demo",
+}
+
+#: command -> the parameters naming its output folder (the first one given is locked while
+#: the command runs: a second writer into that folder refuses; iad_tf.locks).
+OUTPUT_FOLDERS: dict[str, tuple[str, ...]] = {
+    "build-records": ("out_dir",),
+    "fit": ("run_dir",),
+    "cv": ("run_dir",),
+    "evaluate": ("out_dir", "run_dir"),
+    "export": ("out_dir",),
+    "synth": ("out",),
+    "remix": ("out",),
 }
 
 
@@ -101,6 +114,33 @@ def _after_quiet_tensorflow(callback: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+def _locking_output(command: click.Command, cmd_name: str) -> Callable[..., Any]:
+    """Wrap a command body: check its output folder is writable (one line, before any work)
+    and hold the folder's lock while the body runs."""
+    callback = command.callback
+    assert callback is not None
+    if getattr(callback, "_locks_output", False) or cmd_name not in OUTPUT_FOLDERS:
+        return callback
+    options = {p.name: (p.opts[0] if p.opts else p.name) for p in command.params}
+
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        from iad_tf.cli.options import check_writable
+        from iad_tf.locks import output_lock
+
+        name = next((n for n in OUTPUT_FOLDERS[cmd_name] if kwargs.get(n) is not None), None)
+        folder = None if name is None else str(kwargs[name])
+        # A URL output has no local lock file; multiworker fit runs one command per host.
+        if folder is None or "://" in folder or kwargs.get("strategy_name") == "multiworker":
+            return callback(*args, **kwargs)
+        check_writable(folder, str(options.get(name, name)))
+        with output_lock(folder, cmd_name):
+            return callback(*args, **kwargs)
+
+    run._locks_output = True  # type: ignore[attr-defined]
+    return run
+
+
 class LazyGroup(click.Group):
     """A click group whose subcommands are imported on first use."""
 
@@ -124,7 +164,10 @@ class LazyGroup(click.Group):
         if cmd_name in TF_COMMANDS and command.callback is not None:
             command.callback = _after_quiet_tensorflow(command.callback)
         if command.callback is not None:
-            command.callback = _naming_missing_extra(command.callback, cmd_name)
+            command.callback = _locking_output(command, cmd_name)
+            command.callback = error_boundary(
+                _naming_missing_extra(command.callback, cmd_name)
+            )
         return command
 
 

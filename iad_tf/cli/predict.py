@@ -133,6 +133,7 @@ def predict(
     except ModelError as exc:
         raise click.ClickException(str(exc)) from None
     check_writable(out_dir)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)  # an error here is one line, not per song
     for note in model.notes:
         click.echo(f"note: {note}", err=True)
     report = predict_paths(

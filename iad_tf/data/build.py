@@ -41,8 +41,10 @@ import numpy as np
 from iad_tf.aam.arff import ArffError, read_onsets, read_segments
 from iad_tf.aam.dataset import Problem, Track, discover, root_generators
 from iad_tf.aam.labels import (
+    DEFAULT_OVERRUN_S,
     MAX_END_GAP_S,
     LabelError,
+    check_annotation_fits,
     check_onsets_complete,
     check_segments_complete,
     onset_roll,
@@ -57,8 +59,6 @@ from tfrecords_tools import Schema
 
 LABEL_MODES: tuple[str, ...] = ("onsets", "segments")
 WORK_DIR = ".work"
-#: Annotations may end this many seconds after the audio before the track is rejected.
-DEFAULT_OVERRUN_S = 2.0
 #: Auto sharding aims at shards of about this many bytes of tensor data.
 TARGET_SHARD_BYTES = 128 << 20
 #: Test hook: seconds each worker sleeps after caching a track (to interrupt a build).
@@ -145,12 +145,10 @@ def process_track(
         mel, duration = file_logmel(track.audio, cfg)  # (frames, n_mels)
     except AudioError as exc:
         raise TrackError(track.audio, str(exc)) from None
-    if ann_end > duration + overrun_s:
-        raise TrackError(
-            ann,
-            f"{ann}: annotations run to {ann_end:.2f} s, past the end of "
-            f"{track.audio.name} ({duration:.2f} s) by more than {overrun_s:g} s",
-        )
+    try:
+        check_annotation_fits(ann_end, duration, str(ann), track.audio.name, overrun_s)
+    except LabelError as exc:
+        raise TrackError(ann, str(exc)) from None
     times = cfg.frame_times(mel.shape[0])  # (frames,)
     try:
         if labels == "onsets":
@@ -305,6 +303,9 @@ def _init_worker() -> None:
     nested BLAS threads (the mel filterbank product) would oversubscribe them."""
     from threadpoolctl import threadpool_limits
 
+    from iad_tf.workers import ignore_interrupt
+
+    ignore_interrupt()
     threadpool_limits(limits=1)
 
 
@@ -353,7 +354,9 @@ def _run_jobs(
                         problems.append(res)
                     bar.update()
             except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
+                from iad_tf.workers import stop_pool
+
+                stop_pool(pool)
                 raise
         return problems
     finally:

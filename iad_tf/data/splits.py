@@ -22,6 +22,7 @@ import json
 from pathlib import Path
 
 from iad_tf.data.records import SPLITS
+from iad_tf.fileio import read_text
 
 
 class SplitError(ValueError):
@@ -57,8 +58,10 @@ def read_split_file(path: str | Path) -> dict[str, str]:
     """Parse a split file (see module docstring) into {id: split}."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_text(path)
+    except ValueError as exc:
+        raise SplitError(str(exc)) from None
+    except OSError as exc:
         raise SplitError(f"{path}: cannot read split file ({exc})") from exc
     out: dict[str, str] = {}
 

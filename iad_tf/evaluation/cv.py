@@ -33,7 +33,9 @@ from typing import Any
 from iad_tf.config import FeatureConfig
 from iad_tf.evaluation.folds import fold_split_map, song_folds
 from iad_tf.evaluation.predictions import TrackPrediction, load_predictions, save_predictions
-from iad_tf.fileio import read_json, write_json
+from iad_tf.fileio import read_json, write_json, write_text
+from iad_tf.fingerprint import INPUTS_KEY, describe_diff, records_fingerprint
+from iad_tf.locks import LOCK_NAME
 from iad_tf.training.config import ModelConfig, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -61,22 +63,15 @@ def _check_run_dir(run_dir: Path, settings: dict[str, Any]) -> None:
         )
     if path.is_file():
         old = read_json(path)
-        diff = [k for k in settings if not _same(old.get(k), settings[k])]
+        diff = describe_diff({k: old[k] for k in settings if k in old}, settings)
         if diff:
             raise ValueError(
-                f"{run_dir}: holds an unfinished cross-validation with a different "
-                f"{', '.join(diff)}; rerun with the same settings to resume, or choose a new --run-dir"
+                f"{run_dir}: holds an unfinished cross-validation with different settings: "
+                f"{'; '.join(diff)}; rerun with the same settings and records to resume, or "
+                "choose a new --run-dir"
             )
-    elif run_dir.exists() and any(run_dir.iterdir()):
+    elif run_dir.exists() and any(p.name != LOCK_NAME for p in run_dir.iterdir()):
         raise ValueError(f"{run_dir}: exists and is not empty; choose a new --run-dir")
-
-
-def _same(old: Any, new: Any) -> bool:
-    """Equal, ignoring config keys the old run did not have (fields added since, which the
-    old run used at their defaults)."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        return all(k in new and _same(v, new[k]) for k, v in old.items())
-    return old == new
 
 
 def cv_train_config(train_cfg: TrainConfig) -> TrainConfig:
@@ -116,6 +111,7 @@ def run_cv(
         "model_name": model_name,
         "model": (model_cfg or ModelConfig()).to_dict(),
         "train": cfg.to_dict(),
+        INPUTS_KEY: records_fingerprint(info.records_dir),
     }
     _check_run_dir(run_dir, settings)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -167,7 +163,7 @@ def write_cv_report(
 
     report = cv_report(tracks, classes, fold_of, frame_seconds, meta=meta)
     write_json(run_dir / "decoder.json", report["decoder"])
-    (run_dir / "report.md").write_text(render_cv_report(report, markdown=True), encoding="utf-8")
+    write_text(run_dir / "report.md", render_cv_report(report, markdown=True))
     write_json(run_dir / "report.json", report)
     return report
 

@@ -36,8 +36,8 @@ import numpy as np
 from iad_tf.config import AAM_BASS, AAM_CLASSES, CONFUSION_GROUPS
 from iad_tf.evaluation.predictions import TrackPrediction
 from iad_tf.evaluation.tables import markdown_table, text_table
-from iad_tf.evaluation.thresholds import DEFAULT_MEDIAN_WINDOW, f1_from_counts, smoothed_probs
-from iad_tf.metrics import F1_MACRO, F1_MICRO, HAMMING, JACCARD, frame_metrics
+from iad_tf.evaluation.thresholds import DEFAULT_MEDIAN_WINDOW, smoothed_probs
+from iad_tf.metrics import F1_MACRO, F1_MICRO, HAMMING, JACCARD, f1_from_counts, frame_metrics
 from iad_tf.postprocess import WHOLE_SONG_S, Presence, decide_song, presence_scores
 
 THRESHOLD_GRID: np.ndarray = np.round(np.arange(0.05, 0.951, 0.05), 2)

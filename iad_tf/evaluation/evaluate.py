@@ -26,6 +26,7 @@ from iad_tf.evaluation.thresholds import (
     tune_thresholds,
 )
 from iad_tf.fileio import read_json, write_json
+from iad_tf.fingerprint import check_labels, heard_tracks, trained_inputs
 from iad_tf.postprocess import decide
 
 METRICS_FILE = "metrics.json"
@@ -73,13 +74,23 @@ def evaluate_run(
     )
 
     run = open_run(run_dir)
-    split_track_ids(check_records(run, records_dir), records_dir, split)  # fail early
+    manifest = check_records(run, records_dir)
+    split_track_ids(manifest, records_dir, split)  # fail early
+    inputs = trained_inputs(run.config)
+    check_labels(inputs, manifest, f"records {records_dir}")
     out = Path(out_dir) if out_dir is not None else run.run_dir
     saved = load_thresholds(run.run_dir, run.classes)
     if median_window is None:
         median_window = saved[1] if saved is not None and not tune else DEFAULT_MEDIAN_WINDOW
     check_median_window(median_window)
     result = EvaluateResult(report={})
+    heard = heard_tracks(inputs, manifest, split)
+    if heard:
+        result.notes.append(
+            f"{len(heard)} of {len(manifest['splits'][split])} {split} tracks come "
+            f"from songs the run trained on ({', '.join(heard[:5])}"
+            f"{', ...' if len(heard) > 5 else ''}): their scores are optimistic"
+        )
     model = load_model(run)
     val_tracks = None
     tuned: np.ndarray | None = None

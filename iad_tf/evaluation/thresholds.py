@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from iad_tf.fileio import read_json, write_json
-from iad_tf.postprocess import decide
+from iad_tf.metrics import f1_from_counts
+from iad_tf.postprocess import decide, threshold_problem
 
 THRESHOLDS_FILE = "thresholds.json"
 FLAT_THRESHOLD = 0.5
@@ -56,12 +57,6 @@ def class_counts(
         fp += (p & ~t).sum(axis=0)
         fn += (~p & t).sum(axis=0)
     return tp, fp, fn
-
-
-def f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
-    """Per-class F1 (C,); 0 where the class is neither present nor predicted."""
-    denom = 2 * tp + fp + fn
-    return np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
 
 
 def smoothed_probs(probs: np.ndarray, median_window: int) -> np.ndarray:
@@ -190,6 +185,11 @@ def load_thresholds(
         raise ValueError(f"{path}: {len(file_classes)} classes but {thr.size} thresholds")
     if classes is not None and list(classes) != file_classes:
         raise ValueError(f"{path}: classes differ from the model's ({len(file_classes)} vs {len(classes)})")
+    bad = threshold_problem(file_classes, thr)
+    if bad:
+        raise ValueError(f"{path}: {bad}")
+    if window < 1 or window % 2 == 0:
+        raise ValueError(f"{path}: median_window must be an odd number >= 1, got {window}")
     return thr, window
 
 

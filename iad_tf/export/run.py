@@ -10,6 +10,7 @@ import numpy as np
 
 from iad_tf.export.data import read_tracks, representative_windows
 from iad_tf.export.pipeline import ExportResult, ExportSettings, export_model
+from iad_tf.fingerprint import INPUTS_KEY, run_progress, trained_inputs
 from iad_tf.inference.windows import silence_db
 
 DEFAULT_WINDOW_FRAMES = 256
@@ -95,12 +96,20 @@ def export_run(
         )
     model = load_model(run)
     metrics_path = Path(run_dir) / "metrics.json"
+    progress_ = run_progress(run_dir, run.config)
+    if not progress_["finished"]:
+        say(
+            f"note: {run_dir} is an unfinished run ({progress_['epochs_done']} of "
+            f"{progress_['epochs_asked']} epochs; rerun its fit to finish it): exporting "
+            "its best epoch so far, and the model metadata says so"
+        )
     info = {
         "model": {
             "architecture": run.model_name,
             "run_dir": str(Path(run_dir).resolve()),
             "parameters": int(model.count_params()),
             "config": run.config.get("model", {}),
+            **progress_,
             "thresholds_from": "thresholds.json"
             if loaded is not None
             else "default 0.5 (no thresholds.json)",
@@ -112,6 +121,7 @@ def export_run(
             "frames": trained_manifest.get("frames", {}),
             "train_tracks": list(trained_manifest.get("splits", {}).get("train", [])),
             "checked_on": str(records_dir.resolve()),
+            INPUTS_KEY: trained_inputs(run.config),
         },
         "validation": evaluate_summary(read_json(metrics_path)) if metrics_path.is_file() else None,
     }

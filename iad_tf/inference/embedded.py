@@ -12,6 +12,7 @@ with ``ai-edge-litert``): TF-free, so ``predict`` and ``--ship`` work from the l
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +34,21 @@ def _schema() -> Any:
 def read_embedded(data: bytes) -> dict[str, Any] | None:
     """The metadata dict embedded in TFLite bytes ``data``, or ``None`` if there is none.
 
-    Raises :class:`EmbeddedMetadataError` for bytes that are not a TFLite model or an entry
-    that is not a JSON object.
+    Raises :class:`EmbeddedMetadataError` for bytes that are not a TFLite model (also a
+    truncated one: its tables point past the end) or an entry that is not a JSON object.
     """
-    schema = _schema()
     if len(data) < 8 or data[4:8] != _IDENTIFIER:
         raise EmbeddedMetadataError("not a TFLite flatbuffer (no 'TFL3' identifier)")
+    try:
+        return _find_metadata(data)
+    except (struct.error, IndexError):
+        raise EmbeddedMetadataError(
+            f"truncated or corrupt: its tables point past the end of its {len(data)} bytes"
+        ) from None
+
+
+def _find_metadata(data: bytes) -> dict[str, Any] | None:
+    schema = _schema()
     model = schema.Model.GetRootAs(data, 0)
     for i in range(model.MetadataLength()):
         entry = model.Metadata(i)

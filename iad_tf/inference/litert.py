@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from iad_tf.fileio import read_text
 from iad_tf.inference.metadata import (
     INPUT_NAME,
     OUTPUT_NAME,
@@ -156,8 +157,8 @@ def read_metadata(path: Path) -> tuple[ModelMetadata, list[str]]:
     if not sidecar.is_file():
         return metadata, []
     try:
-        side = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        side = json.loads(read_text(sidecar))
+    except ValueError:
         return metadata, [f"{sidecar}: not valid JSON; using the metadata embedded in {path.name}"]
     side = side if isinstance(side, dict) else {}
     differ = sorted(k for k in set(side) | set(embedded) if side.get(k) != embedded.get(k))

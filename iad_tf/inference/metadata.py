@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from iad_tf.config import FeatureConfig
-from iad_tf.fileio import write_json
-from iad_tf.postprocess import Presence
+from iad_tf.fileio import read_text, write_json
+from iad_tf.postprocess import Presence, threshold_problem
 
 #: Format tag of the sidecar; bumped when a key changes meaning.
 METADATA_FORMAT = "iad-tf-model/1"
@@ -65,8 +65,9 @@ class ModelMetadata:
         problems = []
         if len(self.thresholds) != len(self.classes):
             problems.append(f"{len(self.thresholds)} thresholds for {len(self.classes)} classes")
-        if any(not 0.0 <= t <= 1.0 for t in self.thresholds):
-            problems.append("thresholds must lie in [0, 1]")
+        bad = threshold_problem(self.classes, self.thresholds)
+        if bad:
+            problems.append(bad)
         if self.median_window < 1 or self.median_window % 2 == 0:
             problems.append(f"median_window must be odd and >= 1, got {self.median_window}")
         if self.window_frames < 1 or not 1 <= self.hop_frames <= self.window_frames:
@@ -137,8 +138,8 @@ class ModelMetadata:
                 f"{path}: model metadata not found (export writes it beside the .tflite)"
             )
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = json.loads(read_text(path))
+        except ValueError as exc:
             raise ModelError(f"{path}: model metadata is not valid JSON ({exc})") from exc
         try:
             return cls.from_dict(data)

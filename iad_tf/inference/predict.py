@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,12 +17,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from iad_tf.audio import AUDIO_EXTENSIONS, AudioError, load_audio
-from iad_tf.audio_blocks import FileLogmel
-from iad_tf.fileio import write_json, write_npz, write_text
+from iad_tf.audio import AUDIO_EXTENSIONS, AudioError
+from iad_tf.audio_blocks import FileLogmel, read_blocks, resample_blocks
+from iad_tf.fileio import os_error_line, write_json, write_npz, write_text
 from iad_tf.inference.litert import LiteRTModel
 from iad_tf.inference.segments import Segment, seconds_active, to_segments
-from iad_tf.inference.waveform import waveform_probabilities
+from iad_tf.inference.waveform import waveform_probabilities_blocks
 from iad_tf.inference.windows import Stitcher, iter_windows, silence_db
 from iad_tf.postprocess import Presence, decide_song
 
@@ -129,18 +130,27 @@ def probabilities(model: LiteRTModel, mel: np.ndarray | Iterable[np.ndarray]) ->
 def predict_audio(
     path: str | Path, model: LiteRTModel, median_window: int | None = None
 ) -> SongPrediction:
-    """Decode ``path``, compute THE log-mel, run the model, threshold and smooth; block by
-    block, so memory holds the probabilities but not the audio, whatever the song's length.
+    """Decode ``path``, compute THE log-mel (or feed a waveform model its audio windows), run
+    the model, threshold and smooth; block by block, so memory holds the probabilities but
+    not the audio, whatever the song's length.
 
     Raises :class:`~iad_tf.audio.AudioError` for an unreadable file.
     """
     md = model.metadata
     cfg = md.feature_config
     if model.variant.takes_audio:  # the log-mel is computed in the model's graph
-        # (whole-file decode: the waveform path does not stream yet)
-        y = load_audio(path, cfg.sample_rate)  # (samples,)
-        probs = waveform_probabilities(model, y)  # (frames, C)
-        duration = y.shape[0] / cfg.sample_rate
+        sr, blocks = read_blocks(path)  # decoded and resampled block by block
+        n = [0]
+
+        def counted(ys: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+            for y in ys:
+                n[0] += y.shape[0]
+                yield y
+
+        probs = waveform_probabilities_blocks(
+            model, counted(resample_blocks(blocks, sr, cfg.sample_rate))
+        )  # (frames, C)
+        duration = n[0] / cfg.sample_rate
     else:
         mel = FileLogmel(path, cfg)  # decoded, resampled and framed block by block
         probs = probabilities(model, mel)  # (frames, C)
@@ -293,20 +303,23 @@ def predict_paths(
     from tqdm import tqdm
 
     jobs, problems = find_audio(paths)
-    report = PredictReport(failures=list(problems))
+    report = PredictReport()
     out_dir = Path(out_dir)
     # disable=None: no bar when stderr is not a terminal (logs get no carriage returns)
     show = progress and len(jobs) >= 2
     bar = tqdm(jobs, desc="predict", unit="song", disable=None if show else True)
+
+    def fail(msg: str) -> None:  # a failed item: named on stderr (stdout keeps the results)
+        report.failures.append(msg)
+        (echo or (lambda m: bar.write(m, file=sys.stderr)))(f"skipped {msg}")
+
     for msg in problems:
-        (echo or bar.write)(f"skipped {msg}")
+        fail(msg)
     for job in bar:
         try:
             pred = predict_audio(job.path, model, median_window)
         except (AudioError, OSError, RuntimeError, ValueError) as exc:
-            msg = str(exc) if str(job.path) in str(exc) else f"{job.path}: {exc}"
-            report.failures.append(msg)
-            (echo or bar.write)(f"skipped {msg}")
+            fail(str(exc) if str(job.path) in str(exc) else f"{job.path}: {exc}")
             continue
         roll = None
         if truth is not None:
@@ -318,15 +331,20 @@ def predict_paths(
                     pred.probs.shape[0],
                     model.metadata.feature_config,
                     model.metadata.classes,
+                    pred.duration_s,
+                    job.path.name,
                 )
             except ValueError as exc:
-                report.failures.append(str(exc))
-                (echo or bar.write)(f"skipped {exc}")
+                fail(str(exc))
                 continue
             pred.scores = score_song(pred.decisions, roll, model.metadata.classes)
-        pred.outputs = write_outputs(
-            pred, model, out_dir / job.name, fmt, plot, median_window, truth=roll
-        )
+        try:
+            pred.outputs = write_outputs(
+                pred, model, out_dir / job.name, fmt, plot, median_window, truth=roll
+            )
+        except OSError as exc:  # a full disk or a too-long name: this song only
+            fail(f"{job.path}: cannot write its results: {os_error_line(exc)}")
+            continue
         report.results.append(pred)
         if echo is not None:
             echo(pred.summary())

@@ -1,7 +1,9 @@
 """Score one song's prediction against its annotation (``predict --truth``). TF-free.
 
-The truth is an AAM onsets ARFF (``<id>_onsets.arff``): frame labels are built exactly as
-``build-records`` builds them (:func:`iad_tf.aam.labels.onset_roll`) on the model's frame grid.
+The truth is an AAM onsets ARFF (``<id>_onsets.arff``): it passes build-records' checks
+(complete, not running past the audio, ending near the audio's end: the annotation belongs to
+this song) and frame labels are built exactly as ``build-records`` builds them
+(:func:`iad_tf.aam.labels.onset_roll`) on the model's frame grid.
 """
 
 from __future__ import annotations
@@ -13,16 +15,33 @@ from typing import Any
 import numpy as np
 
 from iad_tf.aam.arff import ArffError, read_onsets
-from iad_tf.aam.labels import LabelError, onset_roll
+from iad_tf.aam.labels import (
+    LabelError,
+    check_annotation_fits,
+    check_onsets_complete,
+    onset_roll,
+)
 from iad_tf.config import FeatureConfig
+from iad_tf.metrics import f1_from_counts
 
 
 def truth_roll(
-    path: str | Path, n_frames: int, cfg: FeatureConfig, classes: Sequence[str]
+    path: str | Path,
+    n_frames: int,
+    cfg: FeatureConfig,
+    classes: Sequence[str],
+    duration_s: float,
+    audio_name: str = "the audio",
 ) -> np.ndarray:
-    """uint8 (n_frames, C) activations of the onsets ARFF ``path``; ValueError naming it."""
+    """uint8 (n_frames, C) activations of the onsets ARFF ``path`` for a song of
+    ``duration_s`` seconds; ValueError naming it when it fails build-records' checks."""
     try:
-        return onset_roll(read_onsets(path), cfg.frame_times(n_frames), classes, str(path))
+        table = read_onsets(path)
+        if len(table.times) == 0:
+            raise LabelError(f"{path}: no onset events")
+        check_annotation_fits(float(table.times[-1]), duration_s, str(path), audio_name)
+        check_onsets_complete(table, duration_s, where=str(path))
+        return onset_roll(table, cfg.frame_times(n_frames), classes, str(path))
     except (ArffError, LabelError, OSError) as exc:
         msg = str(exc)
         raise ValueError(msg if str(path) in msg else f"{path}: {msg}") from exc
@@ -31,8 +50,6 @@ def truth_roll(
 def score_song(decisions: np.ndarray, truth: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
     """Frame micro-F1 (all classes), macro-F1 (classes present in the truth) and the
     instruments predicted vs present."""
-    from iad_tf.evaluation.thresholds import f1_from_counts
-
     d, t = decisions.astype(bool), truth.astype(bool)
     tp, fp, fn = (d & t).sum(0), (d & ~t).sum(0), (~d & t).sum(0)
     present = t.any(0)

@@ -8,9 +8,15 @@ the song: the centring padding of :func:`iad_tf.audio.logmel`. So every real fra
 same samples as in the two-step path. Only a song shorter than one window differs slightly:
 there the two-step path pads the log-mel with silence frames, while the frames after the
 song's end here still see its last samples.
+
+:func:`iter_audio_windows` cuts the same windows from sample blocks as they are decoded
+(``predict`` reads files through :func:`iad_tf.audio_blocks.read_blocks`), so memory holds
+about one window of audio and the probabilities, whatever the song's length.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -18,7 +24,7 @@ from iad_tf.config import FeatureConfig
 from iad_tf.inference.litert import LiteRTModel
 from iad_tf.inference.metadata import OUTPUT_NAME
 from iad_tf.inference.variants import window_samples
-from iad_tf.inference.windows import stitch, window_starts
+from iad_tf.inference.windows import Stitcher, stitch, window_starts
 
 
 def padded_song(
@@ -60,3 +66,59 @@ def waveform_probabilities(model: LiteRTModel, y: np.ndarray) -> np.ndarray:
     return stitch(
         run_audio_windows(model, padded, starts), starts, n_frames, model.metadata.hop_frames
     )
+
+
+def iter_audio_windows(
+    blocks: Iterable[np.ndarray], cfg: FeatureConfig, window: int, hop: int
+) -> Iterator[tuple[int, np.ndarray, int]]:
+    """Mono sample blocks at ``cfg.sample_rate`` -> ``(start frame, audio float32
+    (window_samples,), real frames)`` for exactly the windows and samples of
+    :func:`padded_song` + :func:`run_audio_windows`, each as soon as its samples have arrived.
+    Holds about one window of samples. After the iteration the song's length is known; the
+    windows then say how many of their frames are real (``real frames``)."""
+    half, step = cfg.n_fft // 2, cfg.hop_length
+    length = window_samples(window, cfg)
+    parts: list[np.ndarray] = [np.zeros(half, dtype=np.float32)]  # padded song from buf_start
+    buf_start, buf_len, n_samples, next_start = 0, half, 0, 0
+
+    def cut(start: int) -> np.ndarray:
+        nonlocal parts
+        buf = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        parts = [buf]
+        x = buf[start * step - buf_start :][:length]
+        return x if x.shape[0] == length else np.pad(x, (0, length - x.shape[0]))
+
+    for y in blocks:
+        parts.append(np.asarray(y, dtype=np.float32))
+        buf_len += y.shape[0]
+        n_samples += y.shape[0]
+        known = cfg.n_frames_for(n_samples)  # the song has at least this many frames
+        while next_start + window < known and next_start * step + length <= buf_start + buf_len:
+            yield next_start, cut(next_start), window
+            next_start += hop
+        # later windows (the last one too: it starts at or after known - window) need none
+        # of the samples before this
+        drop = min(next_start, max(0, known - window)) * step - buf_start
+        if drop > 0 and len(parts) == 1 and parts[0].shape[0] > drop:
+            parts, buf_start, buf_len = [parts[0][drop:]], buf_start + drop, buf_len - drop
+    if n_samples == 0:
+        raise ValueError("audio must be mono and non-empty, got no samples")
+    n_frames = cfg.n_frames_for(n_samples)
+    while next_start + window < n_frames:
+        yield next_start, cut(next_start), window
+        next_start += hop
+    last = max(0, n_frames - window)
+    yield last, cut(last), min(window, n_frames - last)
+
+
+def waveform_probabilities_blocks(model: LiteRTModel, blocks: Iterable[np.ndarray]) -> np.ndarray:
+    """:func:`waveform_probabilities` of a song given as sample blocks (bounded memory)."""
+    md = model.metadata
+    name = model.variant.input_name
+    stitcher = Stitcher(md.window_frames, md.hop_frames)
+    for start, x, real in iter_audio_windows(
+        blocks, md.feature_config, md.window_frames, md.hop_frames
+    ):
+        probs = np.asarray(model.runner(**{name: x[None]})[OUTPUT_NAME][0], dtype=np.float32)
+        stitcher.add(start, probs[:real])
+    return stitcher.finish()

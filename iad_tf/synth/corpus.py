@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from iad_tf.config import AAM_CLASSES
+from iad_tf.config import AAM_CLASSES, check_finite
 from iad_tf.synth.bank_songs import (
     DEFAULT_MAX_SHIFT,
     GENERATOR_NAME,
@@ -65,6 +65,7 @@ class SynthConfig:
     holdout_folds: int = 0  # bank voices: track k draws no notes from fold (k-1) mod K
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if self.tracks < 1:
             raise ValueError("tracks must be at least 1")
         if self.duration < 1.0:

@@ -6,6 +6,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, TypeVar
 
+from iad_tf.workers import ignore_interrupt, stop_pool
+
 T = TypeVar("T")
 
 
@@ -26,9 +28,15 @@ def run_tasks(
                 results[k] = fn(task)
                 bar.update(1)
             return results
-        with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(tasks)), initializer=ignore_interrupt
+        ) as pool:
             futures = {pool.submit(fn, task): k for k, task in enumerate(tasks)}
-            for fut in as_completed(futures):
-                results[futures[fut]] = fut.result()
-                bar.update(1)
+            try:
+                for fut in as_completed(futures):
+                    results[futures[fut]] = fut.result()
+                    bar.update(1)
+            except BaseException:
+                stop_pool(pool)
+                raise
     return results

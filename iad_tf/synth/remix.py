@@ -36,6 +36,7 @@ from iad_tf.aam.arff import (
     read_beatinfo,
 )
 from iad_tf.aam.dataset import REMIXES_FILE, SOURCES_FILE, Track, discover_root
+from iad_tf.config import check_finite
 from iad_tf.synth.generation import claim
 from iad_tf.synth.parallel import run_tasks
 from iad_tf.synth.render import DEFAULT_SAMPLE_RATE, PEAK_DBFS, SAMPLE_RATES
@@ -60,6 +61,7 @@ class RemixConfig:
     stems: bool = False  # also write the gained kept stems
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if self.per_track < 1:
             raise ValueError("per_track must be at least 1")
         check_gains(self.min_gain_db, self.max_gain_db)

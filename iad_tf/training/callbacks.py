@@ -18,7 +18,9 @@ from typing import Any
 import keras
 import numpy as np
 
+from iad_tf.fileio import atomic_path, write_text
 from iad_tf.metrics import F1_MACRO, METRIC_NAMES, binarize, frame_metrics
+from iad_tf.training.checkpoints import BACKUP_DIR, save_model
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +166,43 @@ class EpochLine(keras.callbacks.Callback):
                                f"{time.perf_counter() - self._t0:.1f} s", *items]))
 
 
+class KeptModelCheckpoint(keras.callbacks.Callback):
+    """Save the model to ``path`` after an epoch whose ``monitor`` beats the best so far
+    (``save_best_only``) or after every epoch; atomically."""
+
+    def __init__(
+        self, path: Path, monitor: str, save_best_only: bool = True, best: float | None = None
+    ) -> None:
+        super().__init__()
+        self.path, self.monitor, self.save_best_only = Path(path), monitor, save_best_only
+        self.best = -math.inf if best is None else best
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        value = (logs or {}).get(self.monitor)
+        better = value is not None and math.isfinite(float(value)) and float(value) > self.best
+        if better:
+            self.best = float(value)  # type: ignore[arg-type]
+        if better or not self.save_best_only:
+            save_model(self.model, self.path)
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore whose weights and epoch are each written to a temporary name
+    and renamed (Keras writes both in place: a kill mid-save left an unreadable backup)."""
+
+    def __init__(self, backup_dir: str | Path) -> None:
+        super().__init__(str(backup_dir), delete_checkpoint=False)
+
+    def _save_model(self) -> None:
+        with atomic_path(self._weights_path, keep_name_end=True) as tmp:
+            self.model.save_weights(str(tmp), overwrite=True)
+        write_text(
+            self._training_metadata_path,
+            json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}),
+        )
+
+
+
 def standard_callbacks(
     run_dir: Path,
     val_dataset: Any,
@@ -191,17 +230,13 @@ def standard_callbacks(
     return [
         NaNGuard(),
         MaskedValidationMetrics(val_dataset, threshold),
-        keras.callbacks.ModelCheckpoint(
-            str(run_dir / "model.keras"),
-            monitor=MONITOR,
-            mode="max",
-            save_best_only=save_best_only,
-            initial_value_threshold=resumed_best if save_best_only else None,
-            verbose=0,
+        KeptModelCheckpoint(
+            run_dir / "model.keras", MONITOR, save_best_only,
+            best=resumed_best if save_best_only else None,
         ),
         keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=patience, verbose=1),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         JsonLinesLogger(run_dir / "metrics.jsonl"),
         *tensorboard,
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        AtomicBackupAndRestore(run_dir / BACKUP_DIR),  # last: after every log of the epoch
     ]

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from iad_tf.config import NUM_CLASSES, FeatureConfig, checked_fields
-from iad_tf.fileio import read_json
+from iad_tf.config import NUM_CLASSES, FeatureConfig, check_finite, checked_fields
+from iad_tf.fileio import read_json, read_text
 from iad_tf.pretrained import MUSICNN_WEIGHTS
 
 MODEL_NAMES: tuple[str, ...] = ("mlp", "crnn", "attention", "crnn_stream", "musicnn_crnn")
@@ -68,6 +68,7 @@ class ModelConfig:
     musicnn_finetune_blocks: int = 0
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if self.musicnn_weights not in MUSICNN_WEIGHTS:
             raise ValueError(
                 f"musicnn_weights must be one of {MUSICNN_WEIGHTS}, got {self.musicnn_weights!r}"
@@ -174,6 +175,7 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if self.batching not in ("tracks", "windows"):
             raise ValueError(f"batching must be 'tracks' or 'windows', got {self.batching!r}")
         if self.class_weighting not in ("none", "pos_weight"):
@@ -243,7 +245,7 @@ def load_toml(path: str | Path) -> RunConfig:
     """Read ``[model]``, ``[train]`` and ``[feature]`` tables; raise ValueError naming the file."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_text(path))
     except FileNotFoundError as exc:
         raise ValueError(f"{path}: no such config file") from exc
     except tomllib.TOMLDecodeError as exc:

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from iad_tf.config import FeatureConfig
-from iad_tf.fileio import write_json
+from iad_tf.fileio import remove_temporaries, write_json
+from iad_tf.fingerprint import INPUTS_KEY, describe_diff, records_fingerprint
+from iad_tf.training.checkpoints import BACKUP_DIR, backup_epoch, save_model, trim_logs
 from iad_tf.training.config import CONFIG_JSON, ModelConfig, TrainConfig, run_config_dict
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,7 @@ RESUME_KEYS: tuple[str, ...] = (
     "feature_config",
     "classes",
     "records_dir",
+    INPUTS_KEY,
 )
 
 
@@ -50,13 +53,16 @@ def _prepare_run_dir(run_dir: Path, config: dict[str, Any]) -> bool:
         run_dir.mkdir(parents=True, exist_ok=True)
         return False
     old = json.loads(cfg_path.read_text(encoding="utf-8"))
-    if (run_dir / "backup").is_dir():
-        diff = [k for k in RESUME_KEYS if old.get(k) != config.get(k)]
+    remove_temporaries(run_dir)  # of a save a kill interrupted
+    if (run_dir / BACKUP_DIR).is_dir():
+        diff = describe_diff({k: old[k] for k in RESUME_KEYS if k in old}, config)
         if diff:
             raise ValueError(
-                f"{run_dir}: holds an unfinished run with a different {', '.join(diff)}; "
-                "rerun with the same settings to resume, or choose a new --run-dir"
+                f"{run_dir}: holds an unfinished run with different settings: "
+                f"{'; '.join(diff)}; rerun with the same settings to resume, or choose a new "
+                "--run-dir"
             )
+        trim_logs(run_dir, backup_epoch(run_dir) or 0)
         return True
     if (run_dir / "model.keras").is_file():
         raise ValueError(
@@ -67,19 +73,6 @@ def _prepare_run_dir(run_dir: Path, config: dict[str, Any]) -> bool:
         (run_dir / name).unlink(missing_ok=True)
     shutil.rmtree(run_dir / "logs", ignore_errors=True)
     return False
-
-
-def _save_model(model: Any, path: Path) -> None:
-    """``model.save`` through a temporary name, so ``model.keras`` is never half-written
-    (Keras insists on the ``.keras`` suffix, hence no generic atomic writer)."""
-    import os
-
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -141,6 +134,7 @@ def fit(
         info.mel_stats,
         pos_weight,
     )
+    config[INPUTS_KEY] = records_fingerprint(info.records_dir)
     strategy = strategy or tf.distribute.get_strategy()
     run_dir = worker_run_dir(run_dir, strategy)  # only the chief writes the real run dir
     existed = run_dir.exists()
@@ -235,7 +229,9 @@ def _train(
     if train_cfg.checkpoint == "last" or train_cfg.ema:
         # The final weights (with EMA: the averaged ones, swapped in when fit ends) are the
         # model; the per-epoch checkpoint saw the raw weights.
-        _save_model(model, run_dir / "model.keras")
+        save_model(model, run_dir / "model.keras")
+    # The run is complete only now: until here a kill leaves backup/ and the rerun resumes.
+    shutil.rmtree(run_dir / BACKUP_DIR, ignore_errors=True)
     rows = _read_jsonl(run_dir / "metrics.jsonl")
     best_row = max(rows, key=lambda r: r.get(MONITOR, float("-inf")), default=None)
     return FitResult(
