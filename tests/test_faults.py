@@ -234,6 +234,14 @@ REGISTRY: tuple[Row, ...] = (
         needs_stems=True,
     ),
     Row(
+        "bank",
+        lambda i, o: ["--aam-root", str(i.stems), "--out", str(o), "--workers", "1"],
+        ("disk_full", "read_only", "concurrent", "nonfinite"),
+        nonfinite=lambda i, o: ["--aam-root", str(i.stems), "--out", str(o),
+                                "--silence-margin-db", "nan"],
+        needs_stems=True,
+    ),
+    Row(
         "demo",
         lambda i, o: ["--out", str(o), "--tracks", "4", "--duration", "10", "--epochs", "1"],
         ("read_only",),

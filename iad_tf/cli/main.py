@@ -44,6 +44,7 @@ OUTPUT_FOLDERS: dict[str, tuple[str, ...]] = {
     "export": ("out_dir",),
     "synth": ("out",),
     "remix": ("out",),
+    "bank": ("out",),
 }
 
 

@@ -42,7 +42,7 @@ import numpy as np
 
 from iad_tf.aam.arff import Beat, OnsetTable, Segment, read_beatinfo, read_onsets
 from iad_tf.aam.dataset import REMIXES_FILE, SOURCES_FILE, discover_root
-from iad_tf.config import AAM_CLASSES
+from iad_tf.config import AAM_CLASSES, check_finite
 from iad_tf.evaluation.folds import folds_of_songs
 from iad_tf.synth.balance import (
     Balancer,
@@ -97,6 +97,7 @@ class AcrossConfig:
     sample_rate: int = DEFAULT_SAMPLE_RATE
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if self.tracks < 1:
             raise ValueError("--across-songs must be at least 1")
         if not (np.isfinite(self.duration) and self.duration >= 1.0):

@@ -38,6 +38,7 @@ from iad_tf import __version__
 from iad_tf.aam.arff import read_onsets, read_segments
 from iad_tf.aam.dataset import discover
 from iad_tf.audio import load_audio
+from iad_tf.config import check_finite
 from iad_tf.fileio import write_json, write_text
 from iad_tf.synth.bank_index import (
     AUDIO_DIR,
@@ -77,6 +78,7 @@ class BankConfig:
     min_duration_s: float = 0.02
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if self.sample_rate not in (22050, 44100):
             raise ValueError("bank sample rate must be 22050 or 44100")
         if self.max_tail_s < 0 or self.onset_tolerance_s <= 0:
