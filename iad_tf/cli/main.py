@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "synth": "iad_tf.cli.synth:synth",
     "remix": "iad_tf.cli.synth:remix",
     "demo": "iad_tf.cli.demo:demo",
+    "view": "iad_tf.cli.view:view",
 }
 
 
