@@ -8,7 +8,7 @@ import { readEmbedded } from "./tflite_meta.js";
 import { decideSong } from "./postprocess.js";
 import { SongRunner } from "./runner.js";
 import { decodeFile, AudioFileError } from "./audio.js";
-import { drawRoll, drawCurve, rowAt } from "./roll.js";
+import { drawRoll, drawCurve, rowAt, LABEL } from "./roll.js";
 
 const $ = (id) => document.getElementById(id);
 const view = (window.iadView = { meta: null, variant: null, result: null, timing: null, session: null });
@@ -76,7 +76,8 @@ async function analyse(file) {
     const notes = [];
     if (info.channels > 2) notes.push(`${info.channels} channels averaged to mono, as iad-tf predict does`);
     if (info.chunked) notes.push(`read in chunks of 30 s`);
-    show({ name: file.name, probs, frames, meta, seconds: info.seconds, ...decided, audioUrl: URL.createObjectURL(file), truth: null });
+    const truth = await truthFor(frames, meta.classes.length);
+    show({ name: file.name, probs, frames, meta, seconds: info.seconds, ...decided, audioUrl: URL.createObjectURL(file), truth });
     message(notes.length ? `note: ${notes.join("; ")}` : "", notes.length ? "note" : "");
     $("timing").textContent = `analysed ${info.seconds.toFixed(1)} s of audio in ${(view.timing.total_ms / 1000).toFixed(2)} s (${runner.windows} model windows, ${(runner.modelMs / 1000).toFixed(2)} s in the model)`;
     setState("done");
@@ -87,6 +88,16 @@ async function analyse(file) {
   } finally {
     $("progress").hidden = true;
   }
+}
+
+/** The session's annotation (iad-tf view --truth) on `frames` frames, or null. */
+async function truthFor(frames, C) {
+  const t = view.session.truth;
+  if (!t) return null;
+  const raw = await fetchBytes(t.url);
+  const out = new Uint8Array(frames * C); // frames after the annotation's end: silent
+  out.set(raw.subarray(0, Math.min(raw.length, frames * C)));
+  return out;
 }
 
 function showSongList(predictions) {
@@ -112,7 +123,8 @@ async function openPrediction(p) {
       name: p.name,
       probs,
       frames,
-      meta: { classes: doc.classes, feature_config: doc.feature_config },
+      meta: { classes: doc.classes },
+      frameSeconds: doc.frame_seconds,
       seconds: doc.duration_s,
       decisions: dec,
       instruments: doc.instruments,
@@ -130,8 +142,7 @@ async function openPrediction(p) {
 
 function show(r) {
   view.result = r;
-  const fs = r.meta.feature_config.hop_length / r.meta.feature_config.sample_rate;
-  r.frameSeconds = fs;
+  r.frameSeconds ??= r.meta.feature_config.hop_length / r.meta.feature_config.sample_rate;
   $("result").hidden = false;
   $("title").textContent = r.name;
   const player = $("player");
@@ -174,7 +185,7 @@ function followPlayback() {
   const r = view.result;
   const player = $("player");
   if (r && r.seconds > 0) {
-    const x = Math.min(1, player.currentTime / r.seconds) * $("roll").clientWidth;
+    const x = LABEL + Math.min(1, player.currentTime / r.seconds) * ($("roll").clientWidth - LABEL);
     $("playhead").style.left = `${x}px`;
   }
   requestAnimationFrame(followPlayback);

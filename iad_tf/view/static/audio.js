@@ -182,5 +182,5 @@ async function decodeWavChunks(file, h, sampleRate, onChunk, onProgress) {
     await onChunk(out);
     onProgress(b / total);
   }
-  return { seconds: total / h.rate, channels: h.channels, sourceRate: h.rate, chunked: true };
+  return { seconds: total / h.rate, channels: h.channels, sourceRate: h.rate, chunked: total > chunkUnits * unitIn };
 }

@@ -2,7 +2,8 @@
 // shade, decisions as bars, truth vs prediction colours) and one row's probability curve.
 
 const ROW = 22;
-const LABEL = 150;
+/** Width (px) of the row labels left of the plot. */
+export const LABEL = 150;
 
 /** Class indices shown as rows: detected or annotated, in class order. */
 function rows(r) {
