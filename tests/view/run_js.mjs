@@ -17,6 +17,10 @@ if (input.call === "LogMel.frames") {
   const res = new Float32Array(nFrames * cfg.n_mels);
   for (let t = 0; t < nFrames; t++) lm.frame(padded, t * cfg.hop_length, res.subarray(t * cfg.n_mels, (t + 1) * cfg.n_mels));
   out = res;
+} else if (input.call === "Resampler.run") {
+  const [inRate, outRate, x] = args;
+  const r = new mod.Resampler(inRate, outRate);
+  out = r.run(x, 0, 0, r.outputLength(x.length));
 } else if (input.call === "Stitcher") {
   const [window, hop, C, starts, windows, reals] = args;
   const s = new mod.Stitcher(window, hop, C);

@@ -76,6 +76,9 @@ async function analyse(file) {
     const notes = [];
     if (info.channels > 2) notes.push(`${info.channels} channels averaged to mono, as iad-tf predict does`);
     if (info.chunked) notes.push(`read in chunks of 30 s`);
+    if (info.browserResampled) {
+      notes.push(`resampled to ${meta.feature_config.sample_rate} Hz by the browser, not by predict's filter: probabilities differ a little`);
+    }
     const truth = await truthFor(frames, meta.classes.length);
     show({ name: file.name, probs, frames, meta, seconds: info.seconds, ...decided, audioUrl: URL.createObjectURL(file), truth });
     message(notes.length ? `note: ${notes.join("; ")}` : "", notes.length ? "note" : "");

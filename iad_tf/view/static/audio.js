@@ -1,9 +1,14 @@
 // A user's audio file -> mono float32 chunks at the model's sample rate, with one-line errors.
 // Compressed files (mp3/ogg/flac/...) up to MAX_COMPRESSED_BYTES are decoded whole by Web Audio
-// (which resamples to the context's rate); WAV files are read in chunks of CHUNK_SECONDS
-// (bounded memory at any length), each chunk resampled by the same Web Audio decoder with a
-// margin on both sides that is cut off again, so chunk seams do not show. Channels are
-// averaged, as iad_tf.audio.decode does.
+// at their own rate (read from the file's header); WAV files are read in chunks of
+// CHUNK_SECONDS (bounded memory at any length). Channels are averaged, as
+// iad_tf.audio.decode does. Resampling: when the model's rate divides the file's (44.1 kHz ->
+// 22.05 kHz), the soxr-like filter of resample.js (what predict runs, within 0.2 dB in the
+// top mel band); other ratios fall back to the browser's resampler, and the page says so
+// (its earlier roll-off lowers the top mel bands by up to 7 dB). Chunks carry a margin of the
+// filter's length on both sides, cut off again, so chunk seams do not show.
+
+import { Resampler, resampleSignal } from "./resample.js";
 
 export const MAX_COMPRESSED_BYTES = 64 * 1024 * 1024;
 export const CHUNK_SECONDS = 30;
@@ -34,6 +39,35 @@ function mono(buffer) {
   }
   if (k > 1) for (let i = 0; i < n; i++) out[i] /= k;
   return out;
+}
+
+/** The sample rate a compressed file decodes at, from its header (mp3, flac, ogg vorbis/opus),
+ *  or null when unknown. */
+export function sniffRate(b) {
+  const ascii = (o, n) => String.fromCharCode(...b.subarray(o, o + n));
+  if (ascii(0, 4) === "fLaC" && b.length > 21) return (b[18] << 12) | (b[19] << 4) | (b[20] >> 4);
+  if (ascii(0, 4) === "OggS") {
+    const text = ascii(0, Math.min(b.length, 512));
+    if (text.includes("OpusHead")) return 48000;
+    const i = text.indexOf("\x01vorbis");
+    if (i >= 0 && i + 16 <= b.length) return new DataView(b.buffer, b.byteOffset).getUint32(i + 12, true);
+    return null;
+  }
+  let pos = 0;
+  if (ascii(0, 3) === "ID3" && b.length > 10) {
+    pos = 10 + ((b[6] << 21) | (b[7] << 14) | (b[8] << 7) | b[9]) + (b[5] & 0x10 ? 10 : 0);
+  }
+  for (; pos + 4 <= b.length; pos++) {
+    if (b[pos] !== 0xff || (b[pos + 1] & 0xe0) !== 0xe0) continue;
+    const version = (b[pos + 1] >> 3) & 3;
+    const layer = (b[pos + 1] >> 1) & 3;
+    const bitrate = b[pos + 2] >> 4;
+    const rateIndex = (b[pos + 2] >> 2) & 3;
+    if (version === 1 || layer === 0 || bitrate === 0 || bitrate === 15 || rateIndex === 3) continue;
+    const base = [44100, 48000, 32000][rateIndex];
+    return version === 3 ? base : version === 2 ? base / 2 : base / 4;
+  }
+  return null;
 }
 
 /** WAV header: {format, channels, rate, bits, dataStart, dataBytes} or null if not a WAV. */
@@ -129,21 +163,25 @@ export async function decodeFile(file, sampleRate, onChunk, onProgress = () => {
         `(${MAX_COMPRESSED_BYTES / 1048576} MB); convert it to WAV (read in chunks) or use iad-tf predict`,
     );
   }
-  const decoded = await decodeBytes(await file.arrayBuffer(), sampleRate);
+  const native = sniffRate(head);
+  const exact = native !== null && native % sampleRate === 0;
+  const decoded = await decodeBytes(await file.arrayBuffer(), exact ? native : sampleRate);
   if (!decoded) {
     throw new AudioFileError(`${file.name}: cannot decode audio: not an audio file this browser can read (mp3/flac/wav/ogg), or corrupt`);
   }
   if (decoded.length === 0) throw new AudioFileError(`${file.name}: audio is empty`);
-  const y = mono(decoded);
+  let y = mono(decoded);
   for (let i = 0; i < y.length; i++) {
     if (!Number.isFinite(y[i])) throw new AudioFileError(`${file.name}: audio holds NaN or infinite samples`);
   }
+  if (exact) y = await resampleSignal(y, native, sampleRate);
   const step = sampleRate * CHUNK_SECONDS;
   for (let s = 0; s < y.length; s += step) {
     await onChunk(y.subarray(s, Math.min(y.length, s + step)));
     onProgress(Math.min(1, (s + step) / y.length));
   }
-  return { seconds: y.length / sampleRate, channels: decoded.numberOfChannels, sourceRate: null, chunked: false };
+  const seconds = decoded.length / decoded.sampleRate;
+  return { seconds, channels: decoded.numberOfChannels, sourceRate: exact ? native : null, chunked: false, browserResampled: !exact };
 }
 
 async function decodeWavChunks(file, h, sampleRate, onChunk, onProgress) {
@@ -155,8 +193,10 @@ async function decodeWavChunks(file, h, sampleRate, onChunk, onProgress) {
   const g = gcd(h.rate, sampleRate);
   const unitIn = h.rate / g;
   const unitOut = sampleRate / g;
+  const exact = h.rate % sampleRate === 0;
   const chunkUnits = Math.max(1, Math.round((CHUNK_SECONDS * h.rate) / unitIn));
-  const marginUnits = Math.max(1, Math.ceil((MARGIN_SECONDS * h.rate) / unitIn));
+  const filterMargin = exact && h.rate !== sampleRate ? new Resampler(h.rate, sampleRate).margin : 0;
+  const marginUnits = Math.max(1, Math.ceil(Math.max(MARGIN_SECONDS * h.rate, filterMargin) / unitIn));
   let produced = 0;
   for (let startU = 0; startU * unitIn < total; startU += chunkUnits) {
     const a = startU * unitIn;
@@ -170,6 +210,11 @@ async function decodeWavChunks(file, h, sampleRate, onChunk, onProgress) {
     let out;
     if (h.rate === sampleRate) {
       out = y.subarray(lead, lead + (b - a));
+    } else if (exact) {
+      const r = await resampleSignal(y, h.rate, sampleRate);
+      const skip = (lead / unitIn) * unitOut;
+      const end = b === total ? Math.round((total * sampleRate) / h.rate) : (b / unitIn) * unitOut;
+      out = r.slice(skip, skip + Math.max(0, end - produced));
     } else {
       const decoded = await decodeBytes(wavBytes(y, h.rate), sampleRate);
       if (!decoded) throw new AudioFileError(`${file.name}: the browser could not resample its ${h.rate} Hz audio`);
@@ -182,5 +227,5 @@ async function decodeWavChunks(file, h, sampleRate, onChunk, onProgress) {
     await onChunk(out);
     onProgress(b / total);
   }
-  return { seconds: total / h.rate, channels: h.channels, sourceRate: h.rate, chunked: total > chunkUnits * unitIn };
+  return { seconds: total / h.rate, channels: h.channels, sourceRate: h.rate, chunked: total > chunkUnits * unitIn, browserResampled: !exact };
 }
