@@ -72,7 +72,15 @@ async function analyse(file) {
     const t1 = performance.now();
     const decided = decideSong(probs, frames, meta, info.seconds);
     const t2 = performance.now();
-    view.timing = { total_ms: t2 - t0, model_ms: runner.modelMs, decide_ms: t2 - t1, windows: runner.windows, seconds: info.seconds };
+    view.timing = {
+      total_ms: t2 - t0,
+      model_ms: runner.modelMs,
+      logmel_ms: runner.melMs,
+      decode_ms: t1 - t0 - runner.modelMs - runner.melMs, // decode, resample, windows, stitching
+      decide_ms: t2 - t1,
+      windows: runner.windows,
+      seconds: info.seconds,
+    };
     const notes = [];
     if (info.channels > 2) notes.push(`${info.channels} channels averaged to mono, as iad-tf predict does`);
     if (info.chunked) notes.push(`read in chunks of 30 s`);

@@ -43,25 +43,28 @@ export function melFilterbank(sampleRate, nFft, nMels, fmin, fmax) {
   return rows;
 }
 
-/** In-place iterative radix-2 complex FFT of (re, im), n a power of two. */
-function fft(re, im, cos, sin) {
+/** In-place iterative radix-2 complex FFT of (re, im) (length n, a power of two) with a
+ *  precomputed bit-reversal permutation and twiddles cos/sin(2 pi k / n), k < n / 2. */
+function fft(re, im, rev, cos, sin) {
   const n = re.length;
-  for (let i = 1, j = 0; i < n; i++) {
-    let bit = n >> 1;
-    for (; j & bit; bit >>= 1) j ^= bit;
-    j ^= bit;
+  for (let i = 0; i < n; i++) {
+    const j = rev[i];
     if (i < j) {
-      [re[i], re[j]] = [re[j], re[i]];
-      [im[i], im[j]] = [im[j], im[i]];
+      let t = re[i];
+      re[i] = re[j];
+      re[j] = t;
+      t = im[i];
+      im[i] = im[j];
+      im[j] = t;
     }
   }
   for (let size = 2; size <= n; size <<= 1) {
     const half = size >> 1;
     const step = n / size;
     for (let start = 0; start < n; start += size) {
-      for (let k = 0; k < half; k++) {
-        const c = cos[k * step];
-        const s = sin[k * step];
+      for (let k = 0, w = 0; k < half; k++, w += step) {
+        const c = cos[w];
+        const s = sin[w];
         const a = start + k;
         const b = a + half;
         const tr = re[b] * c + im[b] * s;
@@ -75,33 +78,57 @@ function fft(re, im, cos, sin) {
   }
 }
 
-/** Log-mel of frames cut from padded audio: new LogMel(cfg).frame(samples, offset) -> Float32Array (n_mels). */
+/** Log-mel of frames cut from padded audio: new LogMel(cfg).frame(samples, offset, out) fills
+ *  out (n_mels). The power spectrum of the n_fft real samples comes from one complex FFT of
+ *  n_fft / 2 points (even samples real, odd imaginary), untangled. */
 export class LogMel {
   constructor(cfg) {
     const n = cfg.n_fft;
-    if (n & (n - 1)) throw new Error(`n_fft ${n} is not a power of two`);
+    if (n & (n - 1) || n < 4) throw new Error(`n_fft ${n} is not a power of two`);
+    const h = n / 2;
     this.cfg = cfg;
     this.window = Float64Array.from({ length: n }, (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / n));
-    this.cos = Float64Array.from({ length: n / 2 }, (_, k) => Math.cos((2 * Math.PI * k) / n));
-    this.sin = Float64Array.from({ length: n / 2 }, (_, k) => Math.sin((2 * Math.PI * k) / n));
+    this.cosH = Float64Array.from({ length: h / 2 }, (_, k) => Math.cos((2 * Math.PI * k) / h));
+    this.sinH = Float64Array.from({ length: h / 2 }, (_, k) => Math.sin((2 * Math.PI * k) / h));
+    this.cosN = Float64Array.from({ length: h + 1 }, (_, k) => Math.cos((2 * Math.PI * k) / n));
+    this.sinN = Float64Array.from({ length: h + 1 }, (_, k) => Math.sin((2 * Math.PI * k) / n));
+    const bits = Math.log2(h);
+    this.rev = Uint32Array.from({ length: h }, (_, i) => {
+      let r = 0;
+      for (let b = 0; b < bits; b++) r |= ((i >> b) & 1) << (bits - 1 - b);
+      return r;
+    });
     this.rows = melFilterbank(cfg.sample_rate, n, cfg.n_mels, cfg.fmin, cfg.fmax);
-    this.re = new Float64Array(n);
-    this.im = new Float64Array(n);
-    this.power = new Float64Array(n / 2 + 1);
+    this.re = new Float64Array(h);
+    this.im = new Float64Array(h);
+    this.power = new Float64Array(h + 1);
     this.offsetDb = 10 * Math.log10(Math.max(cfg.amin, Math.abs(cfg.ref)));
   }
 
   /** Log-mel (n_mels) of samples[offset .. offset + n_fft) into out (Float32Array view). */
   frame(samples, offset, out) {
-    const { cfg, re, im, power } = this;
-    const n = cfg.n_fft;
-    for (let i = 0; i < n; i++) {
-      re[i] = samples[offset + i] * this.window[i];
-      im[i] = 0;
+    const { cfg, re, im, power, window } = this;
+    const h = cfg.n_fft / 2;
+    for (let i = 0; i < h; i++) {
+      re[i] = samples[offset + 2 * i] * window[2 * i];
+      im[i] = samples[offset + 2 * i + 1] * window[2 * i + 1];
     }
-    fft(re, im, this.cos, this.sin);
-    for (let k = 0; k <= n / 2; k++) {
-      let p = re[k] * re[k] + im[k] * im[k];
+    fft(re, im, this.rev, this.cosH, this.sinH);
+    for (let k = 0; k <= h; k++) {
+      const a = re[k % h];
+      const b = im[k % h];
+      const m = (h - k) % h;
+      const c = re[m];
+      const d = im[m];
+      const er = (a + c) / 2; // even part
+      const ei = (b - d) / 2;
+      const or = (b + d) / 2; // odd part
+      const oi = -(a - c) / 2;
+      const cr = this.cosN[k];
+      const sr = this.sinN[k];
+      const xr = er + cr * or + sr * oi;
+      const xi = ei + cr * oi - sr * or;
+      let p = xr * xr + xi * xi;
       if (cfg.power !== 2.0) p = p ** (cfg.power / 2.0);
       power[k] = p;
     }

@@ -61,6 +61,7 @@ export class SongRunner {
     this.next = 0; // start frame of the next regular window
     this.windows = 0;
     this.modelMs = 0;
+    this.melMs = 0; // log-mel in JS (log-mel models)
     if (variant === "waveform") {
       this.inputLength = (this.W - 1) * f.hop_length + f.n_fft;
       this.input = new Float32Array(this.inputLength);
@@ -138,6 +139,12 @@ export class SongRunner {
 
   // ---- log-mel models: frames from the samples, then windows of frames
   computeMel(final) {
+    const t0 = performance.now();
+    this.computeMelFrames(final);
+    this.melMs += performance.now() - t0;
+  }
+
+  computeMelFrames(final) {
     const f = this.cfg;
     const M = f.n_mels;
     const total = this.samples.total;
