@@ -132,3 +132,45 @@ def test_predict_outputs_open_with_the_truth(aam_sample: Path, tmp_path: Path) -
         assert page.instruments() == [
             i["instrument"] for i in __import__("json").loads((out / "0080_mix.json").read_text())["instruments"]
         ]
+
+
+def test_static_export_runs_from_a_plain_static_server(detector_dir: Path, tmp_path: Path) -> None:
+    """`view --export DIR` served by Python's plain static file server (no iad-tf code, no
+    cross-origin isolation headers: LiteRT.js runs single-threaded) analyses a file."""
+    import functools
+    import http.server
+    import threading
+
+    from click.testing import CliRunner
+    from playwright.sync_api import sync_playwright
+
+    from iad_tf.cli.main import cli
+    from tests.detector_model import write_song
+    from tests.view.harness import CHROMIUM, FLAGS
+
+    site = tmp_path / "site"
+    res = CliRunner().invoke(cli, ["view", "--model", str(detector_dir / "detector.tflite"),
+                                   "--export", str(site)])
+    assert res.exit_code == 0, res.output
+    song = write_song(tmp_path / "flute.wav", {"Flute": [(0.5, 2.5)]}, 3.0)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    handler.log_message = lambda *a: None  # type: ignore[method-assign]
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{httpd.server_address[1]}/")
+            page.wait_for_function("document.body.dataset.state === 'ready'", timeout=120000)
+            assert page.evaluate("self.crossOriginIsolated") is False
+            page.set_input_files("#file", str(song))
+            page.wait_for_function("['done', 'error'].includes(document.body.dataset.state)",
+                                   timeout=120000)
+            names = page.eval_on_selector_all("#instruments li[data-instrument]",
+                                              "els => els.map(e => e.dataset.instrument)")
+            browser.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert names == ["Flute"]

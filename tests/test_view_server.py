@@ -143,3 +143,30 @@ def test_missing_runtime_is_one_line(tmp_path: Path) -> None:
     shutil.copytree(static_dir(), root, ignore=shutil.ignore_patterns("vendor"))
     with pytest.raises(AssetsError, match="make web"):
         check_vendor(root)
+
+
+def test_cli_serves_on_loopback_until_stopped(detector_dir: Path) -> None:
+    """`iad-tf view --no-browser` prints its loopback address and serves the page there."""
+    import re
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "iad_tf", "view", "--no-browser", "--model",
+         str(detector_dir / "detector.tflite")],
+        cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**__import__("os").environ, "PYTHONPATH": str(repo)},
+    )
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert match, line + (proc.stderr.read() if proc.poll() is not None and proc.stderr else "")
+        with urllib.request.urlopen(match.group(0) + "session.json", timeout=10) as resp:
+            assert json.loads(resp.read())["model"]["variant"] == "waveform"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+    assert proc.returncode == 0
