@@ -5,7 +5,7 @@ For each model (``--model``, repeatable; default: the model `iad-tf view` picks,
 waveform-in variant beside the shipped model when one ships, else the shipped log-mel model)
 and the same ~3-minute AAM mix, interleaved ``--repeats`` times (the machine is shared):
 
-* browser: Debian's headless chromium (Playwright) on the page served by `iad-tf view`; the
+* browser (LiteRT.js on ``--threads`` threads, 1 by default like predict's): Debian's headless chromium (Playwright) on the page served by `iad-tf view`; the
   page's own clock from the file pick to the finished roll data (decode + resample at the
   model's rate, log-mel in JS for a log-mel model, LiteRT.js WASM windows, stitching,
   thresholds, median window, presence gate), of which the model's share; the first analysis
@@ -81,7 +81,9 @@ def compare(page_result: dict[str, Any], pred: Any) -> dict[str, Any]:
     }
 
 
-def bench_model(model: Path, track: Path, repeats: int, screenshot: Path | None) -> dict[str, Any]:
+def bench_model(
+    model: Path, track: Path, repeats: int, screenshot: Path | None, threads: int
+) -> dict[str, Any]:
     from iad_tf.view.site import build_site, choose_model
 
     path, _ = choose_model(model)
@@ -90,8 +92,9 @@ def bench_model(model: Path, track: Path, repeats: int, screenshot: Path | None)
     fresh_s: list[float] = []
     answer: dict[str, Any] = {}
     for r in range(repeats):
-        with open_page(build_site(model)) as page:
+        with open_page(build_site(model), f"?threads={threads}") as page:
             assert page.analyse(track) == "done", page.message()
+            used_threads = page.page.evaluate("iadView.threads")
             res = page.result(arrays=(r == 0))
             browser.append({k.replace("_ms", "_s"): round(float(res["timing"][k]) / 1000, 3)
                             for k in ("total_ms", "model_ms", "logmel_ms", "decode_ms", "decide_ms")})
@@ -116,6 +119,7 @@ def bench_model(model: Path, track: Path, repeats: int, screenshot: Path | None)
     return {
         "model": path.name,
         "variant": variant,
+        "browser_threads": used_threads,
         "browser_s": browser,
         "browser_best_s": best_browser,
         "predict_in_process_s": [round(t, 3) for t in predict_s],
@@ -133,6 +137,8 @@ def main() -> None:
     ap.add_argument("--track", type=Path, default=SAMPLE_TRACK)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--screenshot", type=Path, default=None)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="LiteRT.js threads in the page (predict runs 1) [default: 1]")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     why = browser_missing()
@@ -150,8 +156,10 @@ def main() -> None:
         "repeats": args.repeats,
         "machine": {"cpu_count": __import__("os").cpu_count(), "platform": platform.platform(),
                     "chromium": chromium, "load_avg_at_start": __import__("os").getloadavg()},
-        "models": [bench_model(m, args.track, args.repeats, args.screenshot if i == 0 else None)
-                   for i, m in enumerate(models)],
+        "models": [
+            bench_model(m, args.track, args.repeats, args.screenshot if i == 0 else None, args.threads)
+            for i, m in enumerate(models)
+        ],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")

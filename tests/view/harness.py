@@ -104,8 +104,9 @@ class Page:
 
 
 @contextmanager
-def open_page(site: dict[str, Resource]) -> Iterator[Page]:
-    """Serve ``site`` and open its page in headless chromium (ready or failed on return)."""
+def open_page(site: dict[str, Resource], query: str = "") -> Iterator[Page]:
+    """Serve ``site`` and open its page (``query``: e.g. ``?threads=1``) in headless chromium
+    (ready or failed on return)."""
     from playwright.sync_api import sync_playwright
 
     server = ViewServer(site)
@@ -117,7 +118,7 @@ def open_page(site: dict[str, Resource]) -> Iterator[Page]:
                 page = browser.new_page(viewport={"width": 1200, "height": 800})
                 errors: list[str] = []
                 page.on("pageerror", lambda e: errors.append(str(e)))
-                page.goto(server.url)
+                page.goto(server.url + query)
                 p = Page(page, server)
                 p.wait(("ready", "error"), 120)
                 yield p

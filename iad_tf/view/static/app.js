@@ -43,9 +43,10 @@ async function start() {
   if (!meta) throw new Error(`${session.model.name}: no embedded iad_tf_metadata (export it with iad-tf export)`);
   view.meta = meta;
   // threads need cross-origin isolation (iad-tf view sends the headers; a static host may not)
-  const threads = self.crossOriginIsolated === true && (navigator.hardwareConcurrency || 1) > 1;
-  await loadLiteRt(new URL("vendor/litertjs/wasm/", document.baseURI).href, { threads });
-  const numThreads = threads ? Math.min(4, navigator.hardwareConcurrency) : 1;
+  // ?threads=N caps them (the benchmark compares with predict's single thread)
+  const cap = Number(new URLSearchParams(location.search).get("threads")) || 4;
+  const numThreads = self.crossOriginIsolated === true ? Math.max(1, Math.min(cap, navigator.hardwareConcurrency || 1)) : 1;
+  await loadLiteRt(new URL("vendor/litertjs/wasm/", document.baseURI).href, { threads: numThreads > 1 });
   model = await loadAndCompile(bytes, { accelerator: "wasm", cpuOptions: { numThreads } });
   view.threads = numThreads;
   const names = model.getInputDetails().map((d) => d.name);
