@@ -16,6 +16,8 @@ const MARGIN_SECONDS = 0.05;
 
 export class AudioFileError extends Error {}
 
+const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
+
 function gcd(a, b) {
   return b ? gcd(b, a % b) : a;
 }
@@ -179,6 +181,7 @@ export async function decodeFile(file, sampleRate, onChunk, onProgress = () => {
   for (let s = 0; s < y.length; s += step) {
     await onChunk(y.subarray(s, Math.min(y.length, s + step)));
     onProgress(Math.min(1, (s + step) / y.length));
+    await nextTask(); // let the page paint the progress and answer input between chunks
   }
   const seconds = decoded.length / decoded.sampleRate;
   return { seconds, channels: decoded.numberOfChannels, sourceRate: exact ? native : null, chunked: false, browserResampled: !exact };
@@ -226,6 +229,7 @@ async function decodeWavChunks(file, h, sampleRate, onChunk, onProgress) {
     produced += out.length;
     await onChunk(out);
     onProgress(b / total);
+    await nextTask();
   }
   return { seconds: total / h.rate, channels: h.channels, sourceRate: h.rate, chunked: total > chunkUnits * unitIn, browserResampled: !exact };
 }
