@@ -100,7 +100,12 @@ def test_bad_files_get_a_message_and_long_files_are_chunked(detector_dir: Path, 
     long = tmp_path / "long.wav"  # 60 minutes, 8 kHz mono 16-bit: 58 MB
     t = np.arange(60 * 60 * 8000, dtype=np.float64) / 8000
     sf.write(long, (0.2 * np.sin(2 * np.pi * 220.0 * t)).astype(np.float32), 8000, subtype="PCM_16")
+    long_mp3 = tmp_path / "hour.mp3"  # 60 minutes of silent 32 kbit/s MPEG-1 layer III frames
+    frame = bytes([0xFF, 0xFB, 0x10, 0xC4]) + bytes(100)  # 144 * 32000 / 44100 = 104 bytes
+    long_mp3.write_bytes(frame * (60 * 60 * 44100 // 1152))
     with open_page(build_site(detector_dir / "detector.tflite")) as page:
+        assert page.analyse(long_mp3) == "error"
+        assert "hour.mp3: about 60 minutes of compressed audio" in page.message()
         assert page.analyse(text) == "error"
         assert "notes.mp3: cannot decode audio" in page.message()
         assert page.analyse(empty) == "error"

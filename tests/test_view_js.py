@@ -155,6 +155,19 @@ def test_js_resampler_is_close_to_soxr_hq(aam_sample: Path) -> None:
     assert per_bin[:110].max() < 0.01 and per_bin.max() < 0.3
 
 
-def test_sample_rate_is_read_from_the_mp3_header(aam_sample: Path) -> None:
-    head = (aam_sample / "audio-mixes-mp3" / "0080_mix.mp3").read_bytes()[: 1 << 16]
+def test_sample_rate_and_length_are_read_from_the_headers(aam_sample: Path, tmp_path: Path) -> None:
+    """The rate a file decodes at, and its length before decoding (the page refuses to decode
+    more than 30 minutes of compressed audio at once), from mp3 and FLAC headers."""
+    import soundfile as sf
+
+    mp3 = aam_sample / "audio-mixes-mp3" / "0080_mix.mp3"  # 129.8 s
+    head = mp3.read_bytes()[: 1 << 16]
     assert run_js("audio.js", "sniffRate", [list(head)], {0: "Uint8Array"}) == 44100
+    secs = run_js("audio.js", "estimateSeconds", [list(head), mp3.stat().st_size], {0: "Uint8Array"})
+    assert abs(secs - sf.info(str(mp3)).duration) < 0.05 * 129.8
+    flac = tmp_path / "x.flac"
+    sf.write(flac, np.zeros((48000 * 7, 2), np.float32), 48000)
+    head = flac.read_bytes()[: 1 << 16]
+    assert run_js("audio.js", "sniffRate", [list(head)], {0: "Uint8Array"}) == 48000
+    assert run_js("audio.js", "estimateSeconds", [list(head), flac.stat().st_size],
+                  {0: "Uint8Array"}) == 7.0

@@ -11,6 +11,8 @@
 import { Resampler, resampleSignal } from "./resample.js";
 
 export const MAX_COMPRESSED_BYTES = 64 * 1024 * 1024;
+/** Longest compressed file decoded at once (its decoded samples are held in memory). */
+export const MAX_DECODE_SECONDS = 30 * 60;
 export const CHUNK_SECONDS = 30;
 const MARGIN_SECONDS = 0.05;
 
@@ -68,6 +70,46 @@ export function sniffRate(b) {
     if (version === 1 || layer === 0 || bitrate === 0 || bitrate === 15 || rateIndex === 3) continue;
     const base = [44100, 48000, 32000][rateIndex];
     return version === 3 ? base : version === 2 ? base / 2 : base / 4;
+  }
+  return null;
+}
+
+/** Seconds of a compressed file estimated from its header: exact for FLAC (STREAMINFO's
+ *  sample count), for mp3 from the Xing/Info header's frame count (VBR) or else the first
+ *  frame's bit rate (exact for constant bit rates);
+ *  null when unknown. */
+export function estimateSeconds(b, size) {
+  const ascii = (o, n) => String.fromCharCode(...b.subarray(o, o + n));
+  if (ascii(0, 4) === "fLaC" && b.length > 26) {
+    const rate = (b[18] << 12) | (b[19] << 4) | (b[20] >> 4);
+    const samples = (b[21] & 0x0f) * 2 ** 32 + ((b[22] << 24) >>> 0) + (b[23] << 16) + (b[24] << 8) + b[25];
+    return rate > 0 && samples > 0 ? samples / rate : null;
+  }
+  let pos = 0;
+  if (ascii(0, 3) === "ID3" && b.length > 10) {
+    pos = 10 + ((b[6] << 21) | (b[7] << 14) | (b[8] << 7) | b[9]) + (b[5] & 0x10 ? 10 : 0);
+  }
+  const KBPS = {
+    3: [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320], // MPEG-1 layer III
+    2: [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160], // MPEG-2/2.5 layer III
+  };
+  for (; pos + 4 <= b.length; pos++) {
+    if (b[pos] !== 0xff || (b[pos + 1] & 0xe0) !== 0xe0) continue;
+    const version = (b[pos + 1] >> 3) & 3;
+    const layer = (b[pos + 1] >> 1) & 3;
+    const index = b[pos + 2] >> 4;
+    if (version === 1 || layer !== 1 || index === 0 || index === 15) continue; // layer III only
+    const rate = [44100, 48000, 32000][(b[pos + 2] >> 2) & 3] / (version === 3 ? 1 : version === 2 ? 2 : 4);
+    const perFrame = version === 3 ? 1152 : 576;
+    // a Xing/Info (VBR) header in the first frame holds the frame count
+    const first = ascii(pos, Math.min(200, b.length - pos));
+    const tag = Math.max(first.indexOf("Xing"), first.indexOf("Info"));
+    if (tag >= 0 && pos + tag + 12 <= b.length) {
+      const v = new DataView(b.buffer, b.byteOffset);
+      if (v.getUint32(pos + tag + 4) & 1) return (v.getUint32(pos + tag + 8) * perFrame) / rate;
+    }
+    const kbps = KBPS[version === 3 ? 3 : 2][index];
+    return ((size - pos) * 8) / (kbps * 1000);
   }
   return null;
 }
@@ -163,6 +205,13 @@ export async function decodeFile(file, sampleRate, onChunk, onProgress = () => {
     throw new AudioFileError(
       `${file.name}: ${mb} MB of compressed audio is more than this page decodes at once ` +
         `(${MAX_COMPRESSED_BYTES / 1048576} MB); convert it to WAV (read in chunks) or use iad-tf predict`,
+    );
+  }
+  const estimate = estimateSeconds(head, file.size);
+  if (estimate !== null && estimate > MAX_DECODE_SECONDS) {
+    throw new AudioFileError(
+      `${file.name}: about ${Math.round(estimate / 60)} minutes of compressed audio is more than this page ` +
+        `decodes at once (${MAX_DECODE_SECONDS / 60} minutes); convert it to WAV (read in chunks) or use iad-tf predict`,
     );
   }
   const native = sniffRate(head);
