@@ -64,6 +64,12 @@ def test_page_gives_predicts_answer_on_a_real_mix(aam_sample: Path, tmp_path: Pa
         p.wait_for_function("document.getElementById('player').currentTime > 1.0", timeout=20000)
         left = float(p.evaluate("parseFloat(document.getElementById('playhead').style.left)"))
         assert left > 150  # past the row labels: moved from the song's start
+        # hovering a row shows that row's probability curve
+        box = p.locator("#roll").bounding_box()
+        assert box is not None
+        p.mouse.move(box["x"] + 400, box["y"] + 22 + 11)  # the second row
+        rows = p.evaluate("iadView.result.rows")
+        p.wait_for_function(f"iadView.result.hoverRow === {rows[1]}", timeout=5000)
         # a click on an instrument seeks to its first segment
         first = want.instruments[-1]["instrument"]
         start = min(s.start_s for s in want.segments if s.instrument == first)
