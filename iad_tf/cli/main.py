@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "remix": "iad_tf.cli.synth:remix",
     "bank": "iad_tf.cli.bank:bank",
     "demo": "iad_tf.cli.demo:demo",
+    "view": "iad_tf.cli.view:view",
 }
 
 #: command -> the parameters naming its output folder (the first one given is locked while
