@@ -96,6 +96,28 @@ def summarise(report: dict[str, Any], wall_s: float | None, recipe: dict[str, An
     }
 
 
+def learning_curve(run_dir: Path) -> list[dict[str, float]]:
+    """Held-out F1 (threshold 0.5, no gate) after each epoch, averaged over the folds, from
+    each fold run's history.csv: the learning curve of the recipe (steps = epoch x steps per
+    epoch). The folds' held-out songs are scored each epoch but never choose the weights
+    (cv keeps the last ones)."""
+    import csv
+
+    per_fold = []
+    for hist in sorted(run_dir.glob("fold-*/run/history.csv")):
+        with open(hist, encoding="utf-8") as fh:
+            per_fold.append(list(csv.DictReader(fh)))
+    if not per_fold:
+        return []
+    n = min(len(rows) for rows in per_fold)
+    return [
+        {"epoch": e + 1,
+         **{k: round(sum(float(rows[e][f"val_{k}"]) for rows in per_fold) / len(per_fold), 4)
+            for k in ("f1_micro", "f1_macro")}}
+        for e in range(n)
+    ]
+
+
 def _songs_with(report: dict[str, Any]) -> dict[str, int]:
     """Number of OOF songs in which each class plays (from the run's saved OOF predictions)."""
     from iad_tf.evaluation.predictions import load_predictions
@@ -188,7 +210,8 @@ def main() -> None:
     report = json.loads((run_dir / "report.json").read_text())
     report["run_dir"] = str(run_dir)
     results = json.loads(out.read_text()) if out.is_file() else {}
-    results[args.name] = {**summarise(report, wall, recipe), "run_dir": str(run_dir)}
+    results[args.name] = {**summarise(report, wall, recipe), "run_dir": str(run_dir),
+                          "learning_curve": learning_curve(run_dir)}
     RESULTS.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n")
     s = results[args.name]
