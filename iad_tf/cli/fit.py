@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from iad_tf.cli.options import check_writable, recipe_config, recipe_options, records_option
+from iad_tf.cli.paths import OUT_DIR, local_records, staged
 
 
 @click.command("fit")
@@ -17,9 +18,10 @@ from iad_tf.cli.options import check_writable, recipe_config, recipe_options, re
 @records_option
 @click.option(
     "--run-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=OUT_DIR,
     required=True,
-    help="Output directory (rerun with the same arguments to resume an interrupted run).",
+    help="Output directory, a path or a URL (rerun with the same arguments to resume an "
+    "interrupted run; a URL run is trained in a local folder and uploaded after every epoch).",
 )
 @click.option(
     "--strategy",
@@ -33,7 +35,7 @@ from iad_tf.cli.options import check_writable, recipe_config, recipe_options, re
 def fit(
     model_name: str,
     records_dir: str,
-    run_dir: Path,
+    run_dir: Any,
     config_file: Path | None,
     strategy_name: str,
     **overrides: Any,
@@ -50,18 +52,25 @@ def fit(
     # Keras' live progress bar on a terminal; one plain line per epoch elsewhere (CI logs,
     # ``> log.txt``): no carriage-return updates or ANSI escapes.
     live = sys.stdout.isatty()
-    try:
-        strategy = make_strategy(strategy_name)  # first: multiworker configures the TF runtime
-        result = fit_lib(
-            records_dir, run_dir, model_name, cfg.train, cfg.model, cfg.feature,
-            strategy=strategy, verbose=1 if live else 0,
-            extra_callbacks=None if live else [EpochLine(cfg.train.epochs, click.echo)],
-        )
-    except (ValueError, FileNotFoundError, TrainingDiverged) as exc:
-        raise click.ClickException(str(exc)) from exc
+    records_dir = local_records(records_dir)  # a URL: a local copy checked against its sha256
+    with staged(run_dir) as stage:
+        import keras
+
+        # a URL run dir: trained in a local folder, uploaded after every epoch (checkpoint)
+        upload = keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: stage.sync())
+        try:
+            strategy = make_strategy(strategy_name)  # first: multiworker configures TF
+            result = fit_lib(
+                records_dir, stage.local, model_name, cfg.train, cfg.model, cfg.feature,
+                strategy=strategy, verbose=1 if live else 0,
+                extra_callbacks=([] if live else [EpochLine(cfg.train.epochs, click.echo)])
+                + [upload],
+            )
+        except (ValueError, FileNotFoundError, TrainingDiverged) as exc:
+            raise click.ClickException(str(exc)) from exc
     best = result.best
     click.echo(
         f"{result.epochs_run} epochs; best epoch {result.best_epoch}: "
         + ", ".join(f"{k}={best[k]:.4f}" for k in best if k.startswith("val_"))
-        + f"\nrun directory: {result.run_dir}"
+        + f"\nrun directory: {run_dir}"
     )

@@ -6,10 +6,12 @@ Thin wrappers over :mod:`iad_tf.synth.corpus` and :mod:`iad_tf.synth.remix`.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import click
 
 from iad_tf.cli.options import seed_option, workers_option
+from iad_tf.cli.paths import IN_DIR, OUT_DIR, StoragePath, local_file, staged
 
 
 def _sample_rate_option(f):  # noqa: ANN001, ANN202 - click decorator
@@ -20,13 +22,13 @@ def _sample_rate_option(f):  # noqa: ANN001, ANN202 - click decorator
 
 
 @click.command()
-@click.option("--out", "out", type=click.Path(file_okay=False), required=True, help="Output AAM root.")
+@click.option("--out", "out", type=OUT_DIR, required=True, help="Output AAM root (a path or a URL).")
 @click.option("--tracks", type=click.IntRange(min=1), default=10, show_default=True, help="Number of songs.")
 @seed_option
 @click.option("--duration", type=click.FloatRange(min=1.0), default=60.0, show_default=True, help="Seconds per song.")
 @workers_option
 @click.option(
-    "--soundfont", type=click.Path(dir_okay=False), default=None,
+    "--soundfont", type=StoragePath(exists=True, dir_okay=False, as_str=True), default=None,
     help="GM soundfont (.sf2); default: TimGM6mb.sf2 shipped with pretty_midi.",
 )
 @click.option(
@@ -35,7 +37,7 @@ def _sample_rate_option(f):  # noqa: ANN001, ANN202 - click decorator
 )
 @_sample_rate_option
 def synth(
-    out: str,
+    out: Any,
     tracks: int,
     seed: int,
     duration: float,
@@ -53,16 +55,17 @@ def synth(
     from iad_tf.synth.render import SynthUnavailable
 
     try:
-        cfg = SynthConfig(
-            tracks=tracks,
-            seed=seed,
-            duration=duration,
-            sample_rate=int(sample_rate),
-            soundfont=soundfont or "",
-            instruments=parse_instruments(list(instruments)),
-        )
         t0 = time.perf_counter()
-        results = synthesize(out, cfg, workers=workers)
+        with local_file(soundfont) as sf2, staged(out) as stage:
+            cfg = SynthConfig(
+                tracks=tracks,
+                seed=seed,
+                duration=duration,
+                sample_rate=int(sample_rate),
+                soundfont=str(sf2 or ""),
+                instruments=parse_instruments(list(instruments)),
+            )
+            results = synthesize(stage.local, cfg, workers=workers)
     except (SynthUnavailable, ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     wall = time.perf_counter() - t0
@@ -76,10 +79,11 @@ def synth(
 
 @click.command()
 @click.option(
-    "--aam-root", type=click.Path(file_okay=False), required=True,
-    help="AAM root with annotations/ and audio-multitracks-*/ stems.",
+    "--aam-root", type=IN_DIR, required=True,
+    help="AAM root with annotations/ and audio-multitracks-*/ stems (a path, or a URL: copied "
+    "to a local folder first).",
 )
-@click.option("--out", "out", type=click.Path(file_okay=False), required=True, help="Output AAM root.")
+@click.option("--out", "out", type=OUT_DIR, required=True, help="Output AAM root (a path or a URL).")
 @click.option("--per-track", type=click.IntRange(min=1), default=4, show_default=True, help="Remixes per source track.")
 @seed_option
 @workers_option
@@ -89,8 +93,8 @@ def synth(
 @click.option("--stems/--no-stems", default=False, show_default=True, help="Also write the gained kept stems.")
 @_sample_rate_option
 def remix(
-    aam_root: str,
-    out: str,
+    aam_root: Any,
+    out: Any,
     per_track: int,
     seed: int,
     workers: int,
@@ -118,7 +122,9 @@ def remix(
             sample_rate=int(sample_rate),
             stems=stems,
         )
-        records, skipped = remix_corpus(aam_root, out, cfg, workers=workers, tracks=list(tracks) or None)
+        with staged(aam_root) as src, staged(out) as stage:
+            records, skipped = remix_corpus(src.local, stage.local, cfg, workers=workers,
+                                            tracks=list(tracks) or None)
     except (RemixError, DatasetError, AudioError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     for line in skipped:

@@ -252,6 +252,12 @@ def build_records_beam(
     ``beam_args``: pipeline flags (``--runner=...``); default: DirectRunner with
     ``options.workers`` processes. Raises :class:`BuildError` as the local build does.
     """
+    from iad_tf import storage
+
+    remote = [str(p) for p in (*roots, out_dir) if storage.is_remote(p) or storage.is_url(str(p))]
+    if remote:
+        raise BuildError(f"{remote[0]}: --runner beam reads and writes local or mounted folders "
+                         "only so far; build to/from URLs with --runner local")
     opts = options or BuildOptions()
     cfg = cfg or FeatureConfig()
     classes = tuple(AAM_CLASSES)

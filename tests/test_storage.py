@@ -1,0 +1,190 @@
+"""The storage layer (iad_tf.storage) and the one path type of every command: memory:// for
+the unit tests, the S3 and GCS emulators (tests/storage_fixtures.py) for the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from iad_tf import storage
+from iad_tf.cli.build_records import build_records as build_cmd
+from iad_tf.data.build import BuildOptions, build_records
+from tests.storage_fixtures import gcs_bucket, s3_bucket  # noqa: F401
+from tests.tiny_aam import make_tiny_aam
+from tfrecords_tools.cli import cli as tfr_cli
+
+pytest.importorskip("upath")
+
+QUIET = BuildOptions(workers=1, progress=False)
+
+
+def _local_files(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if not p.name.startswith(".")}
+
+
+# ----------------------------------------------------------------------------- unit (memory://)
+
+
+def test_to_path_keeps_local_paths_local_and_urls_urls(tmp_path: Path) -> None:
+    assert storage.to_path(str(tmp_path)) == tmp_path
+    assert type(storage.to_path(str(tmp_path))) is type(Path())
+    assert storage.to_path(f"file://{tmp_path}") == tmp_path
+    url = storage.to_path("memory://bkt/a") / "b.txt"
+    assert str(url) == "memory://bkt/a/b.txt" and storage.is_remote(url)
+    with pytest.raises(TypeError):  # a URL can never be opened as a local file by accident
+        os.fspath(url)
+
+
+def test_unknown_or_missing_scheme_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(storage.StorageError, match=r"^nope://b/x: unknown storage scheme nope://$"):
+        storage.to_path("nope://b/x")
+    import fsspec
+
+    real = fsspec.get_filesystem_class
+
+    def no_s3(protocol: str) -> type:
+        if protocol == "s3":
+            raise ImportError("Install s3fs to access S3")
+        return real(protocol)
+
+    monkeypatch.setattr(fsspec, "get_filesystem_class", no_s3)
+    with pytest.raises(storage.StorageError) as err:
+        storage.to_path("s3://b/rec")
+    assert str(err.value) == (
+        "s3://b/rec: s3:// needs s3fs, which this install lacks: pip install 'iad-tf[cloud]'")
+
+
+def test_atomic_write_upload_download_and_staged_dir(tmp_path: Path) -> None:
+    dest = storage.to_path("memory://bkt/stage-test")
+    with storage.atomic_write(dest / "x.txt") as tmp:
+        tmp.write_text("one")
+    assert (dest / "x.txt").read_text() == "one"
+    with pytest.raises(RuntimeError), storage.atomic_write(dest / "y.txt") as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("interrupted")
+    assert not (dest / "y.txt").exists()  # a failed write leaves nothing behind
+
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "a.bin").write_bytes(b"\x00\x01")
+    (src / "manifest.json").write_text("{}")
+    assert storage.upload_tree(src, dest / "tree") == 2
+    back = tmp_path / "back"
+    assert storage.download_tree(dest / "tree", back) == 2
+    assert (back / "sub" / "a.bin").read_bytes() == b"\x00\x01"
+
+    with storage.staged_dir(dest / "tree") as st:  # downloaded, then changes uploaded
+        assert (st.local / "sub" / "a.bin").is_file()
+        (st.local / "new.txt").write_text("new")
+        assert st.sync() == 1 and st.sync() == 0
+        (st.local / "later.txt").write_text("later")
+    assert (dest / "tree" / "later.txt").read_text() == "later"
+
+
+def test_local_records_checks_sha256(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(storage.CACHE_ENV, str(tmp_path / "cache"))
+    root = make_tiny_aam(tmp_path / "aam", n_tracks=3, seconds=3.0)
+    local = build_records([root], tmp_path / "rec", QUIET)
+    url = storage.to_path("memory://bkt/records-check")
+    storage.upload_tree(tmp_path / "rec", url)
+    copy = storage.local_records(url)
+    assert _local_files(copy) == _local_files(tmp_path / "rec")
+    for name in local.manifest["shards"]:
+        assert (copy / name).read_bytes() == (tmp_path / "rec" / name).read_bytes()
+    shard = next(iter(local.manifest["shards"]))
+    (url / shard).write_bytes(b"damaged")
+    with pytest.raises(storage.StorageError, match=rf"^memory://bkt/records-check/{shard}: sha256 differs"):
+        storage.local_records(url)
+    with pytest.raises(storage.StorageError, match="no manifest.json"):
+        storage.local_records("memory://bkt/nothing-here")
+
+
+def test_build_to_and_from_memory_urls_equals_local_and_resumes(tmp_path: Path) -> None:
+    root = make_tiny_aam(tmp_path / "aam", n_tracks=4, seconds=3.0)
+    storage.upload_tree(root, storage.to_path("memory://bkt/aam"))
+    local = build_records([root], tmp_path / "rec", QUIET)
+    opts = BuildOptions(workers=1, progress=False, keep_cache=True)
+    remote = build_records(["memory://bkt/aam"], "memory://bkt/rec", opts)
+    assert remote.manifest["shards"] == local.manifest["shards"]  # same bytes (sha256)
+    assert remote.computed == 4 and remote.reused == 0
+    assert remote.manifest["tracks"]["0001"]["audio"] == "memory://bkt/aam/audio-mixes-flac/0001_mix.flac"
+    assert sorted(remote.manifest["splits"].items()) == sorted(local.manifest["splits"].items())
+    # resume: finished tracks in OUT/.work are checked and kept, a damaged one is redone
+    (storage.to_path("memory://bkt/rec/.work") / "0002.npz").write_bytes(b"not an npz")
+    again = build_records(["memory://bkt/aam"], "memory://bkt/rec", BuildOptions(workers=1, progress=False))
+    assert (again.computed, again.reused) == (1, 3)
+    assert again.manifest["shards"] == local.manifest["shards"]
+    assert not storage.to_path("memory://bkt/rec/.work").exists()
+
+
+# ----------------------------------------------------------------------------- CLI, emulators
+
+
+def test_url_out_never_writes_a_scheme_folder(
+    tiny_aam: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_bucket: str  # noqa: F811
+) -> None:
+    """Regression: `--out s3://bucket/rec` wrote ./s3:/bucket/rec/ and exited 0."""
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    out = f"{s3_bucket}/regression/rec"
+    res = CliRunner().invoke(build_cmd, ["--aam-root", str(tiny_aam), "--out", out, "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    assert list(work.iterdir()) == []
+    manifest = json.loads(storage.to_path(f"{out}/manifest.json").read_text())
+    for name in manifest["shards"]:
+        assert storage.to_path(f"{out}/{name}").is_file()
+    beam = CliRunner().invoke(build_cmd, ["--aam-root", str(tiny_aam), "--out", out + "2",
+                                          "--runner", "beam", "--workers", "1"])
+    assert beam.exit_code == 1 and "--runner local" in beam.output
+    assert list(work.iterdir()) == []
+
+
+def test_missing_extra_and_bad_bucket_are_one_line(
+    tiny_aam: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_bucket: str  # noqa: F811
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(build_cmd, ["--aam-root", str(tiny_aam), "--out", "s3://iad-nope/rec"])
+    assert res.exit_code == 1
+    assert res.output.strip().splitlines()[-1] == (
+        "Error: --out s3://iad-nope/rec: bucket s3://iad-nope does not exist or is not reachable")
+    res = CliRunner().invoke(tfr_cli, ["verify", "s3://iad-nope/rec"])
+    assert res.exit_code == 2 and "bucket s3://iad-nope does not exist" in res.output
+    import fsspec
+
+    real = fsspec.get_filesystem_class
+
+    def no_gcs(protocol: str) -> type:
+        if protocol in ("gs", "gcs"):
+            raise ImportError("Install gcsfs to access Google Storage")
+        return real(protocol)
+
+    monkeypatch.setattr(fsspec, "get_filesystem_class", no_gcs)
+    res = CliRunner().invoke(build_cmd, ["--aam-root", str(tiny_aam), "--out", "gs://b/rec"])
+    assert res.exit_code == 2
+    assert "gs://b/rec: gs:// needs gcsfs, which this install lacks: pip install 'iad-tf[cloud]'" in res.output
+    assert list(tmp_path.iterdir()) == [] or not (tmp_path / "gs:").exists()
+
+
+@pytest.mark.parametrize("bucket", ["s3_bucket", "gcs_bucket"])
+def test_verify_and_inspect_urls(
+    bucket: str, tiny_aam: Path, tmp_path: Path, request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(storage.CACHE_ENV, str(tmp_path / "cache"))
+    base = request.getfixturevalue(bucket)
+    build_records([tiny_aam], tmp_path / "rec", QUIET)
+    url = storage.to_path(f"{base}/verify/rec")
+    storage.upload_tree(tmp_path / "rec", url)
+    ok = CliRunner().invoke(tfr_cli, ["verify", str(url)])
+    assert ok.exit_code == 0 and f"{url}: OK" in ok.output, ok.output
+    info = CliRunner().invoke(tfr_cli, ["inspect", "--json", str(url)])
+    assert info.exit_code == 0 and json.loads(info.output)["total_records"] == 4
+    shard = sorted(json.loads((url / "manifest.json").read_text())["shards"])[0]
+    (url / shard).write_bytes((tmp_path / "rec" / shard).read_bytes()[:-7])
+    bad = CliRunner().invoke(tfr_cli, ["verify", str(url)])
+    assert bad.exit_code == 1 and shard in bad.output
