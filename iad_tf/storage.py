@@ -351,7 +351,9 @@ def local_copy(path: AnyPath) -> Iterator[Path]:
 
 class Staged:
     """A local working folder mirrored to ``dest``: :meth:`sync` uploads what changed since
-    the last sync (size or mtime), the names in ``last`` after the others."""
+    the last sync (size or mtime), the names in ``last`` after the others, and deletes from
+    ``dest`` what was synced (or downloaded) before and is gone locally (a finished run's
+    ``backup/``)."""
 
     def __init__(self, dest: AnyPath, local: Path, last: Sequence[str] = (MANIFEST,)) -> None:
         self.dest, self.local, self.last = dest, local, tuple(last)
@@ -375,6 +377,13 @@ class Staged:
             put_file(p, self.dest.joinpath(*p.relative_to(self.local).parts))
             self._seen[p] = sig
             n += 1
+        for p in [p for p in self._seen if not p.exists()]:
+            gone = self.dest.joinpath(*p.relative_to(self.local).parts)
+            with errors(gone):
+                if gone.exists():
+                    gone.unlink()
+            del self._seen[p]
+            n += 1
         return n
 
     def mark_synced(self) -> None:
@@ -390,8 +399,7 @@ def staged_dir(dest: AnyPath, download: bool = True, last: Sequence[str] = (MANI
     temporary folder holding ``dest``'s current files (``download``: to resume), uploaded to
     ``dest`` when the block ends (also on error: what was finished is kept) and whenever the
     caller calls ``.sync()``."""
-    if not is_remote(dest):
-        Path(dest).mkdir(parents=True, exist_ok=True)
+    if not is_remote(dest):  # the folder itself (created by whoever writes into it)
         yield Staged(dest, Path(dest), last)
         return
     check_bucket(dest)

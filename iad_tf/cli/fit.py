@@ -11,6 +11,7 @@ import click
 
 from iad_tf.cli.options import check_writable, recipe_config, recipe_options, records_option
 from iad_tf.cli.paths import OUT_DIR, local_records, staged
+from iad_tf.training.distribute import DEFAULT_PEER_TIMEOUT_S
 
 
 @click.command("fit")
@@ -32,12 +33,20 @@ from iad_tf.cli.paths import OUT_DIR, local_records, staged
     help="tf.distribute: one device, all local GPUs (mirrored), or the hosts in TF_CONFIG "
     "(multiworker; run the same command on every host).",
 )
+@click.option(
+    "--peer-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_PEER_TIMEOUT_S,
+    show_default=True,
+    help="multiworker: seconds to wait for every worker of TF_CONFIG before giving up.",
+)
 def fit(
     model_name: str,
     records_dir: str,
     run_dir: Any,
     config_file: Path | None,
     strategy_name: str,
+    peer_timeout: float,
     **overrides: Any,
 ) -> None:
     """Train MODEL on the records' train split; validation metrics every epoch."""
@@ -46,7 +55,7 @@ def fit(
 
     check_writable(run_dir, "--run-dir")
     from iad_tf.training.callbacks import EpochLine, TrainingDiverged
-    from iad_tf.training.distribute import make_strategy
+    from iad_tf.training.distribute import make_strategy, stop_on_signals
     from iad_tf.training.fit import fit as fit_lib
 
     # Keras' live progress bar on a terminal; one plain line per epoch elsewhere (CI logs,
@@ -59,18 +68,24 @@ def fit(
         # a URL run dir: trained in a local folder, uploaded after every epoch (checkpoint)
         upload = keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: stage.sync())
         try:
-            strategy = make_strategy(strategy_name)  # first: multiworker configures TF
-            result = fit_lib(
-                records_dir, stage.local, model_name, cfg.train, cfg.model, cfg.feature,
-                strategy=strategy, verbose=1 if live else 0,
-                extra_callbacks=([] if live else [EpochLine(cfg.train.epochs, click.echo)])
-                + [upload],
-            )
+            with stop_on_signals():
+                strategy = make_strategy(strategy_name, peer_timeout)  # first: configures TF
+                result = fit_lib(
+                    records_dir, stage.local, model_name, cfg.train, cfg.model, cfg.feature,
+                    strategy=strategy, verbose=1 if live else 0,
+                    extra_callbacks=([] if live else [EpochLine(cfg.train.epochs, click.echo)])
+                    + [upload],
+                )
+        except KeyboardInterrupt as exc:
+            stage.sync()
+            click.echo(f"stopped by {exc or 'SIGINT'}; rerun the same command to resume "
+                       f"{run_dir}", err=True)
+            raise SystemExit(143 if str(exc) == "SIGTERM" else 130) from None
         except (ValueError, FileNotFoundError, TrainingDiverged) as exc:
             raise click.ClickException(str(exc)) from exc
     best = result.best
     click.echo(
         f"{result.epochs_run} epochs; best epoch {result.best_epoch}: "
         + ", ".join(f"{k}={best[k]:.4f}" for k in best if k.startswith("val_"))
-        + f"\nrun directory: {run_dir}"
+        + f"\nrun directory: {run_dir if stage.local != stage.dest else result.run_dir}"
     )
