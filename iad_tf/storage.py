@@ -386,6 +386,11 @@ class Staged:
             n += 1
         return n
 
+    def shown(self, path: object) -> str:
+        """How to name ``path`` (a file in the local stand-in) to a user: its URL."""
+        text = str(path)
+        return text.replace(str(self.local), str(self.dest), 1) if self.local != self.dest else text
+
     def mark_synced(self) -> None:
         for p in self.local.rglob("*"):
             if p.is_file():

@@ -64,7 +64,7 @@ def evaluate(run_dir: Any, records_dir: str, split: str, median_window: int | No
     click.echo(render_report(result.report))
     click.echo("\nwrote:")
     for f in result.files:
-        click.echo(f"  {f}")
+        click.echo(f"  {(out or run).shown(f)}")
 
 
 @click.command()
@@ -83,7 +83,7 @@ def plot(run_dir: Any, out_dir: Any, max_rolls: int) -> None:
     except (ValueError, FileNotFoundError, KeyError) as exc:
         raise click.ClickException(f"{run_dir}: cannot draw ({exc}); run `iad-tf evaluate` first") from exc
     for f in files:
-        click.echo(str(f))
+        click.echo((out or run).shown(f))
 
 
 @click.command()

@@ -25,7 +25,9 @@ tracks were skipped may keep an empty shard. Workers must see the input and outp
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import shlex
 import shutil
 import uuid
@@ -150,6 +152,37 @@ def _summary_json(element: tuple[str, bytes, dict[str, Any]]) -> str:
     return json.dumps(element[2])
 
 
+@contextlib.contextmanager
+def loopback_grpc(beam_args: Sequence[str]) -> Iterator[None]:
+    """For a local DirectRunner run, bind Beam's gRPC servers to 127.0.0.1.
+
+    The portable DirectRunner (``--direct_running_mode=multi_processing``) serves its SDK
+    worker processes over gRPC control/data/state/logging servers that
+    ``apache_beam.runners.portability.fn_api_runner.worker_handlers.GrpcServer`` binds to
+    ``[::]:0``, every interface, though its workers are local processes dialling ``localhost``.
+    Within this block ``grpc.server`` returns servers whose ``[::]:`` bindings become
+    ``127.0.0.1:``; other runners (a cluster) are left alone."""
+    runner = next((a.split("=", 1)[1] for a in beam_args if a.startswith("--runner=")), "DirectRunner")
+    if runner not in ("DirectRunner", "direct"):
+        yield
+        return
+    import grpc
+
+    real = grpc.server
+
+    def loopback_server(*args: Any, **kwargs: Any) -> Any:
+        server = real(*args, **kwargs)
+        add = server.add_insecure_port
+        server.add_insecure_port = lambda address: add(re.sub(r"^\[::\]:", "127.0.0.1:", address))
+        return server
+
+    grpc.server = loopback_server
+    try:
+        yield
+    finally:
+        grpc.server = real
+
+
 def run_pipeline(
     beam_args: Sequence[str],
     items: list[tuple[Track, str]],
@@ -164,7 +197,7 @@ def run_pipeline(
     from apache_beam.io.tfrecordio import WriteToTFRecord
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    with beam.Pipeline(options=PipelineOptions(list(beam_args))) as p:
+    with loopback_grpc(beam_args), beam.Pipeline(options=PipelineOptions(list(beam_args))) as p:
         results = (
             p
             | "ListTracks" >> beam.Create(items)
