@@ -9,10 +9,11 @@ Pipeline (every per-track step is the local path's own function, no second imple
            main output (split, record bytes, summary) | side output "skipped" (bad tracks)
       -> Partition by split -> WriteToTFRecord per split (fixed shard count,
          ``<split>-00000-of-0000N.tfrecord``)
-      -> summaries and skipped entries as JSON lines in ``OUT/.beam-<id>/``
+      -> Flatten(written shard names) -> Map(count_and_hash)
+      -> summaries, skipped entries and shard counts/hashes as JSON lines in ``OUT/.beam-<id>/``
 
-The driver then reads those small files back, counts and hashes every shard and assembles the
-manifest with :func:`iad_tf.data.build.assemble_manifest` (statistics accumulated in
+Each written shard is counted and hashed inside the pipeline (a step after the write), so
+the driver reads only small JSON lines back and assembles the manifest with :func:`iad_tf.data.build.assemble_manifest` (statistics accumulated in
 track-id order, so they equal the local build's to the last bit). Records hold the same
 tracks, arrays and splits as the local build; which shard a track lands in is Beam's choice.
 
@@ -206,10 +207,11 @@ def run_pipeline(
         )
         records = results.records
         parts = records | "BySplit" >> beam.Partition(_split_index, len(SPLITS))
+        written = []
         for k, split in enumerate(SPLITS):
             if split not in shard_counts:
                 continue
-            (
+            written.append(
                 parts[k]
                 | f"Bytes[{split}]" >> beam.Map(_record_bytes)
                 | f"Write[{split}]" >> WriteToTFRecord(
@@ -217,6 +219,12 @@ def run_pipeline(
                     num_shards=shard_counts[split], shard_name_template=SHARD_TEMPLATE,
                 )
             )
+        (  # each shard counted and hashed by a worker, once written: the driver reads no shard
+            written
+            | "Shards" >> beam.Flatten()
+            | "CountAndHash" >> beam.Map(_shard_json)
+            | "WriteShardInfo" >> WriteToText(str(side_dir / "shards"), file_name_suffix=".jsonl")
+        )
         (
             records
             | "SummaryJson" >> beam.Map(_summary_json)
@@ -236,16 +244,26 @@ def _read_jsonl(side_dir: Path, stem: str) -> list[dict[str, Any]]:
     return rows
 
 
-def count_and_hash(path: Path, chunk: int = 1 << 20) -> dict[str, Any]:
+def _shard_json(path: str) -> str:
+    """(A pipeline step) one written shard -> ``{"name", "records", "sha256"}`` as JSON."""
+    from apache_beam.io.filesystems import FileSystems
+
+    info = count_and_hash(path, open_file=lambda p: FileSystems.open(
+        p, compression_type="uncompressed"))
+    return json.dumps({"name": FileSystems.split(path)[1], **info})
+
+
+def count_and_hash(path: Any, chunk: int = 1 << 20, open_file: Any = None) -> dict[str, Any]:
     """``{"records": n, "sha256": hex}`` of one TFRecord file in a single pass, without
     TensorFlow: walks the framing (uint64 length, 4-byte CRC, data, 4-byte CRC); a truncated
-    file raises :class:`BuildError`. CRCs are left to ``tfrecords-tools verify``."""
+    file raises :class:`BuildError`. CRCs are left to ``tfrecords-tools verify``.
+    ``open_file(path)``: how to open it (default: the builtin ``open``, binary)."""
     import hashlib
     import struct
 
     sha = hashlib.sha256()
     n = 0
-    with open(path, "rb") as fh:
+    with (open_file(path) if open_file else open(path, "rb")) as fh:
         while header := fh.read(12):
             if len(header) < 12:
                 raise BuildError(f"{path}: truncated record header after {n} record(s)")
@@ -261,15 +279,17 @@ def count_and_hash(path: Path, chunk: int = 1 << 20) -> dict[str, Any]:
     return {"records": n, "sha256": sha.hexdigest()}
 
 
-def shard_infos(out: Path, shard_counts: dict[str, int]) -> dict[str, dict[str, Any]]:
-    """``{shard name: {"records", "sha256"}}`` of the written shards, in split order."""
+def shard_infos(out: Path, side_dir: Path, shard_counts: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """``{shard name: {"records", "sha256"}}`` of the written shards, in split order, as the
+    pipeline counted and hashed them (``side_dir/shards*.jsonl``)."""
+    found = {r.pop("name"): r for r in _read_jsonl(side_dir, "shards")}
     info: dict[str, dict[str, Any]] = {}
     for split in SPLITS:
         for k in range(shard_counts.get(split, 0)):
-            path = out / shard_name(split, k, shard_counts[split])
-            if not path.is_file():
-                raise BuildError(f"{path}: the pipeline finished but did not write this shard")
-            info[path.name] = count_and_hash(path)
+            name = shard_name(split, k, shard_counts[split])
+            if name not in found:
+                raise BuildError(f"{out / name}: the pipeline finished but did not write this shard")
+            info[name] = found[name]
     return info
 
 
@@ -320,7 +340,7 @@ def build_records_beam(
         except BuildError:
             _clear_outputs(out)
             raise
-        shards = shard_infos(out, shard_counts)
+        shards = shard_infos(out, side_dir, shard_counts)
     finally:
         shutil.rmtree(side_dir, ignore_errors=True)
     manifest = assemble_manifest(summaries, shards, skipped, cfg, classes, opts.labels)
