@@ -10,7 +10,7 @@ Pipeline (every per-track step is the local path's own function, no second imple
       -> Partition by split -> WriteToTFRecord per split (fixed shard count,
          ``<split>-00000-of-0000N.tfrecord``)
       -> Flatten(written shard names) -> Map(count_and_hash)
-      -> summaries, skipped entries and shard counts/hashes as JSON lines in ``OUT/.beam-<id>/``
+      -> summaries, skipped entries and shard counts/hashes as JSON lists in ``OUT/.beam-<id>/``
 
 Each written shard is counted and hashed inside the pipeline (a step after the write), so
 the driver reads only small JSON lines back and assembles the manifest with :func:`iad_tf.data.build.assemble_manifest` (statistics accumulated in
@@ -20,8 +20,10 @@ tracks, arrays and splits as the local build; which shard a track lands in is Be
 Differences from the local runner: no per-track cache (a failed pipeline is rerun whole;
 cluster runners retry failed work items themselves); with auto sharding the shard count is
 fixed before the pipeline runs, from the audio durations in the file headers; a split whose
-tracks were skipped may keep an empty shard. Workers must see the input and output paths
-(a shared filesystem mounted at the same path on every worker) and have iad-tf installed.
+tracks were skipped may keep an empty shard. Roots and ``out`` may be URLs: workers read
+audio through :mod:`iad_tf.storage` (fsspec) and write shards through Beam's own file
+systems (``apache-beam[gcp,aws]``; ``--s3_endpoint_url`` and friends in ``--beam-options``);
+local paths must be mounted at the same path on every worker. Workers need iad-tf installed.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ import contextlib
 import json
 import re
 import shlex
-import shutil
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -92,8 +93,14 @@ def estimated_frames(track: Track, cfg: FeatureConfig) -> int:
     """Frames the track will have, from its audio header (0 when unreadable: the worker reports it)."""
     import soundfile as sf
 
+    from iad_tf import storage
+
     try:
-        info = sf.info(str(track.audio))
+        if storage.is_remote(track.audio):
+            with storage.open_file(track.audio) as fh:
+                info = sf.info(fh)
+        else:
+            info = sf.info(str(track.audio))
         seconds = info.frames / info.samplerate
     except Exception:  # noqa: BLE001 - librosa/audioread fallback (as load_audio)
         try:
@@ -149,8 +156,8 @@ def _record_bytes(element: tuple[str, bytes, dict[str, Any]]) -> bytes:
     return element[1]
 
 
-def _summary_json(element: tuple[str, bytes, dict[str, Any]]) -> str:
-    return json.dumps(element[2])
+def _summary(element: tuple[str, bytes, dict[str, Any]]) -> dict[str, Any]:
+    return element[2]
 
 
 @contextlib.contextmanager
@@ -194,7 +201,6 @@ def run_pipeline(
 ) -> None:
     """Build and run the pipeline; blocks until it finishes (raises on failure)."""
     beam = import_beam()
-    from apache_beam.io.textio import WriteToText
     from apache_beam.io.tfrecordio import WriteToTFRecord
     from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -219,38 +225,46 @@ def run_pipeline(
                     num_shards=shard_counts[split], shard_name_template=SHARD_TEMPLATE,
                 )
             )
-        (  # each shard counted and hashed by a worker, once written: the driver reads no shard
+        shard_rows = (  # each shard counted and hashed by a worker once written: the driver reads none
             written
             | "Shards" >> beam.Flatten()
-            | "CountAndHash" >> beam.Map(_shard_json)
-            | "WriteShardInfo" >> WriteToText(str(side_dir / "shards"), file_name_suffix=".jsonl")
+            | "CountAndHash" >> beam.Map(_shard_info)
         )
-        (
-            records
-            | "SummaryJson" >> beam.Map(_summary_json)
-            | "WriteSummaries" >> WriteToText(str(side_dir / "summaries"), file_name_suffix=".jsonl")
-        )
-        (
-            results[SKIPPED_TAG]
-            | "SkippedJson" >> beam.Map(json.dumps)
-            | "WriteSkipped" >> WriteToText(str(side_dir / "skipped"), file_name_suffix=".jsonl")
-        )
+        _save_side(beam, shard_rows, "shards", side_dir)
+        _save_side(beam, records | "Summaries" >> beam.Map(_summary), "summaries", side_dir)
+        _save_side(beam, results[SKIPPED_TAG], "skipped", side_dir)
 
 
-def _read_jsonl(side_dir: Path, stem: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for path in sorted(side_dir.glob(f"{stem}*.jsonl")):
-        rows.extend(json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
-    return rows
+def _save_side(beam: Any, rows: Any, name: str, side_dir: Any) -> None:
+    """Collect the small JSON-able ``rows`` into one list and write it, from a worker, to
+    ``side_dir/<name>.json`` through the storage layer (one whole upload; Beam's text sink
+    would write an empty file for an empty collection, which S3 refuses as a multipart upload
+    of no parts)."""
+    (rows | f"Collect[{name}]" >> beam.combiners.ToList()
+          | f"Save[{name}]" >> beam.Map(_save_json, str(side_dir / f"{name}.json")))
 
 
-def _shard_json(path: str) -> str:
-    """(A pipeline step) one written shard -> ``{"name", "records", "sha256"}`` as JSON."""
+def _save_json(rows: list[Any], path: str) -> None:
+    from iad_tf import storage
+
+    with storage.atomic_write(storage.to_path(path)) as tmp:
+        tmp.write_text(json.dumps(rows), encoding="utf-8")
+
+
+def _read_side(side_dir: Any, name: str) -> list[dict[str, Any]]:
+    path = side_dir / f"{name}.json"
+    if not path.is_file():
+        raise BuildError(f"{path}: the pipeline finished but did not write it")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _shard_info(path: str) -> dict[str, Any]:
+    """(A pipeline step) one written shard -> ``{"name", "records", "sha256"}``."""
     from apache_beam.io.filesystems import FileSystems
 
     info = count_and_hash(path, open_file=lambda p: FileSystems.open(
         p, compression_type="uncompressed"))
-    return json.dumps({"name": FileSystems.split(path)[1], **info})
+    return {"name": FileSystems.split(path)[1], **info}
 
 
 def count_and_hash(path: Any, chunk: int = 1 << 20, open_file: Any = None) -> dict[str, Any]:
@@ -282,7 +296,7 @@ def count_and_hash(path: Any, chunk: int = 1 << 20, open_file: Any = None) -> di
 def shard_infos(out: Path, side_dir: Path, shard_counts: dict[str, int]) -> dict[str, dict[str, Any]]:
     """``{shard name: {"records", "sha256"}}`` of the written shards, in split order, as the
     pipeline counted and hashed them (``side_dir/shards*.jsonl``)."""
-    found = {r.pop("name"): r for r in _read_jsonl(side_dir, "shards")}
+    found = {r.pop("name"): r for r in _read_side(side_dir, "shards")}
     info: dict[str, dict[str, Any]] = {}
     for split in SPLITS:
         for k in range(shard_counts.get(split, 0)):
@@ -307,10 +321,6 @@ def build_records_beam(
     """
     from iad_tf import storage
 
-    remote = [str(p) for p in (*roots, out_dir) if storage.is_remote(p) or storage.is_url(str(p))]
-    if remote:
-        raise BuildError(f"{remote[0]}: --runner beam reads and writes local or mounted folders "
-                         "only so far; build to/from URLs with --runner local")
     opts = options or BuildOptions()
     cfg = cfg or FeatureConfig()
     classes = tuple(AAM_CLASSES)
@@ -320,9 +330,12 @@ def build_records_beam(
     if not usable:
         check_outcome(0, skipped, roots, opts.strict)
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    _clear_outputs(out)
+    out = storage.to_path(out_dir)
+    storage.check_bucket(out)
+    with storage.errors(out):
+        out.mkdir(parents=True, exist_ok=True)
+        if out.exists():
+            _clear_outputs(out)
     shard_counts = plan_shards(usable, split_of, opts, cfg, len(classes))
     side_dir = out / f".beam-{uuid.uuid4().hex[:12]}"
     items = [(t, split_of[t.track_id]) for t in usable]
@@ -333,8 +346,10 @@ def build_records_beam(
         except Exception as exc:  # noqa: BLE001 - runner errors come in many types
             first = (str(exc).strip().splitlines() or [""])[0][:500]
             raise BuildError(f"beam pipeline failed ({' '.join(args)}): {type(exc).__name__}: {first}") from exc
-        summaries = _read_jsonl(side_dir, "summaries")
-        skipped = sorted(skipped + _read_jsonl(side_dir, "skipped"), key=lambda p: (p["track"], p["file"]))
+        if storage.is_remote(out):  # written by Beam's own file system: list afresh
+            out.fs.invalidate_cache()
+        summaries = _read_side(side_dir, "summaries")
+        skipped = sorted(skipped + _read_side(side_dir, "skipped"), key=lambda p: (p["track"], p["file"]))
         try:
             check_outcome(len(summaries), skipped, roots, opts.strict)
         except BuildError:
@@ -342,7 +357,7 @@ def build_records_beam(
             raise
         shards = shard_infos(out, side_dir, shard_counts)
     finally:
-        shutil.rmtree(side_dir, ignore_errors=True)
+        storage.remove_tree(side_dir)
     manifest = assemble_manifest(summaries, shards, skipped, cfg, classes, opts.labels)
     from tfrecords_tools.reader import write_manifest
 
