@@ -257,24 +257,34 @@ def _e2e(root: Path, split_file: str, records: str, run: str, audio: str, pred: 
     }
 
 
+E2E_AUDIO = "audio-mixes-flac/0004_mix.flac"
+
+
+@pytest.fixture(scope="module")
+def e2e_local(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """The tiny AAM folder (3 train songs, 1 val) and what the local run of _e2e wrote."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    root = make_tiny_aam(tmp / "aam", n_tracks=4, seconds=4.0)
+    (tmp / "splits.txt").write_text("0001 train\n0002 train\n0003 train\n0004 val\n")
+    return root, _e2e(root, str(tmp / "splits.txt"), str(tmp / "rec"), str(tmp / "run"),
+                      str(root / E2E_AUDIO), str(tmp / "pred"))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("bucket", ["s3_bucket", "gcs_bucket"])
 def test_build_verify_fit_predict_on_urls_equals_local(
-    bucket: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+    bucket: str, e2e_local: tuple[Path, dict], tmp_path: Path, request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import numpy as np
 
     monkeypatch.setenv(storage.CACHE_ENV, str(tmp_path / "cache"))
     base = f"{request.getfixturevalue(bucket)}/e2e"
-    root = make_tiny_aam(tmp_path / "aam", n_tracks=4, seconds=4.0)
-    (tmp_path / "splits.txt").write_text("0001 train\n0002 train\n0003 train\n0004 val\n")
+    root, local = e2e_local
     storage.upload_tree(root, storage.to_path(f"{base}/aam"))
-    storage.put_file(tmp_path / "splits.txt", storage.to_path(f"{base}/splits.txt"))
-    audio = "audio-mixes-flac/0004_mix.flac"
-    local = _e2e(root, str(tmp_path / "splits.txt"), str(tmp_path / "rec"), str(tmp_path / "run"),
-                 str(root / audio), str(tmp_path / "pred"))
+    storage.put_file(root.parent / "splits.txt", storage.to_path(f"{base}/splits.txt"))
     remote = _e2e(storage.to_path(f"{base}/aam"), f"{base}/splits.txt", f"{base}/rec",
-                  f"{base}/run", f"{base}/aam/{audio}", f"{base}/pred")
+                  f"{base}/run", f"{base}/aam/{E2E_AUDIO}", f"{base}/pred")
     assert remote["shards"] == local["shards"]  # the same records, byte for byte
     assert remote["run_files"] == local["run_files"]
     assert "model.keras" in remote["run_files"]
