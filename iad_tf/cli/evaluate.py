@@ -9,13 +9,13 @@ from typing import Any
 import click
 
 from iad_tf.cli.options import F, check_writable, records_option
-from iad_tf.cli.paths import IN_ANY, IN_DIR, OUT_DIR, OUT_FILE, local_records, staged
+from iad_tf.cli.paths import IN_ANY, OUT_DIR, OUT_FILE, RUN_DIR, local_records, staged
 from iad_tf.postprocess import MAX_MEDIAN_WINDOW
 
 
 def _run_option(f: F) -> F:
     return click.option(
-        "--run", "run_dir", type=IN_DIR, required=True,
+        "--run", "run_dir", type=RUN_DIR, required=True,
         help="Run directory written by fit (config.json, model.keras; a path or a URL).",
     )(f)
 

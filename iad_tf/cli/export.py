@@ -8,7 +8,7 @@ import click
 
 from iad_tf import storage
 from iad_tf.cli.options import check_writable
-from iad_tf.cli.paths import IN_DIR, OUT_DIR, StoragePath, local_records, staged
+from iad_tf.cli.paths import OUT_DIR, RUN_DIR, StoragePath, local_records, staged
 
 
 @click.command()
@@ -16,7 +16,7 @@ from iad_tf.cli.paths import IN_DIR, OUT_DIR, StoragePath, local_records, staged
     "--run",
     "run_dir",
     required=True,
-    type=IN_DIR,
+    type=RUN_DIR,
     help="Run directory written by fit (model.keras, config.json).",
 )
 @click.option(

@@ -54,8 +54,9 @@ class StoragePath(click.ParamType):
 IN_DIR = StoragePath(exists=True, file_okay=False)
 IN_FILE = StoragePath(exists=True, dir_okay=False)
 OUT_DIR = StoragePath(file_okay=False)
+#: A run folder: its absence is reported by the command itself (its own one-line message).
+RUN_DIR = StoragePath(file_okay=False)
 OUT_FILE = StoragePath(dir_okay=False)
-ANY = StoragePath()
 IN_ANY = StoragePath(exists=True)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from iad_tf.cli.options import seed_option, workers_option
-from iad_tf.cli.paths import IN_DIR, OUT_DIR, StoragePath, local_file, staged
+from iad_tf.cli.paths import OUT_DIR, StoragePath, local_file, staged
 
 
 def _sample_rate_option(f):  # noqa: ANN001, ANN202 - click decorator
@@ -28,7 +28,7 @@ def _sample_rate_option(f):  # noqa: ANN001, ANN202 - click decorator
 @click.option("--duration", type=click.FloatRange(min=1.0), default=60.0, show_default=True, help="Seconds per song.")
 @workers_option
 @click.option(
-    "--soundfont", type=StoragePath(exists=True, dir_okay=False, as_str=True), default=None,
+    "--soundfont", type=StoragePath(dir_okay=False, as_str=True), default=None,
     help="GM soundfont (.sf2); default: TimGM6mb.sf2 shipped with pretty_midi.",
 )
 @click.option(
@@ -79,7 +79,7 @@ def synth(
 
 @click.command()
 @click.option(
-    "--aam-root", type=IN_DIR, required=True,
+    "--aam-root", type=StoragePath(file_okay=False), required=True,
     help="AAM root with annotations/ and audio-multitracks-*/ stems (a path, or a URL: copied "
     "to a local folder first).",
 )
