@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip "setuptools>=77" wheel
 	# tinysoundfont's wheel declares pyaudio (live playback only; needs system portaudio).
 	$(BIN)/pip install -q --no-deps "tinysoundfont>=0.3.7"
-	$(BIN)/pip install -q -e ".[train,test,beam]"
+	$(BIN)/pip install -q -e ".[train,test,beam,cloud]"
 	touch $(STAMP)
 
 venv: $(STAMP)

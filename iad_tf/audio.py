@@ -46,13 +46,21 @@ def decode(path: Path) -> tuple[np.ndarray, int]:
     librosa/audioread as fallback. Raises :class:`AudioError` when neither can decode it."""
     import soundfile as sf
 
+    from iad_tf import storage
+
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)  # (samples, channels)
+        if storage.is_remote(path):  # streamed from the store into the decoder: no local copy
+            with storage.open_file(path) as fh:
+                data, sr = sf.read(fh, dtype="float32", always_2d=True)  # (samples, channels)
+        else:
+            data, sr = sf.read(str(path), dtype="float32", always_2d=True)
         return data.mean(axis=1), int(sr)
     except Exception:  # noqa: BLE001 - libsndfile could not open it: try librosa
         try:
             import librosa
 
+            if storage.is_remote(path):
+                raise AudioError(_undecodable(path))  # librosa/audioread read local files only
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 y, sr = librosa.load(str(path), sr=None, mono=True)
@@ -75,9 +83,14 @@ def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
 
     Raises :class:`AudioError` for a missing, undecodable or empty file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"{path}: no such file")
+    from iad_tf.storage import StorageError, to_path
+
+    path = to_path(path)
+    try:
+        if not path.is_file():
+            raise AudioError(f"{path}: no such file")
+    except StorageError as exc:
+        raise AudioError(str(exc)) from None
     y, sr = decode(path)
     if y.size == 0:
         raise AudioError(f"{path}: audio is empty")

@@ -18,6 +18,7 @@ the samples equal one whole-file read exactly.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -47,24 +48,39 @@ def read_blocks(
     """
     import soundfile as sf
 
-    path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"{path}: no such file")
+    from iad_tf import storage
+
+    path = storage.to_path(path)
+    try:
+        if not path.is_file():
+            raise AudioError(f"{path}: no such file")
+    except storage.StorageError as exc:
+        raise AudioError(str(exc)) from None
     if block_samples < 1:
         raise ValueError(f"block_samples must be >= 1, got {block_samples}")
+    fh = None
     try:
-        handle = sf.SoundFile(str(path))
+        if storage.is_remote(path):  # streamed from the store: no local copy
+            fh = storage.open_file(path)
+            handle = sf.SoundFile(fh)
+        else:
+            handle = sf.SoundFile(str(path))
     except Exception:  # noqa: BLE001 - libsndfile cannot open it: load_audio's fallback
+        if fh is not None:
+            fh.close()
         y, sr = decode(path)
         return sr, _checked(
             path, (y[i : i + block_samples] for i in range(0, y.shape[0], block_samples))
         )
-    return int(handle.samplerate), _checked(path, _soundfile_blocks(path, handle, block_samples))
+    return int(handle.samplerate), _checked(path, _soundfile_blocks(path, handle, block_samples, fh))
 
 
-def _soundfile_blocks(path: Path, handle: Any, block_samples: int) -> Iterator[np.ndarray]:
-    """Mono blocks of an open ``soundfile.SoundFile``; closes it at the end."""
-    with handle:
+def _soundfile_blocks(
+    path: Path, handle: Any, block_samples: int, fh: Any = None
+) -> Iterator[np.ndarray]:
+    """Mono blocks of an open ``soundfile.SoundFile``; closes it (and ``fh``, the store's file
+    object it reads from) at the end."""
+    with handle, contextlib.nullcontext() if fh is None else fh:
         # a whole-file read stops at the header's length (mp3: mpg123's count): so do we
         remaining = handle.frames if handle.seekable() else None
         buf = np.empty((block_samples, handle.channels), dtype=np.float32)  # (samples, channels)
@@ -173,7 +189,9 @@ class FileLogmel:
         block_samples: int = BLOCK_SAMPLES,
         frames_per_block: int = FRAMES_PER_BLOCK,
     ) -> None:
-        self.path = Path(path)
+        from iad_tf.storage import to_path
+
+        self.path = to_path(path)
         self.cfg = cfg
         self.frames_per_block = frames_per_block
         self.n_samples = 0

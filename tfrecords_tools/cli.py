@@ -5,10 +5,23 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
-_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
+from iad_tf import storage
+from iad_tf.cli.paths import StoragePath
+
+#: A records folder: a path or a URL (iad-tf's one path type; a URL is read through a local
+#: copy of its manifest and shard files, taken as they are so that ``verify`` sees them).
+_DIR = StoragePath(exists=True, file_okay=False)
+
+
+def _local(records_dir: Any) -> Path:
+    try:
+        return storage.local_records(records_dir, check=False)
+    except storage.StorageError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _quiet_tf() -> None:
@@ -31,13 +44,13 @@ def cli() -> None:
 @cli.command("inspect")
 @click.argument("records_dir", type=_DIR)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def inspect_cmd(records_dir: Path, as_json: bool) -> None:
+def inspect_cmd(records_dir: Any, as_json: bool) -> None:
     """Shards, record counts, keys, shapes and dtypes."""
     _load_tf()
     from tfrecords_tools.summary import inspect_dir
 
     try:
-        info = inspect_dir(records_dir)
+        info = inspect_dir(_local(records_dir))
     except (FileNotFoundError, ValueError, KeyError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
@@ -55,7 +68,7 @@ def inspect_cmd(records_dir: Path, as_json: bool) -> None:
 
 @cli.command("verify")
 @click.argument("records_dir", type=_DIR)
-def verify_cmd(records_dir: Path) -> None:
+def verify_cmd(records_dir: Any) -> None:
     """Read every record (CRC), decode it, check counts and sha256 against the manifest.
 
     Exits non-zero naming every bad shard.
@@ -63,7 +76,7 @@ def verify_cmd(records_dir: Path) -> None:
     _load_tf()
     from tfrecords_tools.verify import verify_dir
 
-    report = verify_dir(records_dir)
+    report = verify_dir(_local(records_dir))
     for s in report.shards:
         status = "ok" if not s.errors else "BAD"
         click.echo(f"  {s.name:40s} {s.records:7d} records  {status}")
@@ -78,13 +91,13 @@ def verify_cmd(records_dir: Path) -> None:
 @cli.command("stats")
 @click.argument("records_dir", type=_DIR)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def stats_cmd(records_dir: Path, as_json: bool) -> None:
+def stats_cmd(records_dir: Any, as_json: bool) -> None:
     """Per-key statistics: min/max/mean/std of values, totals of the first dimension."""
     _load_tf()
     from tfrecords_tools.summary import stats_dir
 
     try:
-        info = stats_dir(records_dir)
+        info = stats_dir(_local(records_dir))
     except (FileNotFoundError, ValueError, KeyError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:

@@ -14,8 +14,15 @@ MANIFEST = "manifest.json"
 SHARD_RE = re.compile(r"^(?P<prefix>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.tfrecord$")
 
 
-def read_manifest(records_dir: str | Path) -> dict[str, Any]:
-    path = Path(records_dir) / MANIFEST
+def _as_path(records_dir: Any) -> Any:
+    """A path object: strings become :class:`Path`; path objects of other libraries (a URL
+    path with the pathlib API, e.g. ``upath.UPath``) are used as they are."""
+    return Path(records_dir) if isinstance(records_dir, str | os.PathLike) and not hasattr(
+        records_dir, "fs") else records_dir
+
+
+def read_manifest(records_dir: Any) -> dict[str, Any]:
+    path = _as_path(records_dir) / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(f"{records_dir}: no {MANIFEST} (not a records directory?)")
     try:
@@ -24,11 +31,17 @@ def read_manifest(records_dir: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path}: not valid JSON ({exc})") from exc
 
 
-def write_manifest(records_dir: str | Path, manifest: dict[str, Any]) -> Path:
-    """Write ``manifest.json`` atomically (temporary name, then rename)."""
-    path = Path(records_dir) / MANIFEST
+def write_manifest(records_dir: Any, manifest: dict[str, Any]) -> Any:
+    """Write ``manifest.json`` atomically (temporary name, then rename; in an object store
+    one upload of the whole text, visible only when complete)."""
+    path = _as_path(records_dir) / MANIFEST
+    text = json.dumps(manifest, indent=2, sort_keys=False) + "\n"
+    if not isinstance(path, Path) or hasattr(path, "fs"):
+        with path.open("w", encoding="utf-8") as fh:
+            fh.write(text)
+        return path
     tmp = path.with_name(MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
     return path
 

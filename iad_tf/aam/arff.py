@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from iad_tf.fileio import read_text, write_text
+from iad_tf.storage import to_path
 
 ONSET_ATTR_PREFIX = "Onset events of "
 _ATTR_RE = re.compile(r"^@ATTRIBUTE\s+'([^']*)'\s+(\S+)\s*$", re.IGNORECASE)
@@ -156,7 +157,7 @@ def _parse_name_list(text: str) -> tuple[str, ...]:
 
 def read_onsets(path: str | Path) -> OnsetTable:
     """Parse an ``_onsets.arff`` file. Raises :class:`ArffError` naming file and line."""
-    path = Path(path)
+    path = to_path(path)
     relation, attrs, rows = _parse(path)
     if attrs[0][1] != "NUMERIC":
         raise ArffError(f"{path}: first attribute must be the numeric onset time")
@@ -180,7 +181,7 @@ def read_onsets(path: str | Path) -> OnsetTable:
 
 def read_segments(path: str | Path) -> list[Segment]:
     """Parse a ``_segments.arff`` file into its song parts (the final 'end' row included)."""
-    path = Path(path)
+    path = to_path(path)
     _relation, attrs, rows = _parse(path)
     if len(attrs) < 5:
         raise ArffError(f"{path}: expected at least 5 segment attributes, found {len(attrs)}")
@@ -204,7 +205,7 @@ def read_segments(path: str | Path) -> list[Segment]:
 
 def read_beatinfo(path: str | Path) -> list[Beat]:
     """Parse a ``_beatinfo.arff`` file (AAM writes it without an ``@DATA`` line)."""
-    path = Path(path)
+    path = to_path(path)
     _relation, attrs, rows = _parse(path)
     if len(attrs) != 4:
         raise ArffError(f"{path}: expected 4 beat attributes, found {len(attrs)}")

@@ -169,8 +169,15 @@ def check_sources(root: Path, track_ids: Iterable[str], sources: dict[str, tuple
 
 def check_root(root: str | Path) -> Path:
     """Resolve ``root`` and check it looks like an AAM root; raise :class:`DatasetError`."""
-    path = Path(root)
-    if not path.is_dir():
+    from iad_tf.storage import StorageError, errors, to_path
+
+    try:
+        path = to_path(root)
+        with errors(path):
+            is_dir = path.is_dir()
+    except StorageError as exc:
+        raise DatasetError(str(exc)) from None
+    if not is_dir:
         raise DatasetError(f"{path}: no such directory")
     if not (path / ANNOTATIONS_DIR).is_dir():
         raise DatasetError(f"{path}: no {ANNOTATIONS_DIR}/ folder (not an AAM root?)")

@@ -8,17 +8,18 @@ from pathlib import Path
 import click
 
 from iad_tf.cli.options import check_writable, workers_option
+from iad_tf.cli.paths import IN_DIR, IN_FILE, OUT_DIR
 from iad_tf.config import FEATURE_CONFIGS, FEATURE_NAMES
 
 
 @click.command("build-records")
 @click.option(
     "--aam-root", "aam_roots", multiple=True, required=True,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="AAM root (annotations/ + audio-mixes-*/). Repeat for real + synthetic + remix folders.",
+    type=IN_DIR,
+    help="AAM root (annotations/ + audio-mixes-*/; a path or a URL). Repeat for real + synthetic + remix folders.",
 )
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Records directory to write (shards + manifest.json); shards and manifest already there are replaced.")
+@click.option("--out", "out_dir", required=True, type=OUT_DIR,
+              help="Records directory to write (a path or a URL) (shards + manifest.json); shards and manifest already there are replaced.")
 @workers_option
 @click.option("--features", "features", type=click.Choice(FEATURE_NAMES), default=FEATURE_NAMES[0], show_default=True,
               help="Named feature configuration: logmel (22.05 kHz, 128 mel bands, dB) or musicnn "
@@ -27,7 +28,7 @@ from iad_tf.config import FEATURE_CONFIGS, FEATURE_NAMES
               help="Frame labels from the onset events or from the segments' instrument lists.")
 @click.option("--val-fraction", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.1, show_default=True)
 @click.option("--test-fraction", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.1, show_default=True)
-@click.option("--split-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+@click.option("--split-file", type=IN_FILE, default=None,
               help="Explicit splits: lines '<id> <split>' or JSON {split: [ids]} (overrides the hash split).")
 @click.option("--shards-per-split", type=click.IntRange(min=1), default=None,
               help="Shards per split [default: auto, ~128 MB each].")
@@ -63,6 +64,7 @@ def build_records(
     from iad_tf.data.build import BuildError, BuildOptions
     from iad_tf.data.build import build_records as run
     from iad_tf.data.splits import SplitError
+    from iad_tf.storage import StorageError
 
     opts = BuildOptions(
         labels=labels, val_fraction=val_fraction, test_fraction=test_fraction, split_file=split_file,
@@ -80,7 +82,7 @@ def build_records(
             )
         else:
             result = run(list(aam_roots), out_dir, opts, cfg=feature_cfg)
-    except (BuildError, DatasetError, SplitError) as exc:
+    except (BuildError, DatasetError, SplitError, StorageError) as exc:
         raise click.ClickException(str(exc)) from None
     m = result.manifest
     click.echo(

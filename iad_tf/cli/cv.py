@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from iad_tf.cli.options import recipe_config, recipe_options, records_option
+from iad_tf.cli.paths import OUT_DIR, local_records, staged
 
 
 @click.command("cv")
@@ -23,16 +24,16 @@ from iad_tf.cli.options import recipe_config, recipe_options, records_option
 )
 @click.option(
     "--run-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=OUT_DIR,
     required=True,
-    help="Output directory: one training run per fold, out-of-fold predictions, report.json/.md "
+    help="Output directory (a path or a URL): one training run per fold, out-of-fold predictions, report.json/.md "
     "and decoder.json (rerun the same command to resume).",
 )
 def cv(
     model_name: str,
     records_dir: str,
     folds: int,
-    run_dir: Path,
+    run_dir: Any,
     config_file: Path | None,
     **overrides: Any,
 ) -> None:
@@ -49,20 +50,19 @@ def cv(
     from iad_tf.training.callbacks import TrainingDiverged
 
     try:
-        result = run_cv(
-            records_dir,
-            run_dir,
-            folds,
-            model_name,
-            cfg.train,
-            cfg.model,
-            cfg.feature,
-            verbose=2,
-            echo=click.echo,
-        )
+        with staged(run_dir) as stage:
+            result = run_cv(
+                local_records(records_dir),
+                stage.local,
+                folds,
+                model_name,
+                cfg.train,
+                cfg.model,
+                cfg.feature,
+                verbose=2,
+                echo=click.echo,
+            )
     except (ValueError, FileNotFoundError, TrainingDiverged) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(render_cv_report(result.report))
-    click.echo(
-        f"report: {result.run_dir / 'report.md'}; decoder: {result.run_dir / 'decoder.json'}"
-    )
+    click.echo(f"report: {run_dir / 'report.md'}; decoder: {run_dir / 'decoder.json'}")

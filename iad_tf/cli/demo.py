@@ -12,10 +12,12 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
 from iad_tf.cli.options import workers_option
+from iad_tf.cli.paths import OUT_DIR, staged
 from iad_tf.fileio import write_text
 
 
@@ -89,9 +91,9 @@ def _split_file(aam_root: Path, path: Path, n_val: int = 1, n_test: int = 2) -> 
 
 
 @click.command()
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
+@click.option("--out", "out_dir", type=OUT_DIR, default="demo-out",
               show_default=True, help="Where everything the demo makes goes (a new or empty folder, or an earlier demo's "
-                   "output, which is replaced).")
+                   "output, which is replaced; a URL: made locally, then uploaded).")
 @click.option("--tracks", type=click.IntRange(min=4), default=16, show_default=True,
               help="Synthetic songs to generate.")
 @click.option("--duration", type=click.FloatRange(min=10), default=40.0, show_default=True,
@@ -99,8 +101,13 @@ def _split_file(aam_root: Path, path: Path, n_val: int = 1, n_test: int = 2) -> 
 @click.option("--epochs", type=click.IntRange(min=1), default=12, show_default=True, help="CRNN epochs.")
 @workers_option
 @click.option("--seed", type=int, default=0, show_default=True)
-def demo(out_dir: Path, tracks: int, duration: float, epochs: int, workers: int, seed: int) -> None:
+def demo(out_dir: Any, tracks: int, duration: float, epochs: int, workers: int, seed: int) -> None:
     """Run the main job end to end on a small synthetic AAM corpus (no download needed)."""
+    with staged(out_dir, download=False) as stage:
+        _run_demo(stage.local, tracks, duration, epochs, workers, seed)
+
+
+def _run_demo(out_dir: Path, tracks: int, duration: float, epochs: int, workers: int, seed: int) -> None:
     prepare_demo_out(out_dir)
     aam, records, run = out_dir / "aam", out_dir / "records", out_dir / "run"
     export_dir, preds = out_dir / "export", out_dir / "predictions"

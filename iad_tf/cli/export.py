@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
+from iad_tf import storage
 from iad_tf.cli.options import check_writable
+from iad_tf.cli.paths import OUT_DIR, RUN_DIR, StoragePath, local_records, staged
 
 
 @click.command()
@@ -12,20 +16,20 @@ from iad_tf.cli.options import check_writable
     "--run",
     "run_dir",
     required=True,
-    type=click.Path(file_okay=False, path_type=str),
+    type=RUN_DIR,
     help="Run directory written by fit (model.keras, config.json).",
 )
 @click.option(
     "--out",
     "out_dir",
     required=True,
-    type=click.Path(file_okay=False, path_type=str),
-    help="Output folder.",
+    type=OUT_DIR,
+    help="Output folder (a path or a URL).",
 )
 @click.option(
     "--records",
     "records_dir",
-    type=click.Path(file_okay=False, path_type=str),
+    type=StoragePath(file_okay=False, as_str=True),
     default=None,
     help="Records directory (default: the one the run was trained on).",
 )
@@ -58,8 +62,8 @@ from iad_tf.cli.options import check_writable
     help="Also install the quantised model (float if none) as the default model in saved_models/.",
 )
 def export(
-    run_dir: str,
-    out_dir: str,
+    run_dir: Any,
+    out_dir: Any,
     records_dir: str | None,
     window_frames: int | None,
     quantize: str,
@@ -81,6 +85,8 @@ def export(
     <name>_stream_int8.tflite (else _int16x8).
     """
     check_writable(out_dir)
+    if ship and storage.is_remote(out_dir):
+        raise click.UsageError("--ship installs into this checkout: give a local --out")
     from iad_tf.export.checks import ExportCheckError
     from iad_tf.export.pipeline import ExportSettings
     from iad_tf.export.run import export_run
@@ -88,15 +94,16 @@ def export(
 
     try:
         settings = ExportSettings(quantize=quantize, name=name)
-        result = export_run(
-            run_dir,
-            out_dir,
-            records_dir,
-            settings,
-            window_frames,
-            progress=lambda msg: click.echo(f"... {msg}", err=True),
-            stream=StreamSettings(chunk_frames=chunk_frames, quantize=quantize != "none"),
-        )
+        with staged(run_dir) as run, staged(out_dir) as out:
+            result = export_run(
+                run.local,
+                out.local,
+                local_records(records_dir) if records_dir else None,
+                settings,
+                window_frames,
+                progress=lambda msg: click.echo(f"... {msg}", err=True),
+                stream=StreamSettings(chunk_frames=chunk_frames, quantize=quantize != "none"),
+            )
     except (ValueError, FileNotFoundError, ExportCheckError) as exc:
         raise click.ClickException(str(exc)) from None
     for check in result.checks:

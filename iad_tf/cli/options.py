@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 
 import click
 
+from iad_tf.cli.paths import StoragePath
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -35,9 +37,9 @@ def records_option(f: F) -> F:
     return click.option(
         "--records",
         "records_dir",
-        type=click.Path(file_okay=False, path_type=str),
+        type=StoragePath(file_okay=False, as_str=True),
         required=True,
-        help="Records directory written by build-records.",
+        help="Records directory written by build-records (a path or a URL).",
     )(f)
 
 
@@ -114,7 +116,7 @@ def recipe_options(f: F) -> F:
     f = click.option(
         "--config",
         "config_file",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=StoragePath(dir_okay=False),
         help="TOML file with [model], [train] and [feature] tables; options override it.",
     )(f)
     return click.option(
@@ -140,7 +142,15 @@ def recipe_config(config_file: Path | None, overrides: dict[str, Any]) -> Any:
 def check_writable(path: str | Path, option: str = "--out") -> None:
     """Fail at once, before any work, when ``path`` (a folder, maybe not there yet) cannot be
     created or written: its nearest existing ancestor must be a folder we can write into.
-    Creates nothing."""
+    Creates nothing. A URL: its scheme must be installed and its bucket reachable."""
+    from iad_tf import storage
+
+    if storage.is_remote(path) or isinstance(path, str) and storage.is_url(path):
+        try:
+            storage.check_bucket(storage.to_path(path))
+        except storage.StorageError as exc:
+            raise click.ClickException(f"{option} {exc}") from None
+        return
     target = Path(path).expanduser().absolute()
     probe = next((p for p in (target, *target.parents) if p.exists()), None)
     try:

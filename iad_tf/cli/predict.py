@@ -5,11 +5,11 @@ TF-free: LiteRT, numpy, soundfile/soxr and the numpy log-mel front end only.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from iad_tf.cli.options import check_writable
+from iad_tf.cli.paths import StoragePath, local_file, staged
+from iad_tf.storage import to_path
 
 
 def _odd_window(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
@@ -24,7 +24,7 @@ def _odd_window(ctx: click.Context, param: click.Parameter, value: int | None) -
 
 def _check_model_path(model_path: str) -> None:
     """A Keras model or SavedModel is not what predict runs: say how to get a .tflite."""
-    p = Path(model_path)
+    p = to_path(model_path)
     if p.suffix.lower() in (".keras", ".h5") or p.is_dir():
         raise click.UsageError(
             f"--model {model_path}: a Keras/TensorFlow model; predict runs an exported .tflite. "
@@ -34,11 +34,11 @@ def _check_model_path(model_path: str) -> None:
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.argument("paths", nargs=-1, required=True, type=StoragePath(as_str=True))
 @click.option(
     "--model",
     "model_path",
-    type=click.Path(path_type=str),
+    type=StoragePath(as_str=True),
     default=None,
     help="Exported .tflite (mel or waveform model; metadata embedded, or its .json beside "
     "it). Default: the shipped model.",
@@ -46,10 +46,10 @@ def _check_model_path(model_path: str) -> None:
 @click.option(
     "--out",
     "out_dir",
-    type=click.Path(file_okay=False, path_type=str),
+    type=StoragePath(file_okay=False, as_str=True),
     default="predictions",
     show_default=True,
-    help="Output folder.",
+    help="Output folder (a path or a URL).",
 )
 @click.option(
     "--format",
@@ -76,7 +76,7 @@ def _check_model_path(model_path: str) -> None:
 )
 @click.option(
     "--truth",
-    type=click.Path(dir_okay=False, path_type=str),
+    type=StoragePath(dir_okay=False, as_str=True),
     default=None,
     help="AAM onsets ARFF of the (single) song: score the prediction against it (frame "
     "F1, instruments missed and falsely detected) and draw truth vs prediction with --plot.",
@@ -122,29 +122,30 @@ def predict(
     from iad_tf.inference.predict import predict_paths
 
     if truth is not None:
-        if len(paths) != 1 or not Path(paths[0]).is_file():
+        if len(paths) != 1 or not to_path(paths[0]).is_file():
             raise click.UsageError("--truth scores one song: give exactly one audio file")
-        if not Path(truth).is_file():
+        if not to_path(truth).is_file():
             raise click.UsageError(f"--truth {truth}: no such file")
     if model_path is not None:
         _check_model_path(model_path)
-    try:
-        model = load_model(model_path or default_model_path(), threads=threads)
-    except ModelError as exc:
-        raise click.ClickException(str(exc)) from None
     check_writable(out_dir)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)  # an error here is one line, not per song
-    for note in model.notes:
-        click.echo(f"note: {note}", err=True)
-    report = predict_paths(
-        paths,
-        model,
-        out_dir,
-        fmt=fmt,
-        plot=plot,  # type: ignore[arg-type]
-        median_window=median_window,
-        truth=truth,
-    )
+    with local_file(model_path) as local_model, local_file(truth) as local_truth:
+        try:
+            model = load_model(local_model or default_model_path(), threads=threads)
+        except ModelError as exc:
+            raise click.ClickException(str(exc)) from None
+        for note in model.notes:
+            click.echo(f"note: {note}", err=True)
+        with staged(out_dir, download=False) as out:
+            report = predict_paths(
+                paths,
+                model,
+                out.local,
+                fmt=fmt,
+                plot=plot,  # type: ignore[arg-type]
+                median_window=median_window,
+                truth=local_truth,
+            )
     n_ok, n_bad = len(report.results), len(report.failures)
     if n_ok:
         click.echo(f"{n_ok} song(s) written to {out_dir}/")

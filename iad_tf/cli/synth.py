@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import functools
 import time
+from pathlib import Path
+from typing import Any
 
 import click
 
 from iad_tf.cli.options import seed_option, workers_option
+from iad_tf.cli.paths import OUT_DIR, StoragePath, local_file, staged
 from iad_tf.synth.bank_songs import DEFAULT_MAX_SHIFT, MAX_SHIFT_LIMIT, SOUNDFONT_VOICES
 
 
@@ -23,13 +26,13 @@ def _sample_rate_option(f, default: str | None = "44100"):  # noqa: ANN001, ANN2
 
 
 @click.command()
-@click.option("--out", "out", type=click.Path(file_okay=False), required=True, help="Output AAM root.")
+@click.option("--out", "out", type=OUT_DIR, required=True, help="Output AAM root (a path or a URL).")
 @click.option("--tracks", type=click.IntRange(min=1), default=10, show_default=True, help="Number of songs.")
 @seed_option
 @click.option("--duration", type=click.FloatRange(min=1.0), default=60.0, show_default=True, help="Seconds per song.")
 @workers_option
 @click.option(
-    "--soundfont", type=click.Path(dir_okay=False), default=None,
+    "--soundfont", type=StoragePath(dir_okay=False, as_str=True), default=None,
     help="GM soundfont (.sf2); default: TimGM6mb.sf2 shipped with pretty_midi.",
 )
 @click.option(
@@ -54,7 +57,7 @@ def _sample_rate_option(f, default: str | None = "44100"):  # noqa: ANN001, ANN2
 )
 @functools.partial(_sample_rate_option, default=None)
 def synth(
-    out: str,
+    out: Any,
     tracks: int,
     seed: int,
     duration: float,
@@ -83,19 +86,20 @@ def synth(
             rate = int(sample_rate)
         else:
             rate = load_bank(bank).sample_rate if bank else DEFAULT_SAMPLE_RATE
-        cfg = SynthConfig(
-            tracks=tracks,
-            seed=seed,
-            duration=duration,
-            sample_rate=rate,
-            soundfont=soundfont or "",
-            instruments=parse_instruments(list(instruments)),
-            voices=voices,
-            max_shift=max_shift,
-            holdout_folds=holdout_folds,
-        )
         t0 = time.perf_counter()
-        results = synthesize(out, cfg, workers=workers)
+        with local_file(soundfont) as sf2, staged(out) as stage:
+            cfg = SynthConfig(
+                tracks=tracks,
+                seed=seed,
+                duration=duration,
+                sample_rate=rate,
+                soundfont=str(sf2 or ""),
+                instruments=parse_instruments(list(instruments)),
+                voices=voices,
+                max_shift=max_shift,
+                holdout_folds=holdout_folds,
+            )
+            results = synthesize(stage.local, cfg, workers=workers)
     except (SynthUnavailable, BankError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     wall = time.perf_counter() - t0
@@ -111,10 +115,11 @@ def synth(
 
 @click.command()
 @click.option(
-    "--aam-root", type=click.Path(file_okay=False), required=True,
-    help="AAM root with annotations/ and audio-multitracks-*/ stems.",
+    "--aam-root", type=StoragePath(file_okay=False), required=True,
+    help="AAM root with annotations/ and audio-multitracks-*/ stems (a path, or a URL: copied "
+    "to a local folder first).",
 )
-@click.option("--out", "out", type=click.Path(file_okay=False), required=True, help="Output AAM root.")
+@click.option("--out", "out", type=OUT_DIR, required=True, help="Output AAM root (a path or a URL).")
 @click.option("--per-track", type=click.IntRange(min=1), default=4, show_default=True, help="Remixes per source track.")
 @seed_option
 @workers_option
@@ -145,8 +150,8 @@ def synth(
 @click.pass_context
 def remix(
     ctx: click.Context,
-    aam_root: str,
-    out: str,
+    aam_root: Any,
+    out: Any,
     per_track: int,
     seed: int,
     workers: int,
@@ -186,8 +191,9 @@ def remix(
         raise click.UsageError(f"{', '.join(only_across)} need(s) --across-songs N")
     try:
         if across_songs is not None:
-            _across(aam_root, out, across_songs, seed, workers, min_gain_db, max_gain_db,
-                    int(sample_rate), holdout_folds, pitch_shift, duration)
+            with staged(aam_root) as src, staged(out) as stage:
+                _across(src.local, stage.local, str(out), across_songs, seed, workers, min_gain_db,
+                        max_gain_db, int(sample_rate), holdout_folds, pitch_shift, duration)
             return
         cfg = RemixConfig(
             per_track=per_track,
@@ -197,7 +203,9 @@ def remix(
             sample_rate=int(sample_rate),
             stems=stems,
         )
-        records, skipped = remix_corpus(aam_root, out, cfg, workers=workers, tracks=list(tracks) or None)
+        with staged(aam_root) as src, staged(out) as stage:
+            records, skipped = remix_corpus(src.local, stage.local, cfg, workers=workers,
+                                            tracks=list(tracks) or None)
     except (RemixError, DatasetError, AudioError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     for line in skipped:
@@ -207,7 +215,7 @@ def remix(
 
 
 def _across(
-    aam_root: str, out: str, n: int, seed: int, workers: int, min_gain_db: float, max_gain_db: float,
+    aam_root: Path, out: Path, shown: str, n: int, seed: int, workers: int, min_gain_db: float, max_gain_db: float,
     sample_rate: int, holdout_folds: int, pitch_shift: int, duration: float,
 ) -> None:
     from iad_tf.synth.across import BALANCE_FILE, AcrossConfig, across_corpus
@@ -221,8 +229,8 @@ def _across(
         click.echo(f"skipped {line}", err=True)
     click.echo(format_report(result.report))
     click.echo(
-        f"wrote {result.rendered} cross-song tracks ({result.audio_s:.0f} s of audio) to {out} "
+        f"wrote {result.rendered} cross-song tracks ({result.audio_s:.0f} s of audio) to {shown} "
         f"in {result.wall_s:.1f} s ({result.audio_s / max(result.wall_s, 1e-9):.1f} s of audio per "
         f"wall second; {len(result.records) - result.rendered} kept from an earlier run); "
-        f"balance report: {out}/{BALANCE_FILE}"
+        f"balance report: {shown}/{BALANCE_FILE}"
     )

@@ -9,25 +9,29 @@ Pipeline (every per-track step is the local path's own function, no second imple
            main output (split, record bytes, summary) | side output "skipped" (bad tracks)
       -> Partition by split -> WriteToTFRecord per split (fixed shard count,
          ``<split>-00000-of-0000N.tfrecord``)
-      -> summaries and skipped entries as JSON lines in ``OUT/.beam-<id>/``
+      -> Flatten(written shard names) -> Map(count_and_hash)
+      -> summaries, skipped entries and shard counts/hashes as JSON lists in ``OUT/.beam-<id>/``
 
-The driver then reads those small files back, counts and hashes every shard and assembles the
-manifest with :func:`iad_tf.data.build.assemble_manifest` (statistics accumulated in
+Each written shard is counted and hashed inside the pipeline (a step after the write), so
+the driver reads only small JSON lines back and assembles the manifest with :func:`iad_tf.data.build.assemble_manifest` (statistics accumulated in
 track-id order, so they equal the local build's to the last bit). Records hold the same
 tracks, arrays and splits as the local build; which shard a track lands in is Beam's choice.
 
 Differences from the local runner: no per-track cache (a failed pipeline is rerun whole;
 cluster runners retry failed work items themselves); with auto sharding the shard count is
 fixed before the pipeline runs, from the audio durations in the file headers; a split whose
-tracks were skipped may keep an empty shard. Workers must see the input and output paths
-(a shared filesystem mounted at the same path on every worker) and have iad-tf installed.
+tracks were skipped may keep an empty shard. Roots and ``out`` may be URLs: workers read
+audio through :mod:`iad_tf.storage` (fsspec) and write shards through Beam's own file
+systems (``apache-beam[gcp,aws]``; ``--s3_endpoint_url`` and friends in ``--beam-options``);
+local paths must be mounted at the same path on every worker. Workers need iad-tf installed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import shlex
-import shutil
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -89,8 +93,14 @@ def estimated_frames(track: Track, cfg: FeatureConfig) -> int:
     """Frames the track will have, from its audio header (0 when unreadable: the worker reports it)."""
     import soundfile as sf
 
+    from iad_tf import storage
+
     try:
-        info = sf.info(str(track.audio))
+        if storage.is_remote(track.audio):
+            with storage.open_file(track.audio) as fh:
+                info = sf.info(fh)
+        else:
+            info = sf.info(str(track.audio))
         seconds = info.frames / info.samplerate
     except Exception:  # noqa: BLE001 - librosa/audioread fallback (as load_audio)
         try:
@@ -146,8 +156,39 @@ def _record_bytes(element: tuple[str, bytes, dict[str, Any]]) -> bytes:
     return element[1]
 
 
-def _summary_json(element: tuple[str, bytes, dict[str, Any]]) -> str:
-    return json.dumps(element[2])
+def _summary(element: tuple[str, bytes, dict[str, Any]]) -> dict[str, Any]:
+    return element[2]
+
+
+@contextlib.contextmanager
+def loopback_grpc(beam_args: Sequence[str]) -> Iterator[None]:
+    """For a local DirectRunner run, bind Beam's gRPC servers to 127.0.0.1.
+
+    The portable DirectRunner (``--direct_running_mode=multi_processing``) serves its SDK
+    worker processes over gRPC control/data/state/logging servers that
+    ``apache_beam.runners.portability.fn_api_runner.worker_handlers.GrpcServer`` binds to
+    ``[::]:0``, every interface, though its workers are local processes dialling ``localhost``.
+    Within this block ``grpc.server`` returns servers whose ``[::]:`` bindings become
+    ``127.0.0.1:``; other runners (a cluster) are left alone."""
+    runner = next((a.split("=", 1)[1] for a in beam_args if a.startswith("--runner=")), "DirectRunner")
+    if runner not in ("DirectRunner", "direct"):
+        yield
+        return
+    import grpc
+
+    real = grpc.server
+
+    def loopback_server(*args: Any, **kwargs: Any) -> Any:
+        server = real(*args, **kwargs)
+        add = server.add_insecure_port
+        server.add_insecure_port = lambda address: add(re.sub(r"^\[::\]:", "127.0.0.1:", address))
+        return server
+
+    grpc.server = loopback_server
+    try:
+        yield
+    finally:
+        grpc.server = real
 
 
 def run_pipeline(
@@ -160,11 +201,10 @@ def run_pipeline(
 ) -> None:
     """Build and run the pipeline; blocks until it finishes (raises on failure)."""
     beam = import_beam()
-    from apache_beam.io.textio import WriteToText
     from apache_beam.io.tfrecordio import WriteToTFRecord
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    with beam.Pipeline(options=PipelineOptions(list(beam_args))) as p:
+    with loopback_grpc(beam_args), beam.Pipeline(options=PipelineOptions(list(beam_args))) as p:
         results = (
             p
             | "ListTracks" >> beam.Create(items)
@@ -173,10 +213,11 @@ def run_pipeline(
         )
         records = results.records
         parts = records | "BySplit" >> beam.Partition(_split_index, len(SPLITS))
+        written = []
         for k, split in enumerate(SPLITS):
             if split not in shard_counts:
                 continue
-            (
+            written.append(
                 parts[k]
                 | f"Bytes[{split}]" >> beam.Map(_record_bytes)
                 | f"Write[{split}]" >> WriteToTFRecord(
@@ -184,35 +225,59 @@ def run_pipeline(
                     num_shards=shard_counts[split], shard_name_template=SHARD_TEMPLATE,
                 )
             )
-        (
-            records
-            | "SummaryJson" >> beam.Map(_summary_json)
-            | "WriteSummaries" >> WriteToText(str(side_dir / "summaries"), file_name_suffix=".jsonl")
+        shard_rows = (  # each shard counted and hashed by a worker once written: the driver reads none
+            written
+            | "Shards" >> beam.Flatten()
+            | "CountAndHash" >> beam.Map(_shard_info)
         )
-        (
-            results[SKIPPED_TAG]
-            | "SkippedJson" >> beam.Map(json.dumps)
-            | "WriteSkipped" >> WriteToText(str(side_dir / "skipped"), file_name_suffix=".jsonl")
-        )
+        _save_side(beam, shard_rows, "shards", side_dir)
+        _save_side(beam, records | "Summaries" >> beam.Map(_summary), "summaries", side_dir)
+        _save_side(beam, results[SKIPPED_TAG], "skipped", side_dir)
 
 
-def _read_jsonl(side_dir: Path, stem: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for path in sorted(side_dir.glob(f"{stem}*.jsonl")):
-        rows.extend(json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
-    return rows
+def _save_side(beam: Any, rows: Any, name: str, side_dir: Any) -> None:
+    """Collect the small JSON-able ``rows`` into one list and write it, from a worker, to
+    ``side_dir/<name>.json`` through the storage layer (one whole upload; Beam's text sink
+    would write an empty file for an empty collection, which S3 refuses as a multipart upload
+    of no parts)."""
+    (rows | f"Collect[{name}]" >> beam.combiners.ToList()
+          | f"Save[{name}]" >> beam.Map(_save_json, str(side_dir / f"{name}.json")))
 
 
-def count_and_hash(path: Path, chunk: int = 1 << 20) -> dict[str, Any]:
+def _save_json(rows: list[Any], path: str) -> None:
+    from iad_tf import storage
+
+    with storage.atomic_write(storage.to_path(path)) as tmp:
+        tmp.write_text(json.dumps(rows), encoding="utf-8")
+
+
+def _read_side(side_dir: Any, name: str) -> list[dict[str, Any]]:
+    path = side_dir / f"{name}.json"
+    if not path.is_file():
+        raise BuildError(f"{path}: the pipeline finished but did not write it")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _shard_info(path: str) -> dict[str, Any]:
+    """(A pipeline step) one written shard -> ``{"name", "records", "sha256"}``."""
+    from apache_beam.io.filesystems import FileSystems
+
+    info = count_and_hash(path, open_file=lambda p: FileSystems.open(
+        p, compression_type="uncompressed"))
+    return {"name": FileSystems.split(path)[1], **info}
+
+
+def count_and_hash(path: Any, chunk: int = 1 << 20, open_file: Any = None) -> dict[str, Any]:
     """``{"records": n, "sha256": hex}`` of one TFRecord file in a single pass, without
     TensorFlow: walks the framing (uint64 length, 4-byte CRC, data, 4-byte CRC); a truncated
-    file raises :class:`BuildError`. CRCs are left to ``tfrecords-tools verify``."""
+    file raises :class:`BuildError`. CRCs are left to ``tfrecords-tools verify``.
+    ``open_file(path)``: how to open it (default: the builtin ``open``, binary)."""
     import hashlib
     import struct
 
     sha = hashlib.sha256()
     n = 0
-    with open(path, "rb") as fh:
+    with (open_file(path) if open_file else open(path, "rb")) as fh:
         while header := fh.read(12):
             if len(header) < 12:
                 raise BuildError(f"{path}: truncated record header after {n} record(s)")
@@ -228,15 +293,17 @@ def count_and_hash(path: Path, chunk: int = 1 << 20) -> dict[str, Any]:
     return {"records": n, "sha256": sha.hexdigest()}
 
 
-def shard_infos(out: Path, shard_counts: dict[str, int]) -> dict[str, dict[str, Any]]:
-    """``{shard name: {"records", "sha256"}}`` of the written shards, in split order."""
+def shard_infos(out: Path, side_dir: Path, shard_counts: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """``{shard name: {"records", "sha256"}}`` of the written shards, in split order, as the
+    pipeline counted and hashed them (``side_dir/shards*.jsonl``)."""
+    found = {r.pop("name"): r for r in _read_side(side_dir, "shards")}
     info: dict[str, dict[str, Any]] = {}
     for split in SPLITS:
         for k in range(shard_counts.get(split, 0)):
-            path = out / shard_name(split, k, shard_counts[split])
-            if not path.is_file():
-                raise BuildError(f"{path}: the pipeline finished but did not write this shard")
-            info[path.name] = count_and_hash(path)
+            name = shard_name(split, k, shard_counts[split])
+            if name not in found:
+                raise BuildError(f"{out / name}: the pipeline finished but did not write this shard")
+            info[name] = found[name]
     return info
 
 
@@ -252,6 +319,8 @@ def build_records_beam(
     ``beam_args``: pipeline flags (``--runner=...``); default: DirectRunner with
     ``options.workers`` processes. Raises :class:`BuildError` as the local build does.
     """
+    from iad_tf import storage
+
     opts = options or BuildOptions()
     cfg = cfg or FeatureConfig()
     classes = tuple(AAM_CLASSES)
@@ -261,9 +330,12 @@ def build_records_beam(
     if not usable:
         check_outcome(0, skipped, roots, opts.strict)
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    _clear_outputs(out)
+    out = storage.to_path(out_dir)
+    storage.check_bucket(out)
+    with storage.errors(out):
+        out.mkdir(parents=True, exist_ok=True)
+        if out.exists():
+            _clear_outputs(out)
     shard_counts = plan_shards(usable, split_of, opts, cfg, len(classes))
     side_dir = out / f".beam-{uuid.uuid4().hex[:12]}"
     items = [(t, split_of[t.track_id]) for t in usable]
@@ -274,16 +346,18 @@ def build_records_beam(
         except Exception as exc:  # noqa: BLE001 - runner errors come in many types
             first = (str(exc).strip().splitlines() or [""])[0][:500]
             raise BuildError(f"beam pipeline failed ({' '.join(args)}): {type(exc).__name__}: {first}") from exc
-        summaries = _read_jsonl(side_dir, "summaries")
-        skipped = sorted(skipped + _read_jsonl(side_dir, "skipped"), key=lambda p: (p["track"], p["file"]))
+        if storage.is_remote(out):  # written by Beam's own file system: list afresh
+            out.fs.invalidate_cache()
+        summaries = _read_side(side_dir, "summaries")
+        skipped = sorted(skipped + _read_side(side_dir, "skipped"), key=lambda p: (p["track"], p["file"]))
         try:
             check_outcome(len(summaries), skipped, roots, opts.strict)
         except BuildError:
             _clear_outputs(out)
             raise
-        shards = shard_infos(out, shard_counts)
+        shards = shard_infos(out, side_dir, shard_counts)
     finally:
-        shutil.rmtree(side_dir, ignore_errors=True)
+        storage.remove_tree(side_dir)
     manifest = assemble_manifest(summaries, shards, skipped, cfg, classes, opts.labels, root_generators(roots))
     from tfrecords_tools.reader import write_manifest
 

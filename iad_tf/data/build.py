@@ -17,6 +17,11 @@ Three stages:
    is either complete (manifest present) or resumable.
 
 Memory stays bounded: workers hold one track each; the parent only small summaries.
+
+Roots and ``out_dir`` may be URLs (:mod:`iad_tf.storage`): audio is streamed from the store
+into the decoder, the cache lives in ``OUT/.work/`` in the store (a rerun anywhere resumes),
+each split's shards are written to a local temporary folder and uploaded when complete, and
+``manifest.json`` is uploaded last (a reader trusts nothing without it).
 """
 
 from __future__ import annotations
@@ -27,7 +32,6 @@ import json
 import math
 import multiprocessing
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -38,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from iad_tf import storage
 from iad_tf.aam.arff import ArffError, read_onsets, read_segments
 from iad_tf.aam.dataset import Problem, Track, discover, root_generators
 from iad_tf.aam.labels import (
@@ -54,7 +59,6 @@ from iad_tf.audio import AudioError, file_logmel
 from iad_tf.config import AAM_CLASSES, FeatureConfig
 from iad_tf.data.records import SPLITS, record_schema
 from iad_tf.data.splits import assign_split, check_fractions, read_split_file
-from iad_tf.fileio import atomic_path
 from tfrecords_tools import Schema
 
 LABEL_MODES: tuple[str, ...] = ("onsets", "segments")
@@ -98,8 +102,8 @@ class BuildOptions:
 class BuildResult:
     """What a build wrote: the manifest (as written) and where."""
 
-    out_dir: Path
-    manifest_path: Path
+    out_dir: storage.AnyPath
+    manifest_path: storage.AnyPath
     manifest: dict[str, Any]
     computed: int = 0  # tracks computed in this run (the rest came from the cache)
     reused: int = 0
@@ -188,11 +192,10 @@ def to_record(arrays: dict[str, Any], split: str) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- cache
 
 
-def _file_sig(path: Path | None) -> list[Any]:
+def _file_sig(path: storage.AnyPath | None) -> list[Any]:
     if path is None:
         return [None]
-    st = path.stat()
-    return [str(path.resolve()), st.st_size, st.st_mtime_ns]
+    return storage.signature(path)
 
 
 def fingerprint(
@@ -213,15 +216,15 @@ def fingerprint(
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
-def _cache_path(work: Path, track_id: str) -> Path:
+def _cache_path(work: storage.AnyPath, track_id: str) -> storage.AnyPath:
     return work / f"{track_id}.npz"
 
 
-def save_cached(path: Path, arrays: dict[str, Any], fp: str) -> None:
+def save_cached(path: storage.AnyPath, arrays: dict[str, Any], fp: str) -> None:
     """Write one track's arrays atomically (temporary name, then rename). mel as float16."""
     meta = {k: arrays[k] for k in ("track_id", "source_id", "sources", "audio", "duration_s")}
     meta["n_frames"] = int(np.asarray(arrays["mel"]).shape[0])
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+    with storage.atomic_write(path) as tmp, open(tmp, "wb") as fh:
         np.savez(
             fh,
             mel=np.asarray(arrays["mel"]).astype(np.float16),
@@ -233,18 +236,19 @@ def save_cached(path: Path, arrays: dict[str, Any], fp: str) -> None:
         os.fsync(fh.fileno())
 
 
-def cached_meta(path: Path) -> dict[str, Any]:
+def cached_meta(path: storage.AnyPath) -> dict[str, Any]:
     """The small metadata of a cached track (track_id, source_id, audio, duration_s, n_frames)."""
-    with np.load(path, allow_pickle=False) as z:
+    with storage.open_file(path) as fh, np.load(fh, allow_pickle=False) as z:
         return json.loads(str(z["meta"]))
 
 
-def load_cached(path: Path, fp: str | None = None) -> dict[str, Any] | None:
+def load_cached(path: storage.AnyPath, fp: str | None = None) -> dict[str, Any] | None:
     """A cached track (mel float16), or ``None`` when absent, unreadable or stale."""
-    if not path.is_file():
-        return None
+    with storage.errors(path):
+        if not path.is_file():
+            return None
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with storage.open_file(path) as fh, np.load(fh, allow_pickle=False) as z:
             if fp is not None and str(z["fingerprint"]) != fp:
                 return None
             out: dict[str, Any] = json.loads(str(z["meta"]))
@@ -262,7 +266,7 @@ class _Job:
     labels: str
     classes: tuple[str, ...]
     overrun_s: float
-    cache: Path
+    cache: storage.AnyPath
     fingerprint: str
 
 
@@ -384,12 +388,14 @@ def auto_shards(n_tracks: int, n_bytes: int) -> int:
     return max(1, min(n_tracks, math.ceil(n_bytes / TARGET_SHARD_BYTES)))
 
 
-def _clear_outputs(out: Path) -> None:
+def _clear_outputs(out: storage.AnyPath) -> None:
     """Remove a previous manifest and every shard of a build (``<split>-NNNNN-of-NNNNN
     .tfrecord``, complete or temporary) from ``out``; other files are left alone."""
     from tfrecords_tools.reader import SHARD_RE
 
-    (out / "manifest.json").unlink(missing_ok=True)
+    manifest = out / "manifest.json"
+    if manifest.exists():
+        manifest.unlink()
     for p in out.iterdir():
         m = SHARD_RE.match(p.name.removesuffix(".tmp"))
         if p.is_file() and m is not None and m.group("prefix") in SPLITS:
@@ -397,29 +403,39 @@ def _clear_outputs(out: Path) -> None:
 
 
 def _write_split(
-    out: Path,
+    out: storage.AnyPath,
     split: str,
     ids: list[str],
-    work: Path,
+    work: storage.AnyPath,
     n_shards: int,
     schema: Schema,
     progress: bool,
     on_track: Callable[[dict[str, Any]], None],
 ) -> dict[str, dict[str, Any]]:
-    """Write one split's shards from the cache, in ``ids`` order; ``on_track`` sees each."""
+    """Write one split's shards from the cache, in ``ids`` order; ``on_track`` sees each.
+    For a URL ``out`` the shards are written locally and each uploaded when complete."""
+    import tempfile
+
     from tqdm import tqdm
 
     from tfrecords_tools.writer import ShardedWriter
 
-    with ShardedWriter(out, split, n_shards, schema) as writer:
-        for tid in tqdm(ids, desc=f"writing {split}", unit="track", disable=None if progress else True):
-            cached = load_cached(_cache_path(work, tid))
-            if cached is None:
-                raise BuildError(f"{_cache_path(work, tid)}: cache file vanished or is damaged")
-            cached["split"] = split
-            on_track(cached)
-            writer.write(to_record(cached, split))
-        return writer.close()
+    with tempfile.TemporaryDirectory(prefix="iad-tf-shards-") as tmp:
+        stage = Path(tmp) if storage.is_remote(out) else out
+        with ShardedWriter(stage, split, n_shards, schema) as writer:
+            for tid in tqdm(ids, desc=f"writing {split}", unit="track", disable=None if progress else True):
+                cached = load_cached(_cache_path(work, tid))
+                if cached is None:
+                    raise BuildError(f"{_cache_path(work, tid)}: cache file vanished or is damaged")
+                cached["split"] = split
+                on_track(cached)
+                writer.write(to_record(cached, split))
+            info = writer.close()
+        if stage is not out:
+            for name in info:
+                storage.put_file(stage / name, out / name)
+                (stage / name).unlink()
+        return info
 
 
 def plan_tracks(
@@ -490,11 +506,13 @@ def build_records(
     classes = tuple(AAM_CLASSES)
     usable, split_of, skipped = plan_tracks(roots, opts)
 
-    out = Path(out_dir)
+    out = storage.to_path(out_dir)
+    storage.check_bucket(out)
     work = out / WORK_DIR
-    work.mkdir(parents=True, exist_ok=True)
-    for stale in work.glob("*.tmp"):
-        stale.unlink(missing_ok=True)
+    with storage.errors(work):
+        work.mkdir(parents=True, exist_ok=True)
+        for stale in work.glob("*.tmp"):
+            stale.unlink(missing_ok=True)
 
     jobs: list[_Job] = []
     reused = 0
@@ -504,7 +522,8 @@ def build_records(
         if load_cached(cache, fp) is not None:
             reused += 1
             continue
-        cache.unlink(missing_ok=True)
+        if cache.exists():
+            cache.unlink()
         jobs.append(_Job(t, cfg, opts.labels, classes, opts.overrun_s, cache, fp))
     failed = _run_jobs(jobs, opts.workers, opts.progress)
     skipped.extend(failed)
@@ -516,9 +535,9 @@ def build_records(
     manifest = _assemble(out, work, good, split_of, skipped, cfg, classes, opts, root_generators(roots))
     from tfrecords_tools.reader import write_manifest
 
-    manifest_path = write_manifest(out, manifest)
+    manifest_path = write_manifest(out, manifest)  # last: the commit marker
     if not opts.keep_cache:
-        shutil.rmtree(work, ignore_errors=True)
+        storage.remove_tree(work)
     return BuildResult(out, manifest_path, manifest, computed=len(jobs) - len(failed), reused=reused, skipped=skipped)
 
 
@@ -613,8 +632,8 @@ def assemble_manifest(
 
 
 def _assemble(
-    out: Path,
-    work: Path,
+    out: storage.AnyPath,
+    work: storage.AnyPath,
     good: list[Track],
     split_of: dict[str, str],
     skipped: list[dict[str, str]],

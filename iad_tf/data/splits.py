@@ -56,7 +56,9 @@ def hash_split(source_id: str, val_fraction: float = 0.1, test_fraction: float =
 
 def read_split_file(path: str | Path) -> dict[str, str]:
     """Parse a split file (see module docstring) into {id: split}."""
-    path = Path(path)
+    from iad_tf.storage import to_path
+
+    path = to_path(path)
     try:
         text = read_text(path)
     except ValueError as exc:

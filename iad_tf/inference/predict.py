@@ -25,6 +25,7 @@ from iad_tf.inference.segments import Segment, seconds_active, to_segments
 from iad_tf.inference.waveform import waveform_probabilities_blocks
 from iad_tf.inference.windows import Stitcher, iter_windows, silence_db
 from iad_tf.postprocess import Presence, decide_song
+from iad_tf.storage import to_path
 
 #: Presence confidence of a model without a presence gate: the mean of its top 3 seconds.
 DEFAULT_CONFIDENCE_SECONDS = 3.0
@@ -162,7 +163,7 @@ def predict_audio(
     )
     segs = to_segments(decisions, probs, md.classes, cfg.frame_seconds, duration)
     instruments = song_instruments(md.classes, probs, decisions, gate, cfg.frame_seconds)
-    return SongPrediction(Path(path), duration, probs, decisions, segs, instruments)
+    return SongPrediction(to_path(path), duration, probs, decisions, segs, instruments)
 
 
 def segments_csv(segments: Sequence[Segment]) -> str:
@@ -260,7 +261,7 @@ def find_audio(paths: Iterable[str | Path]) -> tuple[list[AudioJob], list[str]]:
         taken.add(unique)
         jobs.append(AudioJob(path, unique))
 
-    for p in map(Path, paths):
+    for p in map(to_path, paths):
         if p.is_dir():
             found = sorted(
                 f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS

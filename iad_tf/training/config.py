@@ -243,7 +243,9 @@ def _from_dict(cls: type, data: dict[str, Any], table: str) -> Any:
 
 def load_toml(path: str | Path) -> RunConfig:
     """Read ``[model]``, ``[train]`` and ``[feature]`` tables; raise ValueError naming the file."""
-    path = Path(path)
+    from iad_tf.storage import to_path
+
+    path = to_path(path)
     try:
         data = tomllib.loads(read_text(path))
     except FileNotFoundError as exc:

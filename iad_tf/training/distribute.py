@@ -33,16 +33,34 @@ Two differences from one device, both inherent to Keras 3 + tf.distribute:
 
 The strategy must be created before TensorFlow runs anything (``MultiWorkerMirroredStrategy``
 configures the runtime), so the CLI calls :func:`make_strategy` first.
+
+Failing loudly: creating a ``MultiWorkerMirroredStrategy`` blocks, in TensorFlow's C++ and
+deaf to signals, until every worker of ``TF_CONFIG`` is up. :func:`make_strategy` gives up
+after ``peer_timeout_s`` (``fit --peer-timeout``) with one line naming the workers that never
+appeared; Ctrl-C ends a waiting worker at once. :func:`stop_on_signals` makes SIGTERM/SIGINT stop a
+waiting or training worker promptly: a ``KeyboardInterrupt`` in the main thread (Keras stops
+between steps; ``backup/`` holds the last finished epoch, so rerunning resumes) and, when the
+main thread is stuck inside TensorFlow (a collective waiting for a peer that died), an exit
+after a short grace period.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 STRATEGIES: tuple[str, ...] = ("default", "mirrored", "multiworker")
+#: Seconds a multi-worker task waits for its peers before it gives up (``--peer-timeout``).
+DEFAULT_PEER_TIMEOUT_S = 300.0
+#: Seconds between a stop signal and a forced exit when the main thread cannot be interrupted.
+STOP_GRACE_S = 15.0
 
 
 class StrategyError(ValueError):
@@ -74,12 +92,16 @@ def read_tf_config(env: dict[str, str] | None = None) -> dict[str, Any]:
     return cfg
 
 
-def make_strategy(name: str) -> Any:
-    """A ``tf.distribute.Strategy`` for ``name`` in :data:`STRATEGIES` (see module docstring)."""
+def make_strategy(name: str, peer_timeout_s: float = DEFAULT_PEER_TIMEOUT_S) -> Any:
+    """A ``tf.distribute.Strategy`` for ``name`` in :data:`STRATEGIES` (see module docstring).
+
+    ``multiworker``: when the other workers do not all start within ``peer_timeout_s``, the
+    process is ended (SIGKILL) after one line on stderr naming them (:func:`_with_deadline`)."""
     if name not in STRATEGIES:
         raise StrategyError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
     if name == "multiworker":
-        read_tf_config()
+        cfg = read_tf_config()
+        return _with_deadline(multiworker_strategy_class(), cfg, peer_timeout_s)
     import tensorflow as tf
 
     if name == "default":
@@ -88,7 +110,85 @@ def make_strategy(name: str) -> Any:
         devices = [d.name for d in tf.config.list_logical_devices("GPU")]
         devices = devices or [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices=devices)
-    return multiworker_strategy_class()()
+    raise AssertionError(name)
+
+
+#: The start-up watchdog: a separate small process (TensorFlow holds the GIL while it waits, so
+#: no thread of ours could run): after the deadline it prints the line and kills the worker
+#: (SIGKILL: TensorFlow's preemption notifier catches SIGTERM once the cluster starts forming).
+_WATCHDOG = """
+import os, signal, sys, time
+pid, seconds, line = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    if os.getppid() != pid:
+        sys.exit(0)
+    time.sleep(0.2)
+sys.stderr.write("Error: " + line + "\\n")
+sys.stderr.flush()
+os.kill(pid, signal.SIGKILL)
+"""
+
+
+def _with_deadline(cls: type, tf_config: dict[str, Any], timeout_s: float) -> Any:
+    """``cls()``, which blocks inside TensorFlow (holding the GIL, deaf to Python signal
+    handlers) until every worker of ``tf_config`` is up. Meanwhile SIGINT takes its default
+    action (nothing is written yet; SIGTERM is caught by TensorFlow's preemption notifier
+    there) and a watchdog process ends this one with one line when ``timeout_s`` passes."""
+    import subprocess
+
+    task = tf_config["task"]
+    me = tf_config["cluster"][task["type"]][task["index"]]
+    peers = [a for t in tf_config["cluster"].values() for a in t if a != me]
+    line = (f"--strategy multiworker: {task['type']} {task['index']} ({me}) waited {timeout_s:g} s "
+            f"(--peer-timeout) for {', '.join(peers)}, which never appeared; start the same command "
+            "on every host of TF_CONFIG")
+    old = {s: signal.signal(s, signal.SIG_DFL) for s in (signal.SIGTERM, signal.SIGINT)}
+    watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(timeout_s), line],
+                                stdin=subprocess.DEVNULL)
+    try:
+        return cls()
+    finally:
+        watchdog.kill()
+        watchdog.wait()
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def stop_on_signals(grace_s: float = STOP_GRACE_S) -> Iterator[None]:
+    """Within the block, SIGTERM and SIGINT raise ``KeyboardInterrupt`` in the main thread;
+    if the process is still inside the block ``grace_s`` seconds later (the main thread stuck
+    in TensorFlow), it prints one line and exits with 128 + the signal number. Main thread only."""
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    done = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    def watchdog() -> None:
+        try:
+            data = os.read(read_fd, 1)  # the C-level handler writes here, whatever the main thread does
+        finally:
+            os.close(read_fd)
+        if data and not done.wait(grace_s):
+            name = signal.Signals(data[0]).name
+            print(f"{name}: TensorFlow did not stop within {grace_s:g} s; exiting (rerun the "
+                  "same command to resume from the last finished epoch)", file=sys.stderr, flush=True)
+            os._exit(128 + data[0])
+
+    old_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    threading.Thread(target=watchdog, name="iad-tf-stop", daemon=True).start()
+    try:
+        yield
+    finally:
+        done.set()
+        for s, h in old.items():
+            signal.signal(s, h)
+        signal.set_wakeup_fd(old_fd)
+        os.close(write_fd)  # the watchdog reads end-of-file and ends
 
 
 def multiworker_strategy_class() -> type:
@@ -158,6 +258,13 @@ def shard_input(dataset: Any, strategy: Any, n_files: int) -> Any:
     workers = num_workers(strategy)
     if workers <= 1:
         return dataset
+    if n_files < workers:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "%d train shard(s) for %d workers: every worker reads every record and keeps its "
+            "share; rebuild with --shards-per-split >= %d so that each reads only its own shards",
+            n_files, workers, workers)
     policy = tf.data.experimental.AutoShardPolicy
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = policy.FILE if n_files >= workers else policy.DATA
