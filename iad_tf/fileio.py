@@ -125,8 +125,9 @@ def write_json(path: str | Path, data: Any, sort_keys: bool = False) -> Path:
 
 def read_text(path: str | Path) -> str:
     """A text input as the user may have saved it: UTF-8 with or without a BOM, any line
-    ending (returned with ``\n``). ``ValueError`` naming the file when it is not UTF-8."""
-    path = Path(path)
+    ending (returned with ``\n``). ``ValueError`` naming the file when it is not UTF-8.
+    ``path``: a local path or a storage path (``iad_tf.storage.to_path``: s3://, gs://, ...)."""
+    path = _as_path(path)
     data = path.read_bytes()
     try:
         text = data.decode("utf-8-sig")
@@ -135,8 +136,13 @@ def read_text(path: str | Path) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+def _as_path(path: Any) -> Any:
+    """A local ``Path``, or the storage path object given (it has ``read_bytes``)."""
+    return path if hasattr(path, "read_bytes") else Path(path)
+
+
 def read_json(path: str | Path) -> Any:
-    path = Path(path)
+    path = _as_path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     try:
