@@ -23,6 +23,7 @@ from pathlib import Path
 
 from iad_tf.audio import AUDIO_EXTENSIONS
 from iad_tf.fileio import read_text
+from iad_tf.storage import to_path
 
 ANNOTATIONS_DIR = "annotations"
 SOURCES_FILE = "sources.json"
@@ -133,12 +134,12 @@ def read_sources(root: Path) -> dict[str, tuple[str, ...]]:
 def read_generator(root: str | Path) -> dict | None:
     """``generator.json`` of a generated root (what made it: generator, config, seed,
     version), or ``None`` for a root without one (real AAM)."""
-    path = Path(root) / GENERATOR_FILE
+    path = to_path(root) / GENERATOR_FILE
     if not path.is_file():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(read_text(path))
+    except (OSError, ValueError) as exc:
         raise DatasetError(f"{path}: cannot read ({exc})") from exc
     if not isinstance(data, dict) or not isinstance(data.get("generator"), str):
         raise DatasetError(f"{path}: expected a JSON object with a 'generator' name")
