@@ -30,6 +30,8 @@ MODEL_NAMES: tuple[str, ...] = ("mlp", "crnn", "attention", "crnn_stream", "musi
 Batching = Literal["tracks", "windows"]
 ClassWeighting = Literal["none", "pos_weight"]
 Checkpoint = Literal["best", "last"]
+ConvKind = Literal["standard", "separable"]
+CONV_KINDS: tuple[str, ...] = ("standard", "separable")
 CONFIG_JSON = "config.json"
 
 
@@ -50,6 +52,11 @@ class ModelConfig:
     mlp_context: int = 2
     # CRNN: conv blocks -> bidirectional GRU -> per-frame dense.
     conv_blocks: tuple[tuple[int, int], ...] = ((16, 4), (32, 4), (64, 2))
+    #: "standard" 3x3 convolutions or "separable" (a 3x3 depthwise then a 1x1 pointwise
+    #: convolution: ~1/9 of the multiply-adds of a wide block) in the conv front end of
+    #: crnn and attention (crnn_stream's causal convolutions are standard only). Per-window
+    #: cost in LiteRT: bench/tflite_profile.py.
+    conv_kind: ConvKind = "standard"
     gru_units: int = 64
     # Attention: conv front end -> positional encoding -> encoder layers over time.
     attn_conv_blocks: tuple[tuple[int, int], ...] = ((16, 4), (32, 4), (32, 2))
@@ -68,6 +75,8 @@ class ModelConfig:
     musicnn_finetune_blocks: int = 0
 
     def __post_init__(self) -> None:
+        if self.conv_kind not in CONV_KINDS:
+            raise ValueError(f"conv_kind must be one of {CONV_KINDS}, got {self.conv_kind!r}")
         if self.musicnn_weights not in MUSICNN_WEIGHTS:
             raise ValueError(
                 f"musicnn_weights must be one of {MUSICNN_WEIGHTS}, got {self.musicnn_weights!r}"
