@@ -14,10 +14,12 @@ steps says whether training goes the same way. An equality check (``--check``) r
 optimizer steps from the same initial weights on the same fixed batch (dropout 0, so the step
 is deterministic) in every arm and compares the losses with the base's.
 
-A step-time profile (``--parts``, one child on this tree) trains sub-models on a fixed batch,
-alternating step by step: the conv front end (+ a dense head), the BiGRU (+ dense, with an
-input projection so that the gradient flows into its input), the whole CRNN, each with and
-without XLA, and the CRNN on the fixed batch vs on the pipeline.
+A step-time profile (``--parts N``, one child on this tree; ``--parts-only`` re-runs just it)
+trains sub-models on a fixed batch, alternating step by step: the conv front end (+ a dense
+head), the BiGRU (+ dense, with an input projection so that the gradient flows into its input),
+the whole CRNN, each with and without XLA; the BiGRU and the CRNN with the GRU unrolled (same
+numbers, no while loop); the CRNN with separable convolutions (a different model, for the
+capacity choice); and the recipe's CRNN on the pipeline vs a fixed batch of 8 and of 16.
 
 Results -> bench/results/train_speed.json (``tflite_profile`` is added by
 bench/tflite_profile.py and kept when this script rewrites the file).
@@ -120,7 +122,6 @@ def child_speed(args: argparse.Namespace) -> dict[str, Any]:
     """Steady-state training steps on the real pipeline (windows/s) and their losses."""
     tf = _setup_tf(args)
     import keras
-    import numpy as np
 
     from iad_tf.training.pipeline import plan_resampling, train_dataset
     from iad_tf.training.records_info import open_records
@@ -134,11 +135,13 @@ def child_speed(args: argparse.Namespace) -> dict[str, Any]:
         ds = tf.data.Dataset.from_tensors(next(iter(ds))).repeat()
     model = _compiled_model(info, cfg, args)
     stamps: list[float] = []
+    cpu: list[float] = []
     losses: list[float] = []
 
     class Stamp(keras.callbacks.Callback):
         def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
             stamps.append(time.perf_counter())
+            cpu.append(time.process_time())  # all threads of this process (model + tf.data)
             losses.append(float((logs or {}).get("loss", float("nan"))))
 
     spe = max(1, args.steps_per_execution)
@@ -147,14 +150,15 @@ def child_speed(args: argparse.Namespace) -> dict[str, Any]:
     model.fit(ds, epochs=1, steps_per_epoch=total, verbose=0, shuffle=False, callbacks=[Stamp()])
     # With steps_per_execution k the callback fires once per k steps.
     n_calls = args.steps // spe
-    steady = stamps[-1] - stamps[-1 - n_calls]
-    step_s = steady / (n_calls * spe)
+    step_s = (stamps[-1] - stamps[-1 - n_calls]) / (n_calls * spe)
     return {
         "first_call_s": round(stamps[0] - t0, 2),
         "step_s": round(step_s, 4),
+        "cpu_s_per_step": round((cpu[-1] - cpu[-1 - n_calls]) / (n_calls * spe), 4),
         "windows_per_s": round(cfg.batch_size / step_s, 2),
         "steady_steps": n_calls * spe,
-        "loss_last": round(float(np.mean(losses[-max(1, 5 // spe):])), 4),
+        # Keras's running mean of the training loss over all the run's steps
+        "loss_mean": round(float(losses[-1]), 4),
         "loadavg": os.getloadavg(),
     }
 
@@ -197,6 +201,8 @@ def _time_alternating(fns: dict[str, Any], rounds: int) -> dict[str, float]:
 
 def child_parts(args: argparse.Namespace) -> dict[str, Any]:
     """Where a training step's time goes: sub-models on a fixed batch, with/without XLA."""
+    import dataclasses
+
     tf = _setup_tf(args)
     import keras
     import numpy as np
@@ -223,16 +229,21 @@ def child_parts(args: argparse.Namespace) -> dict[str, Any]:
         return keras.Model(inp, layers.Dense(model_cfg.n_classes)(h)), rng.normal(
             size=(b, frames, model_cfg.n_mels)).astype("float32")
 
-    def gru() -> tuple[Any, Any]:
+    def gru(unroll: bool = False) -> tuple[Any, Any]:
         inp = keras.Input((frames, seq))
         h = layers.Dense(seq)(inp)  # so the GRU's input gradient is computed, as in the CRNN
-        h = layers.Bidirectional(layers.GRU(model_cfg.gru_units, return_sequences=True))(h)
+        h = layers.Bidirectional(
+            layers.GRU(model_cfg.gru_units, return_sequences=True, unroll=unroll))(h)
         return keras.Model(inp, layers.Dense(model_cfg.n_classes)(h)), rng.normal(
             size=(b, frames, seq)).astype("float32")
 
-    def full() -> tuple[Any, Any]:
-        return build_crnn(model_cfg, info.mel_stats), rng.normal(
-            -40, 15, size=(b, frames, model_cfg.n_mels)).astype("float32")
+    def full(cfg: Any = model_cfg, unroll: bool = False) -> tuple[Any, Any]:
+        model = build_crnn(cfg, info.mel_stats)
+        if unroll:
+            from tflite_profile import with_unrolled_gru  # bench/, this script's folder
+
+            model = with_unrolled_gru(model)
+        return model, rng.normal(-40, 15, size=(b, frames, cfg.n_mels)).astype("float32")
 
     def dense_head() -> tuple[Any, Any]:
         inp = keras.Input((frames, seq))
@@ -241,8 +252,20 @@ def child_parts(args: argparse.Namespace) -> dict[str, Any]:
 
     steps: dict[str, Any] = {}
     forwards: dict[str, Any] = {}
-    for name, make in (("conv", conv), ("bigru", gru), ("dense_head", dense_head), ("crnn", full)):
-        for jit in (False, True):
+    separable = dataclasses.replace(model_cfg, conv_kind="separable") if hasattr(
+        model_cfg, "conv_kind") else None
+    table: list[tuple[str, Any, tuple[bool, ...]]] = [
+        ("conv", conv, (False, True)),
+        ("bigru", gru, (False, True)),
+        ("bigru_unrolled", lambda: gru(unroll=True), (False,)),
+        ("dense_head", dense_head, (False,)),
+        ("crnn", full, (False, True)),
+        ("crnn_gru_unrolled", lambda: full(unroll=True), (False,)),
+    ]
+    if separable is not None:  # a different model (not equal numbers): for the capacity choice
+        table.append(("crnn_separable_convs", lambda: full(separable), (False,)))
+    for name, make, jits in table:
+        for jit in jits:
             model, x = make()
             model.compile(optimizer="adam", loss=keras.losses.BinaryCrossentropy(from_logits=True),
                           jit_compile=jit)
@@ -263,7 +286,12 @@ def child_parts(args: argparse.Namespace) -> dict[str, Any]:
         mel, labels, mask = next(it)
         recipe_model.train_on_batch(mel, labels, sample_weight=mask)
 
+    big = tuple(np.concatenate([np.asarray(t), np.asarray(t)]) for t in fixed)  # batch 16
+    recipe_model.train_on_batch(big[0], big[1], sample_weight=big[2])
+
     pipe_steps = {
+        "crnn_recipe_batch16_fixed_batch": lambda: recipe_model.train_on_batch(
+            big[0], big[1], sample_weight=big[2]),
         "crnn_recipe_pipeline": pipeline_step,
         "crnn_recipe_fixed_batch": lambda: recipe_model.train_on_batch(
             fixed[0], fixed[1], sample_weight=fixed[2]),
@@ -378,7 +406,8 @@ def parent(args: argparse.Namespace) -> None:
             "median_windows_per_s": round(statistics.median(wps), 2),
             "windows_per_s": wps,
             "median_step_s": round(statistics.median(row[name]["step_s"] for row in rounds), 4),
-            "median_loss_last": round(statistics.median(row[name]["loss_last"] for row in rounds), 4),
+            "median_cpu_s_per_step": round(statistics.median(row[name]["cpu_s_per_step"] for row in rounds), 4),
+            "median_loss_mean": round(statistics.median(row[name]["loss_mean"] for row in rounds), 4),
             "median_first_call_s": round(statistics.median(row[name]["first_call_s"] for row in rounds), 1),
         }
     for name, s in summary.items():
@@ -391,14 +420,34 @@ def parent(args: argparse.Namespace) -> None:
         out["step_profile"] = run_child(REPO, ["--parts-child"], [], [*common[:2], "--steps", str(args.parts)])
         print("profile", json.dumps(out["step_profile"]), flush=True)
     out["loadavg_end"] = os.getloadavg()
-    old = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    if "tflite_profile" in old:
-        out["tflite_profile"] = old["tflite_profile"]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(out, indent=1) + "\n")
-    tmp.replace(args.out)
-    print(f"written {args.out}")
+    save(args.out, out)
+
+
+def save(path: Path, out: dict[str, Any]) -> None:
+    """Write ``out``, keeping the ``tflite_profile`` that bench/tflite_profile.py wrote and the
+    ``step_profile`` of an earlier run when this one did not measure it (``--parts 0``)."""
+    sys.path.insert(0, str(REPO))
+    from iad_tf.fileio import read_json, write_json
+
+    old = read_json(path) if path.is_file() else {}
+    for key in ("tflite_profile", "step_profile"):
+        if key in old and key not in out:
+            out[key] = old[key]
+    write_json(path, out)
+    print(f"written {path}")
+
+
+def parts_only(args: argparse.Namespace) -> None:
+    """Re-run only the step profile into the existing results file."""
+    sys.path.insert(0, str(REPO))
+    from iad_tf.fileio import read_json
+
+    out = read_json(args.out)
+    records = args.records.resolve()
+    out["step_profile"] = run_child(REPO, ["--parts-child"], [], ["--records", str(records),
+                                                                  "--steps", str(args.parts)])
+    print("profile", json.dumps(out["step_profile"]), flush=True)
+    save(args.out, out)
 
 
 def main() -> None:
@@ -413,6 +462,7 @@ def main() -> None:
     ap.add_argument("--arms", nargs="*", default=None, help=f"subset of {list(ARMS)}")
     ap.add_argument("--parts", type=int, default=8, help="rounds of the step profile (0: skip)")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--parts-only", action="store_true", help="re-run only the step profile")
     # child options
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--speed", action="store_true", help=argparse.SUPPRESS)
@@ -433,6 +483,9 @@ def main() -> None:
         else:
             result = child_speed(args)
         print(json.dumps(result))
+        return
+    if args.parts_only:
+        parts_only(args)
         return
     parent(args)
 
