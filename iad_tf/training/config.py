@@ -54,8 +54,10 @@ class ModelConfig:
     conv_blocks: tuple[tuple[int, int], ...] = ((16, 4), (32, 4), (64, 2))
     #: "standard" 3x3 convolutions or "separable" (a 3x3 depthwise then a 1x1 pointwise
     #: convolution: ~1/9 of the multiply-adds of a wide block) in the conv front end of
-    #: crnn and attention (crnn_stream's causal convolutions are standard only). Per-window
-    #: cost in LiteRT: bench/tflite_profile.py.
+    #: crnn and attention (crnn_stream's causal convolutions are standard only). Measured
+    #: (bench/results/train_speed.json): in LiteRT the convs are ~1 of ~8 ms per window (the
+    #: BiGRU is the rest), so separable saves ~nothing there; a TF CPU training step got slower
+    #: (397 vs 292 ms, batch 8). Its use is wider blocks at a smaller file, not speed.
     conv_kind: ConvKind = "standard"
     gru_units: int = 64
     # Attention: conv front end -> positional encoding -> encoder layers over time.
