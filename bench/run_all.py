@@ -166,13 +166,20 @@ def render_train_speed(d: dict[str, Any]) -> list[str]:
              f"process, {len(d['rounds'])} interleaved rounds of {d['steps_timed']} steady steps (after "
              f"{d['warmup_steps']} warm-up steps); load average {_r(d['rounds'][0]['loadavg_start'][0], 1)} "
              f"at start, {_r(d['loadavg_end'][0], 1)} at end on {d['machine']['cpus']} cores (shared: noisy).",
-             "", "| arm | windows/s (median) | per round | vs base | CPU s per step | mean loss of the run | "
-             "max loss diff vs base (3 steps, same weights) |", "|---|---|---|---|---|---|---|"]
+             "", "| arm | windows/s (median) | per round | vs base | CPU s per step (base / arm) | "
+             "mean loss of the run | max loss diff vs base (3 steps, same weights) |",
+             "|---|---|---|---|---|---|---|"]
+    base_cpu = d["summary"].get("base", {}).get("median_cpu_s_per_step")
     for k, v in d["summary"].items():
+        cpu = v.get("median_cpu_s_per_step")
+        ratio = f" ({base_cpu / cpu:.2f}x)" if base_cpu and cpu else ""
         lines.append(f"| {k} | {_r(v['median_windows_per_s'])} | {', '.join(_r(x) for x in v['windows_per_s'])} | "
-                     f"{_r(v.get('speedup_vs_base'))}x | {_r(v.get('median_cpu_s_per_step'), 3)} | "
+                     f"{_r(v.get('speedup_vs_base'))}x | {_r(cpu, 3)}{ratio} | "
                      f"{_r(v.get('median_loss_mean'), 3)} | "
                      f"{d['equality_check'][k]['max_abs_diff_vs_base']:.1e} |")
+    lines += ["", "`head` is this tree with the base's training code (no training setting changed): its "
+              "distance from `base` is the noise of the wall-clock numbers; CPU seconds per step (all "
+              "threads of the process) are the steadier measure on a shared machine."]
     prof = d.get("step_profile")
     if prof:
         t = prof["train_step_ms"]
