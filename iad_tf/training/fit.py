@@ -43,6 +43,18 @@ class FitResult:
     resumed: bool
 
 
+def _with_defaults(key: str, value: Any) -> Any:
+    """``config.json``'s "model"/"train" dict with the fields it lacks at their defaults: a run
+    written before a field was added used its default, so it still resumes."""
+    cls = {"model": ModelConfig, "train": TrainConfig}.get(key)
+    if cls is None or not isinstance(value, dict):
+        return value
+    try:
+        return cls.from_dict(value).to_dict()
+    except (TypeError, ValueError):
+        return value
+
+
 def _prepare_run_dir(run_dir: Path, config: dict[str, Any]) -> bool:
     """Create ``run_dir`` or check it can be resumed; return True when resuming."""
     cfg_path = run_dir / CONFIG_JSON
@@ -51,7 +63,7 @@ def _prepare_run_dir(run_dir: Path, config: dict[str, Any]) -> bool:
         return False
     old = json.loads(cfg_path.read_text(encoding="utf-8"))
     if (run_dir / "backup").is_dir():
-        diff = [k for k in RESUME_KEYS if old.get(k) != config.get(k)]
+        diff = [k for k in RESUME_KEYS if _with_defaults(k, old.get(k)) != _with_defaults(k, config.get(k))]
         if diff:
             raise ValueError(
                 f"{run_dir}: holds an unfinished run with a different {', '.join(diff)}; "
