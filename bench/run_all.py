@@ -59,6 +59,9 @@ def scripts(sample: Path) -> dict[str, list[str]]:
         "input_pipeline": [py, "bench/input_pipeline.py", "--records", str(SAMPLE_RECORDS)],
         "batching_regimes": [py, "bench/batching_regimes.py", "--records", str(SAMPLE_RECORDS),
                              "--runs", str(WORK / "regimes"), "--minutes", "3"],
+        "train_speed": [py, "bench/train_speed.py", "--records", str(SAMPLE_RECORDS)],
+        # writes the tflite_profile key of train_speed.json (after train_speed, which keeps it)
+        "tflite_profile": [py, "bench/tflite_profile.py"],
         "predict": [py, "bench/predict.py"],
         "predict_memory": [py, "bench/predict_memory.py"],
         # ~1 h on 2 cores: 4-fold song-level CV of the shipped recipe (issue 12 targets)
@@ -158,6 +161,56 @@ def render_beam(d: dict[str, Any]) -> list[str]:
             f"equal on: {', '.join(d.get('manifests_equal', []))}."]
 
 
+def render_train_speed(d: dict[str, Any]) -> list[str]:
+    lines = [f"Recipe {json.dumps(d['recipe'])}; base = commit {d['base_commit']}; each arm a child "
+             f"process, {len(d['rounds'])} interleaved rounds of {d['steps_timed']} steady steps (after "
+             f"{d['warmup_steps']} warm-up steps); load average {_r(d['rounds'][0]['loadavg_start'][0], 1)} "
+             f"at start, {_r(d['loadavg_end'][0], 1)} at end on {d['machine']['cpus']} cores (shared: noisy).",
+             "", "| arm | windows/s (median) | per round | vs base | CPU s per step (base / arm) | "
+             "mean loss of the run | max loss diff vs base (3 steps, same weights) |",
+             "|---|---|---|---|---|---|---|"]
+    base_cpu = d["summary"].get("base", {}).get("median_cpu_s_per_step")
+    for k, v in d["summary"].items():
+        cpu = v.get("median_cpu_s_per_step")
+        ratio = f" ({base_cpu / cpu:.2f}x)" if base_cpu and cpu else ""
+        lines.append(f"| {k} | {_r(v['median_windows_per_s'])} | {', '.join(_r(x) for x in v['windows_per_s'])} | "
+                     f"{_r(v.get('speedup_vs_base'))}x | {_r(cpu, 3)}{ratio} | "
+                     f"{_r(v.get('median_loss_mean'), 3)} | "
+                     f"{d['equality_check'][k]['max_abs_diff_vs_base']:.1e} |")
+    lines += ["", "`head` is this tree with the base's training code (no training setting changed): its "
+              "distance from `base` is the noise of the wall-clock numbers; CPU seconds per step (all "
+              "threads of the process) are the steadier measure on a shared machine."]
+    prof = d.get("step_profile")
+    if prof:
+        t = prof["train_step_ms"]
+        lines += ["", "Where a training step goes (fixed batch of 8 x 258 frames, median ms, sub-models "
+                  "alternated step by step): " + ", ".join(f"{k} {v:.0f}" for k, v in t.items())
+                  + "; pipeline: " + ", ".join(f"{k} {v:.1f}" for k, v in prof["recipe_step_ms"].items()) + "."]
+    tp = d.get("tflite_profile")
+    if tp:
+        lines += ["", f"LiteRT, 1 thread, one {tp['window_frames']}-frame window (`bench/tflite_profile.py`; "
+                  "CPU ms = thread time, robust to load): by part of the default CRNN (prefix differences)", "",
+                  "| part | float32 CPU ms | dynamic CPU ms |", "|---|---|---|"]
+        parts = tp["default_crnn_by_part"]
+        for name in parts["float32"]["parts"]:
+            lines.append(f"| {name} | {_r(parts['float32']['parts'][name]['cpu_ms'])} | "
+                         f"{_r(parts['dynamic']['parts'][name]['cpu_ms'])} |")
+        lines += ["", f"Shipped file ({tp['shipped']['bytes'] / 1e6:.2f} MB): {_r(tp['shipped']['cpu_ms'])} CPU ms "
+                  f"per window timed beside the parts, {_r(tp['variants_shipped_reference']['cpu_ms'])} beside "
+                  "the variants (the reference of their 'vs shipped'; variants have random weights: the time "
+                  "and the file size do not depend on the values; `_unrolled`: the GRU exported without a "
+                  "WHILE loop).", "", "| variant | parameters | dynamic MB | dynamic CPU ms | vs shipped | "
+                  "float32 MB | float32 CPU ms | fits (< 1 MB, <= 1.2x) |", "|---|---|---|---|---|---|---|---|"]
+        for name, v in tp["variants"].items():
+            if "dynamic" not in v:
+                continue
+            lines.append(f"| {name} | {v['parameters']} | {v['dynamic_bytes'] / 1e6:.2f} | "
+                         f"{_r(v['dynamic']['cpu_ms'])} | {_r(v['dynamic_cpu_vs_shipped'])}x | "
+                         f"{v['float32_bytes'] / 1e6:.2f} | {_r(v['float32']['cpu_ms'])} | "
+                         f"{'yes' if v['fits_budget'] else 'no'} |")
+    return lines
+
+
 def render_generic(d: dict[str, Any]) -> list[str]:
     return ["```json", json.dumps(d, indent=1)[:3000], "```"]
 
@@ -192,6 +245,8 @@ RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "build_records": ("build-records vs a naive serial loop (12 sample tracks)", render_build_records),
     "input_pipeline": ("Input pipeline vs CRNN training", render_input_pipeline),
     "batching_regimes": ("Whole tracks vs fixed windows", render_batching),
+    "train_speed": ("Training throughput of the cv recipe (CRNN) vs the base commit; TFLite per-part "
+                    "profile", render_train_speed),
     "predict": ("Inference: `iad-tf predict` end to end, TFLite vs Keras, sizes", render_predict),
     "beam_vs_local": ("Apache Beam DirectRunner vs the local pool", render_beam),
     "predict_memory": ("`iad-tf predict` memory on 10/60/180-minute recordings", render_predict_memory),

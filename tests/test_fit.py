@@ -199,3 +199,32 @@ def test_cli_toml_and_overrides(records: Path, tmp_path: Path) -> None:
         8
     ]  # TOML beats defaults
     assert "best epoch 1" in res.output
+
+
+def test_fit_separable_conv_model(records: Path, tmp_path: Path) -> None:
+    """ModelConfig.conv_kind reaches the built model through fit and travels in config.json."""
+    import dataclasses
+
+    run = tmp_path / "sep"
+    cfg = dataclasses.replace(TINY_MODEL, conv_kind="separable")
+    fit(records, run, "crnn", dataclasses.replace(TRAIN, epochs=1), cfg, verbose=0)
+    assert json.loads((run / "config.json").read_text())["model"]["conv_kind"] == "separable"
+    assert np.isfinite(float(read_history(run)[0]["loss"]))
+    model = keras.models.load_model(run / "model.keras")
+    assert isinstance(model.get_layer("conv1_conv"), keras.layers.SeparableConv2D)
+
+
+def test_unfinished_run_from_before_a_new_config_field_resumes(tmp_path: Path) -> None:
+    """An unfinished run whose config.json predates a ModelConfig/TrainConfig field (so lacks
+    it: the run used its default) resumes; a real difference still refuses."""
+    from iad_tf.training.fit import _prepare_run_dir
+
+    new = {"model_name": "crnn", "model": TINY_MODEL.to_dict(), "train": TRAIN.to_dict()}
+    old = {**new, "model": {k: v for k, v in new["model"].items() if k != "conv_kind"},
+           "train": {k: v for k, v in new["train"].items() if k != "steps_per_epoch"}}
+    (tmp_path / "backup").mkdir()
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    assert _prepare_run_dir(tmp_path, new) is True
+    changed = {**new, "model": {**new["model"], "gru_units": 16}}
+    with pytest.raises(ValueError, match="different model"):
+        _prepare_run_dir(tmp_path, changed)

@@ -113,3 +113,28 @@ def test_crnn_converts_to_builtin_tflite_under_5mb() -> None:
 def test_unknown_model_name() -> None:
     with pytest.raises(ValueError, match="unknown model 'transformer'.*mlp, crnn, attention"):
         build_model("transformer", SMALL)
+
+
+def test_separable_conv_front_end(tmp_path: Path) -> None:
+    """conv_kind="separable": depthwise 3x3 + pointwise 1x1 in every block (fewer weights,
+    same shapes); saves and reloads; crnn_stream refuses it instead of ignoring it."""
+    import dataclasses
+
+    sep = dataclasses.replace(SMALL, conv_kind="separable")
+    keras.utils.set_random_seed(0)
+    std_model, sep_model = build_model("crnn", SMALL, STATS), build_model("crnn", sep, STATS)
+    conv1 = sep_model.get_layer("conv1_conv")
+    assert isinstance(conv1, keras.layers.SeparableConv2D)
+    # block 1 (4 -> 8 channels): 3*3*4 depthwise + 4*8 pointwise instead of 3*3*4*8
+    assert conv1.count_params() == 3 * 3 * 4 + 4 * 8
+    assert std_model.get_layer("conv1_conv").count_params() == 3 * 3 * 4 * 8
+    x = mel(37)
+    out = np.asarray(sep_model(x, training=False))
+    assert out.shape == (2, 37, 31) and np.all(np.isfinite(out))
+    sep_model.save(tmp_path / "m.keras")
+    again = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(np.asarray(again(x, training=False)), out, atol=1e-6)
+    with pytest.raises(ValueError, match="conv_kind"):
+        build_model("crnn_stream", sep, STATS)
+    with pytest.raises(ValueError, match="conv_kind"):
+        ModelConfig(conv_kind="dilated")

@@ -30,6 +30,8 @@ MODEL_NAMES: tuple[str, ...] = ("mlp", "crnn", "attention", "crnn_stream", "musi
 Batching = Literal["tracks", "windows"]
 ClassWeighting = Literal["none", "pos_weight"]
 Checkpoint = Literal["best", "last"]
+ConvKind = Literal["standard", "separable"]
+CONV_KINDS: tuple[str, ...] = ("standard", "separable")
 CONFIG_JSON = "config.json"
 
 
@@ -50,6 +52,13 @@ class ModelConfig:
     mlp_context: int = 2
     # CRNN: conv blocks -> bidirectional GRU -> per-frame dense.
     conv_blocks: tuple[tuple[int, int], ...] = ((16, 4), (32, 4), (64, 2))
+    #: "standard" 3x3 convolutions or "separable" (a 3x3 depthwise then a 1x1 pointwise
+    #: convolution: ~1/9 of the multiply-adds of a wide block) in the conv front end of
+    #: crnn and attention (crnn_stream's causal convolutions are standard only). Measured
+    #: (bench/results/train_speed.json): in LiteRT the convs are ~1 of ~8 ms per window (the
+    #: BiGRU is the rest), so separable saves ~nothing there; a TF CPU training step got slower
+    #: (397 vs 292 ms, batch 8). Its use is wider blocks at a smaller file, not speed.
+    conv_kind: ConvKind = "standard"
     gru_units: int = 64
     # Attention: conv front end -> positional encoding -> encoder layers over time.
     attn_conv_blocks: tuple[tuple[int, int], ...] = ((16, 4), (32, 4), (32, 2))
@@ -69,6 +78,8 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         check_finite(self)
+        if self.conv_kind not in CONV_KINDS:
+            raise ValueError(f"conv_kind must be one of {CONV_KINDS}, got {self.conv_kind!r}")
         if self.musicnn_weights not in MUSICNN_WEIGHTS:
             raise ValueError(
                 f"musicnn_weights must be one of {MUSICNN_WEIGHTS}, got {self.musicnn_weights!r}"

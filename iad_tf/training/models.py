@@ -55,7 +55,12 @@ def _conv_front_end(
     """(batch, frames, n_mels) -> (batch, frames, bins * filters): 3x3 convs pooling frequency only."""
     h = layers.Reshape((-1, cfg.n_mels, 1), name=f"{prefix}_to_image")(x)  # (b, T, F, 1)
     for i, (filters, pool) in enumerate(blocks):
-        h = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{prefix}{i}_conv")(h)
+        if cfg.conv_kind == "separable":  # depthwise 3x3 + pointwise 1x1
+            h = layers.SeparableConv2D(
+                filters, 3, padding="same", use_bias=False, name=f"{prefix}{i}_conv"
+            )(h)
+        else:
+            h = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{prefix}{i}_conv")(h)
         h = layers.BatchNormalization(name=f"{prefix}{i}_bn")(h)
         h = layers.ReLU(name=f"{prefix}{i}_relu")(h)
         h = layers.MaxPooling2D((1, pool), name=f"{prefix}{i}_pool")(h)  # (b, T, F / pool, filters)
@@ -173,6 +178,8 @@ def _causal_crnn(
     each conv prepends its buffer instead of the zeros, so both wirings compute the same
     numbers, and the weights (same layer names) are interchangeable.
     """
+    if cfg.conv_kind != "standard":
+        raise ValueError(f"crnn_stream has standard causal convolutions only, got conv_kind {cfg.conv_kind!r}")
     new: dict[str, keras.KerasTensor] = {}
     h = _standardize(inp, cfg, mel_stats)
     h = layers.Reshape((-1, cfg.n_mels, 1), name="causal_to_image")(h)  # (b, T, F, 1)
