@@ -85,6 +85,7 @@ class Row:
     truncated: Callable[[Inputs, Path], tuple[list[str], str, int]] | None = None
     kill_env: dict[str, str] = field(default_factory=dict)  # slows the child for kill_rerun
     needs_stems: bool = False
+    needs_web: bool = False  # the vendored LiteRT.js (make web)
     why_not: str = ""  # for a command with no faults: why
 
 
@@ -242,6 +243,12 @@ REGISTRY: tuple[Row, ...] = (
         needs_stems=True,
     ),
     Row(
+        "view",  # only --export writes (serving writes nothing; tests/test_view_server.py)
+        lambda i, o: ["--model", str(i.model), "--export", str(o)],
+        ("disk_full", "read_only", "concurrent"),
+        needs_web=True,
+    ),
+    Row(
         "demo",
         lambda i, o: ["--out", str(o), "--tracks", "4", "--duration", "10", "--epochs", "1"],
         ("read_only",),
@@ -366,6 +373,11 @@ def test_fault(
 ) -> None:
     if row.needs_stems and inputs.stems is None:
         pytest.skip("needs tinysoundfont (synth)")
+    if row.needs_web:
+        from iad_tf.view.assets import missing_vendor_files
+
+        if missing_vendor_files():
+            pytest.skip("LiteRT.js runtime not vendored: run `make web`")
     out = tmp_path / "out"
     argv = row.argv(inputs, out)
     if fault == "disk_full":

@@ -226,5 +226,5 @@ def test_unfinished_run_from_before_a_new_config_field_resumes(tmp_path: Path) -
     (tmp_path / "config.json").write_text(json.dumps(old))
     assert _prepare_run_dir(tmp_path, new) is True
     changed = {**new, "model": {**new["model"], "gru_units": 16}}
-    with pytest.raises(ValueError, match="different model"):
+    with pytest.raises(ValueError, match="model.gru_units"):
         _prepare_run_dir(tmp_path, changed)

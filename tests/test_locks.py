@@ -97,7 +97,7 @@ def test_a_lock_that_made_the_folder_removes_it_when_nothing_was_written(tmp_pat
 
 def test_every_writing_command_names_its_output_folder() -> None:
     assert set(OUTPUT_FOLDERS) == {
-        "build-records", "fit", "cv", "evaluate", "export", "synth", "remix"
+        "build-records", "fit", "cv", "evaluate", "export", "synth", "remix", "bank", "view"
     }
 
 

@@ -46,6 +46,7 @@ OUTPUT_FOLDERS: dict[str, tuple[str, ...]] = {
     "synth": ("out",),
     "remix": ("out",),
     "bank": ("out",),
+    "view": ("export_dir",),  # only with --export DIR (serving writes nothing)
 }
 
 

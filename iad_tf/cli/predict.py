@@ -5,6 +5,8 @@ TF-free: LiteRT, numpy, soundfile/soxr and the numpy log-mel front end only.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from iad_tf.cli.options import check_writable
@@ -137,6 +139,7 @@ def predict(
         for note in model.notes:
             click.echo(f"note: {note}", err=True)
         with staged(out_dir, download=False) as out:
+            Path(out.local).mkdir(parents=True, exist_ok=True)  # an error here: one line, not per song
             report = predict_paths(
                 paths,
                 model,
