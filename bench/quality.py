@@ -18,8 +18,8 @@ the entry whose recipe the shipped model was trained with. Per recipe: OOF mAP, 
 (and the AP of the instruments present in >= 2 songs), every decision setting (cross-fitted),
 the confusions among the basses and among the pianos.
 
-Targets (issue 12): pooled OOF micro-F1 >= 0.70 (all 31 classes), macro-F1 >= 0.55 (classes
-present), instruments predicted per song <= 1.5x the number present.
+Targets (issue 18): OOF mAP >= 0.45, pooled micro-F1 >= 0.62 (all 31 classes), macro-F1 >=
+0.40 (classes present), instruments predicted per song 0.8-1.2x the number present.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 RESULTS = REPO / "bench" / "results"
 WORK = REPO / "bench" / "work" / "quality"
-TARGETS = {"f1_micro": 0.70, "f1_macro": 0.55, "instruments_ratio": 1.5}
+#: Issue 18's out-of-fold targets on the 12 sample songs (instruments ratio: a range).
+TARGETS = {"map": 0.45, "f1_micro": 0.62, "f1_macro": 0.40, "instruments_ratio": (0.8, 1.2)}
 
 
 def prepare_records(sample: Path) -> Path:
@@ -67,10 +68,12 @@ def summarise(report: dict[str, Any], wall_s: float | None, recipe: dict[str, An
             "per_song": p["per_song"],
         }
     chosen = settings[report["decoder_mode"]]
+    low, high = TARGETS["instruments_ratio"]
     met = {
+        "map": report["ranking"]["average_precision_macro"] >= TARGETS["map"],
         "f1_micro": chosen["f1_micro"] >= TARGETS["f1_micro"],
         "f1_macro": chosen["f1_macro"] >= TARGETS["f1_macro"],
-        "instruments_ratio": chosen["instruments_ratio"] <= TARGETS["instruments_ratio"],
+        "instruments_ratio": low <= chosen["instruments_ratio"] <= high,
     }
     ranking = report["ranking"]
     ap = {c: v["average_precision"] for c, v in ranking["per_class"].items()}
