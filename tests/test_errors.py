@@ -115,12 +115,20 @@ def test_a_250_byte_file_name_is_predicted_like_any_other(tmp_path: Path) -> Non
     assert (tmp_path / "o" / "b.json").is_file()
 
 
+def sigint_as_in_a_terminal() -> None:
+    """In the child before exec: SIGINT at its default, as under a terminal. A test run started
+    in the background by a non-interactive shell inherits SIGINT ignored, and Python then
+    installs no KeyboardInterrupt handler: the Ctrl-C under test would never arrive."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def ctrl_c(argv: list[str], started: Path, env: dict[str, str]) -> tuple[int, str]:
     """Run ``iad-tf argv`` in its own process group, Ctrl-C the group (as a terminal does)
     once ``started`` exists and 2 s more have passed; (exit code, stderr)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "iad_tf", *argv], env={**os.environ, "PYTHONPATH": str(REPO), **env},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=sigint_as_in_a_terminal,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not started.exists():

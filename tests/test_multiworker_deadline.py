@@ -56,9 +56,12 @@ def test_sigterm_stops_training_promptly_and_the_run_resumes(records: Path, tmp_
     proc = subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
-        while not (run / "metrics.jsonl").is_file() and time.monotonic() < deadline:
+        # the first epoch finished and its backup landed (written just after metrics.jsonl)
+        backed_up = run / "backup" / "training_metadata.json"
+        while not (backed_up.is_file() and (run / "metrics.jsonl").is_file()) and (
+                time.monotonic() < deadline):
             time.sleep(0.1)
-        assert (run / "metrics.jsonl").is_file(), "the first epoch never finished"
+        assert backed_up.is_file(), "the first epoch never finished"
         sent = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)

@@ -153,12 +153,15 @@ def test_cli_serves_on_loopback_until_stopped(detector_dir: Path) -> None:
     import sys
     import urllib.request
 
+    from tests.test_errors import sigint_as_in_a_terminal
+
     repo = Path(__file__).resolve().parents[1]
     proc = subprocess.Popen(
         [sys.executable, "-m", "iad_tf", "view", "--no-browser", "--model",
          str(detector_dir / "detector.tflite")],
         cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**__import__("os").environ, "PYTHONPATH": str(repo)},
+        preexec_fn=sigint_as_in_a_terminal,  # a background test run inherits SIGINT ignored
     )
     try:
         line = proc.stdout.readline() if proc.stdout else ""
