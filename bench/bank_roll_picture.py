@@ -1,6 +1,6 @@
 """The README picture: a real AAM song's instrument roll above a song rendered from the note bank.
 
-Usage: ``python bench/bank_roll_picture.py [--bank /work/bank] [--aam-root DIR]``; writes
+Usage: ``python bench/bank_roll_picture.py --bank BANK [--aam-root DIR]``; writes
 ``docs/img/bank_roll.png`` (first 60 s of real song 2602; generated track s0001, seed 3).
 """
 
@@ -20,7 +20,7 @@ SECONDS = 60.0
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--bank", type=Path, default=Path("/work/bank"))
+    ap.add_argument("--bank", type=Path, required=True, help="a bank written by `iad-tf bank`")
     ap.add_argument("--aam-root", type=Path, default=REPO.parent / "shared" / "aam-sample")
     ap.add_argument("--song", default="2602")
     ap.add_argument("--seed", type=int, default=3)

@@ -192,7 +192,7 @@ def main() -> None:
             "epochs", "steps_per_epoch", "batch_size", "learning_rate", "pos_weight_max",
             "mix_prob", "ema", "checkpoint")}}
         recipe["data"] = args.data
-        recipe["records"] = cv["records_dir"]
+        recipe["records"] = Path(cv["records_dir"]).name  # a name: the machine's path means nothing elsewhere
         rescore_cv(run_dir)
     else:
         from iad_tf._tfio import tensorflow
@@ -213,7 +213,7 @@ def main() -> None:
     report = json.loads((run_dir / "report.json").read_text())
     report["run_dir"] = str(run_dir)
     results = json.loads(out.read_text()) if out.is_file() else {}
-    results[args.name] = {**summarise(report, wall, recipe), "run_dir": str(run_dir),
+    results[args.name] = {**summarise(report, wall, recipe), "run_dir": run_dir.name,
                           "learning_curve": learning_curve(run_dir)}
     RESULTS.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n")

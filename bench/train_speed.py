@@ -366,7 +366,7 @@ def parent(args: argparse.Namespace) -> None:
     common = ["--records", str(records), "--steps", str(args.steps), "--warmup", str(args.warmup)]
     out: dict[str, Any] = {
         "recipe": {"model": "crnn", **RECIPE},
-        "records": str(records),
+        "records": records.name,  # a name: the machine path means nothing elsewhere
         "base_commit": args.base,
         "head_commit": subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
                                       capture_output=True, text=True).stdout.strip(),
@@ -454,7 +454,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=Path, default=DEFAULT_RECORDS)
     ap.add_argument("--base", default=BASE_COMMIT, help="commit to compare with")
-    ap.add_argument("--base-tree", type=Path, default=Path("/tmp/base-a96"),
+    ap.add_argument("--base-tree", type=Path, default=REPO / "bench" / "work" / "base-tree",
                     help="a worktree of --base (created when missing)")
     ap.add_argument("--repeats", type=int, default=3, help="interleaved rounds of all arms")
     ap.add_argument("--steps", type=int, default=20, help="steady-state steps timed per child")
