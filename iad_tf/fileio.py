@@ -137,8 +137,11 @@ def read_text(path: str | Path) -> str:
 
 
 def _as_path(path: Any) -> Any:
-    """A local ``Path``, or the storage path object given (it has ``read_bytes``)."""
-    return path if hasattr(path, "read_bytes") else Path(path)
+    """A local ``Path`` or a URL path: the storage layer's one resolver (imported here, not at
+    module level: storage builds on this module)."""
+    from iad_tf.storage import to_path
+
+    return to_path(path)
 
 
 def read_json(path: str | Path) -> Any:
