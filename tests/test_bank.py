@@ -261,3 +261,23 @@ def test_cli_errors(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     res = runner.invoke(cli, ["bank", "--aam-root", str(tmp_path / "empty"), "--out", str(tmp_path / "b")])
     assert res.exit_code != 0 and "Error:" in res.output and "Traceback" not in res.output
+
+
+def test_bank_corpus_is_one_generation_rerun_keeps_bytes_other_seed_refused(
+    bank: Path, tmp_path: Path
+) -> None:
+    """The merge of bank voices with the one-generation guard: the same settings again give
+    the same bytes (tracks re-rendered, sources.json narrowed again); another seed into the
+    folder is refused, naming it; the bank's fingerprint is part of the generation."""
+    from iad_tf.synth.generation import GenerationError
+
+    out = tmp_path / "songs"
+    cfg = _cfg(bank, tracks=1, duration=8.0)
+    synthesize(out, cfg, workers=1)
+    first = _hashes(out)
+    gen = json.loads((out / "generator.json").read_text())
+    assert gen["generator"] == "synth-bank" and gen["config"]["bank_songs"] == list(SONGS)
+    synthesize(out, cfg, workers=1)
+    assert _hashes(out) == first
+    with pytest.raises(GenerationError, match=str(out)):
+        synthesize(out, _cfg(bank, tracks=1, duration=8.0, seed=6), workers=1)
