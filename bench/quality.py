@@ -100,7 +100,8 @@ def summarise(report: dict[str, Any], wall_s: float | None, recipe: dict[str, An
 
 
 def learning_curve(run_dir: Path) -> list[dict[str, float]]:
-    """Held-out F1 (threshold 0.5, no gate) after each epoch, averaged over the folds, from
+    """Held-out F1 (threshold 0.5, no gate) and mAP (runs since the callback logs ``val_map``;
+    a mean of per-fold mAPs, not the pooled OOF mAP) after each epoch, averaged over the folds, from
     each fold run's history.csv: the learning curve of the recipe (steps = epoch x steps per
     epoch). The folds' held-out songs are scored each epoch but never choose the weights
     (cv keeps the last ones)."""
@@ -113,10 +114,11 @@ def learning_curve(run_dir: Path) -> list[dict[str, float]]:
     if not per_fold:
         return []
     n = min(len(rows) for rows in per_fold)
+    keys = [k for k in ("f1_micro", "f1_macro", "map") if all(f"val_{k}" in r[0] for r in per_fold)]
     return [
         {"epoch": e + 1,
          **{k: round(sum(float(rows[e][f"val_{k}"]) for rows in per_fold) / len(per_fold), 4)
-            for k in ("f1_micro", "f1_macro")}}
+            for k in keys}}
         for e in range(n)
     ]
 

@@ -17,6 +17,8 @@ F1_WEIGHTED = "f1_weighted"
 HAMMING = "hamming_loss"
 JACCARD = "jaccard_samples"
 METRIC_NAMES: tuple[str, ...] = (F1_MACRO, F1_MICRO, F1_WEIGHTED, HAMMING, JACCARD)
+#: Threshold-free ranking score of probabilities: mean average precision over present classes.
+MAP = "map"
 
 
 def apply_mask(y_true: np.ndarray, y_pred: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -58,3 +60,17 @@ def f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray
     predicted. The one F1 arithmetic of tuning, cv reports and ``predict --truth``."""
     denom = 2 * tp + fp + fn
     return np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
+
+
+def mean_average_precision(y_true: np.ndarray, probs: np.ndarray) -> float:
+    """Mean over the classes with at least one true frame of each class's average precision
+    (frames x classes arrays; the same definition as the evaluation report's
+    ``average_precision_macro``). NaN when no class occurs."""
+    from sklearn.metrics import average_precision_score
+
+    t = np.asarray(y_true).reshape(-1, np.shape(y_true)[-1])
+    p = np.asarray(probs).reshape(-1, t.shape[1])
+    present = np.flatnonzero(t.sum(axis=0) > 0)
+    if present.size == 0:
+        return float("nan")
+    return float(np.mean([average_precision_score(t[:, i], p[:, i]) for i in present]))

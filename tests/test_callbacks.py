@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from sklearn.metrics import f1_score, hamming_loss, jaccard_score
+from sklearn.metrics import average_precision_score, f1_score, hamming_loss, jaccard_score
 
 from iad_tf.training.callbacks import (
     MaskedValidationMetrics,
@@ -74,14 +74,18 @@ def test_metrics_equal_sklearn_on_real_frames() -> None:
     logs: dict = {}
     cb.on_epoch_end(0, logs)
 
-    ys, ps = [], []
+    ys, ps, raw = [], [], []
     for mel, labels, mask in batches:
         probs = 1 / (1 + np.exp(-np.asarray(model.predict_on_batch(mel))))
         keep = mask.astype(bool)
         ys.append(labels[keep].astype(int))
         ps.append((probs[keep] >= 0.5).astype(int))
+        raw.append(probs[keep])
     y, p = np.concatenate(ys), np.concatenate(ps)
     present = np.flatnonzero(y.sum(axis=0) > 0)
+    # mAP: sklearn's macro average precision over the classes present, on probabilities
+    assert logs["val_map"] == pytest.approx(average_precision_score(
+        y[:, present], np.concatenate(raw)[:, present], average="macro"), rel=1e-5)
     assert logs["val_f1_macro"] == pytest.approx(
         f1_score(y, p, labels=present, average="macro", zero_division=0)
     )

@@ -31,7 +31,7 @@ from iad_tf.evaluation.thresholds import (
     save_thresholds,
     tune_thresholds,
 )
-from iad_tf.metrics import frame_metrics
+from iad_tf.metrics import frame_metrics, mean_average_precision
 from iad_tf.postprocess import decide
 
 CLASSES = ["A", "B", "C", "D", "E"]
@@ -80,6 +80,15 @@ def test_report_frame_and_per_class_metrics_equal_sklearn() -> None:
     assert rep["ranking"]["average_precision_macro"] == pytest.approx(
         np.mean([average_precision_score(truth[:, i], probs[:, i]) for i in range(4)]))
     assert rep["n_frames"] == 900 and rep["n_tracks"] == 3 and rep["headline"] == "flat"
+
+
+def test_mean_average_precision_hand_example_skips_absent_classes() -> None:
+    y = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 0]])
+    p = np.array([[0.9, 0.2, 0.5], [0.8, 0.7, 0.1], [0.1, 0.6, 0.9], [0.3, 0.1, 0.2]])
+    # class 0: ranks 0.9 (hit), 0.8 (miss), 0.3 (miss), 0.1 (hit): AP = 1/2 * (1 + 2/4) = 0.75
+    # class 1: ranks 0.7 (hit), 0.6 (hit): AP = 1; class 2 never plays: not in the mean
+    assert mean_average_precision(y, p) == pytest.approx((0.75 + 1.0) / 2)
+    assert np.isnan(mean_average_precision(np.zeros_like(y), p))
 
 
 def test_per_class_hand_example_and_all_positive_class() -> None:

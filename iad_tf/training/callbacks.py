@@ -19,7 +19,14 @@ import keras
 import numpy as np
 
 from iad_tf.fileio import atomic_path, write_text
-from iad_tf.metrics import F1_MACRO, METRIC_NAMES, binarize, frame_metrics
+from iad_tf.metrics import (
+    F1_MACRO,
+    MAP,
+    METRIC_NAMES,
+    binarize,
+    frame_metrics,
+    mean_average_precision,
+)
 from iad_tf.training.checkpoints import BACKUP_DIR, save_model
 
 log = logging.getLogger(__name__)
@@ -90,7 +97,8 @@ class MaskedValidationMetrics(keras.callbacks.Callback):
             self._forward = (id(self.model), inference_fn(self.model))
         y, p, _, loss = collect_predictions(self.model, self.dataset, self._forward[1])
         scores = frame_metrics(y, binarize(p, self.threshold))
-        return {VAL_LOSS: loss, **{f"val_{k}": scores[k] for k in METRIC_NAMES}}
+        return {VAL_LOSS: loss, **{f"val_{k}": scores[k] for k in METRIC_NAMES},
+                f"val_{MAP}": mean_average_precision(y, p)}
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is not None:
