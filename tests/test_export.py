@@ -296,3 +296,41 @@ def test_full_integer_int8_where_the_converter_handles_it(
     q = load_model(res.quantized_model).run_windows(windows)
     ref = _sigmoid(model(windows, training=False))
     assert np.abs(q - ref).max() < 0.05  # int8 error, small on probabilities
+
+
+def test_quantisation_check_ignores_a_gate_flip_at_the_threshold() -> None:
+    """Regression: the quantised model's micro-F1 check ran the song-level presence gate on
+    the artifact's own probabilities, so on two validation songs one score a hair from the
+    gate's threshold (0.6739 vs 0.6754 at 0.675) removed a whole instrument of a song and
+    failed the export. The gate is now decided on the Keras model's probabilities and the
+    flip is counted, not scored."""
+    from iad_tf.export.checks import decision_metrics, f1_check, presence_flips
+    from iad_tf.postprocess import Presence
+
+    n, c, fs = 400, 3, 0.0232
+    labels = np.zeros((n, c), np.uint8)
+    labels[:, 0] = 1
+    labels[:, 1] = 1
+    ref = np.full((n, c), 0.05, np.float32)
+    ref[:, 0] = 0.9
+    ref[:, 1] = 0.6754  # present at 0.675 by 0.0004
+    art = ref.copy()
+    art[:, 1] = 0.6739  # the quantised model, 0.0015 lower: the gate drops class 1
+    tracks = [("song", np.zeros((n, 8), np.float32), labels)]
+    gate = Presence(threshold=0.675, seconds=3.0)
+    thr = np.full(c, 0.5)
+    reference = decision_metrics([ref], tracks, thr, 1, gate, fs)
+    own_gate = decision_metrics([art], tracks, thr, 1, gate, fs)
+    judged = decision_metrics([art], tracks, thr, 1, gate, fs, presence_probs=[ref])
+    assert reference["f1_micro"] == pytest.approx(1.0)
+    assert own_gate["f1_micro"] < 0.7  # the flip alone decides the old check
+    assert not f1_check("tflite dynamic", reference, own_gate, 0.05).passed
+    assert judged["f1_micro"] == pytest.approx(reference["f1_micro"])
+    assert f1_check("tflite dynamic", reference, judged, 0.05).passed
+    assert presence_flips([art], [ref], gate, fs) == 1
+    # a real frame-level difference is still caught with the reference's gate
+    worse = ref.copy()
+    worse[: n // 2, 0] = 0.1
+    assert not f1_check("tflite dynamic", reference,
+                        decision_metrics([worse], tracks, thr, 1, gate, fs, presence_probs=[ref]),
+                        0.05).passed

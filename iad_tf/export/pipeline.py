@@ -29,6 +29,7 @@ from iad_tf.export.checks import (
     decision_metrics,
     f1_check,
     parity,
+    presence_flips,
     raise_failed,
     split_windows,
     track_probs,
@@ -171,8 +172,9 @@ def export_model(
         checks: list[Check] = []
         say(f"Keras reference on {windows.shape[0]} windows of {len(val_tracks)} validation tracks")
         ref_windows = keras_probs(model, windows)  # (N, W, C)
+        ref_probs = track_probs(val_tracks, lambda w: keras_probs(model, w), W, H, pad)
         ref_metrics = decision_metrics(
-            track_probs(val_tracks, lambda w: keras_probs(model, w), W, H, pad),
+            ref_probs,
             val_tracks,
             thr,
             median_window,
@@ -232,6 +234,7 @@ def export_model(
                 val_tracks,
                 representative,
                 ref_metrics,
+                ref_probs,
                 thr,
                 median_window,
                 s,
@@ -357,6 +360,7 @@ def _quantize(
     val_tracks: Sequence[Track],
     representative: np.ndarray | None,
     ref_metrics: dict[str, float],
+    ref_probs: Sequence[np.ndarray],
     thr: np.ndarray,
     median_window: int,
     s: ExportSettings,
@@ -383,15 +387,13 @@ def _quantize(
         replace(base, quantization={"mode": mode}).write(path.with_suffix(".json"))
         ops = _ops_check(path)
         model = load_tflite(path)
-        metrics = decision_metrics(
-            track_probs(val_tracks, model.run_windows, s.window_frames, s.hop_frames, pad),
-            val_tracks,
-            thr,
-            median_window,
-            base.presence_gate,
-            base.feature_config.frame_seconds,
-        )
-        check = f1_check(f"tflite {mode}", ref_metrics, metrics, s.f1_tolerance)
+        got = track_probs(val_tracks, model.run_windows, s.window_frames, s.hop_frames, pad)
+        gate_args = (base.presence_gate, base.feature_config.frame_seconds)
+        metrics = decision_metrics(got, val_tracks, thr, median_window, *gate_args)
+        judged = decision_metrics(got, val_tracks, thr, median_window, *gate_args, presence_probs=ref_probs)
+        flips = presence_flips(got, ref_probs, *gate_args)
+        check = f1_check(f"tflite {mode}", ref_metrics, judged, s.f1_tolerance,
+                         note=f"gate on Keras probabilities; {flips} song-level presence flip(s)")
         if check.passed and ops.passed:
             attempts.append({"mode": mode, "ok": True, "reason": check.line()})
             reason = (
