@@ -238,18 +238,32 @@ def _summary(element: tuple[str, bytes, dict[str, Any]]) -> dict[str, Any]:
     return element[2]
 
 
+def _flag(beam_args: Sequence[str], name: str, default: str) -> str:
+    """The value of ``--name=value`` in ``beam_args`` (the last one), else ``default``."""
+    return next((a.split("=", 1)[1] for a in reversed(beam_args) if a.startswith(f"--{name}=")), default)
+
+
+def _local_workers(beam_args: Sequence[str]) -> bool:
+    """True when the SDK workers run on this machine: the DirectRunner, or a LOOPBACK
+    environment (the workers are this process, dialled back by a local job service)."""
+    if _flag(beam_args, "runner", "DirectRunner") in ("DirectRunner", "direct"):
+        return True
+    return _flag(beam_args, "environment_type", "").upper() == "LOOPBACK"
+
+
 @contextlib.contextmanager
 def loopback_grpc(beam_args: Sequence[str]) -> Iterator[None]:
-    """For a local DirectRunner run, bind Beam's gRPC servers to 127.0.0.1.
+    """For a run whose workers are local, bind Beam's gRPC servers to 127.0.0.1.
 
     The portable DirectRunner (``--direct_running_mode=multi_processing``) serves its SDK
     worker processes over gRPC control/data/state/logging servers that
     ``apache_beam.runners.portability.fn_api_runner.worker_handlers.GrpcServer`` binds to
-    ``[::]:0``, every interface, though its workers are local processes dialling ``localhost``.
+    ``[::]:0``, every interface, though its workers are local processes dialling ``localhost``;
+    a portable run with ``--environment_type=LOOPBACK`` serves its in-process worker pool the
+    same way (``worker_pool_main``) and tells the job service to dial ``localhost``.
     Within this block ``grpc.server`` returns servers whose ``[::]:`` bindings become
     ``127.0.0.1:``; other runners (a cluster) are left alone."""
-    runner = next((a.split("=", 1)[1] for a in beam_args if a.startswith("--runner=")), "DirectRunner")
-    if runner not in ("DirectRunner", "direct"):
+    if not _local_workers(beam_args):
         yield
         return
     import grpc
