@@ -154,3 +154,15 @@ def test_beam_options_parsing() -> None:
         "--runner=DirectRunner", "--direct_num_workers=2", "--direct_running_mode=multi_processing",
     ]
     assert default_beam_args(1) == ["--runner=DirectRunner"]
+
+
+def test_discovery_runs_on_threads_of_a_local_multi_process_runner() -> None:
+    from iad_tf.data.beam import default_beam_args, discovery_args
+
+    assert discovery_args(default_beam_args(2)) == [
+        "--runner=DirectRunner", "--direct_num_workers=2", "--default_sdk_harness_log_level=WARNING",
+        "--direct_running_mode=multi_threading",
+    ]
+    flink = ["--runner=FlinkRunner", "--parallelism=64"]
+    assert discovery_args(flink) == flink  # a cluster lists through its own workers
+    assert discovery_args(["--runner=DirectRunner"]) == ["--runner=DirectRunner"]
