@@ -38,7 +38,7 @@ def _aam_with_bad_track(root: Path) -> Path:
     return root
 
 
-def _records_by_track(records_dir: Path) -> dict[str, dict]:
+def records_by_track(records_dir: Path) -> dict[str, dict]:
     """Every record of every shard, decoded, keyed by track id (shard name kept)."""
     schema = Schema.from_json(read_manifest(records_dir)["schema"])
     out: dict[str, dict] = {}
@@ -77,7 +77,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
 @needs_beam
 def test_beam_records_equal_local(built: tuple[Path, Path, Path]) -> None:
     _, local, beam = built
-    a, b = _records_by_track(local), _records_by_track(beam)
+    a, b = records_by_track(local), records_by_track(beam)
     assert sorted(a) == sorted(b) == ["0001", "0002", "0003", "0004", "0005"]
     for tid in a:
         ra, rb = a[tid], b[tid]
@@ -119,7 +119,9 @@ def test_beam_strict_writes_nothing(built: tuple[Path, Path, Path], tmp_path: Pa
     out = tmp_path / "strict"
     with pytest.raises(BuildError, match=r"--strict: 1 track\(s\) skipped"):
         build_records_beam([root], out, BuildOptions(shards_per_split=1, strict=True, workers=1))
-    assert sorted(p.name for p in out.iterdir()) == []
+    # no shard, no manifest, no side folder: only the finished tracks' cache, as the local
+    # runner leaves it (a rerun without --strict reuses it)
+    assert sorted(p.name for p in out.iterdir()) == [".work"]
 
 
 def test_missing_beam_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -152,3 +154,15 @@ def test_beam_options_parsing() -> None:
         "--runner=DirectRunner", "--direct_num_workers=2", "--direct_running_mode=multi_processing",
     ]
     assert default_beam_args(1) == ["--runner=DirectRunner"]
+
+
+def test_discovery_runs_on_threads_of_a_local_multi_process_runner() -> None:
+    from iad_tf.data.beam import default_beam_args, discovery_args
+
+    assert discovery_args(default_beam_args(2)) == [
+        "--runner=DirectRunner", "--direct_num_workers=2", "--default_sdk_harness_log_level=WARNING",
+        "--direct_running_mode=multi_threading",
+    ]
+    flink = ["--runner=FlinkRunner", "--parallelism=64"]
+    assert discovery_args(flink) == flink  # a cluster lists through its own workers
+    assert discovery_args(["--runner=DirectRunner"]) == ["--runner=DirectRunner"]

@@ -162,6 +162,8 @@ def test_beam_build_to_and_from_s3_equals_local(
                                          "--runner", "beam", "--workers", "1"])
     assert res.exit_code == 0, res.output
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("s3")] == []
+    assert "(4 computed, 0 from cache)" in res.output  # workers cached each track in the bucket,
+    assert not storage.to_path(f"{out}/.work").exists()  # removed once the manifest was written
     remote = json.loads(storage.to_path(f"{out}/manifest.json").read_text())
     assert remote["splits"] == local.manifest["splits"]
     assert remote["mel_stats"] == local.manifest["mel_stats"]

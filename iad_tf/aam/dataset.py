@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from iad_tf.audio import AUDIO_EXTENSIONS
 from iad_tf.fileio import read_text
@@ -68,6 +68,20 @@ class Track:
             raise ValueError(f"unknown annotation kind {kind!r}")
         return getattr(self, kind)
 
+    def to_urls(self) -> dict[str, object]:
+        """This track with every path as its string (a URL or a local path): what a Beam
+        pipeline carries between workers; :meth:`from_urls` turns it back."""
+        return {k: (str(v) if isinstance(v, PurePath) or type(v).__module__.startswith("upath") else v)
+                for k, v in vars(self).items()}
+
+    @classmethod
+    def from_urls(cls, data: dict[str, object]) -> Track:
+        """The :class:`Track` of a :meth:`to_urls` dict (paths through :func:`to_path`)."""
+        paths = ("audio", "onsets", "segments", "beatinfo", "root")
+        fields = {k: (to_path(v) if k in paths and v is not None else v) for k, v in data.items()}
+        fields["sources"] = tuple(fields["sources"])  # type: ignore[arg-type]
+        return cls(**fields)  # type: ignore[arg-type]
+
     def expected_annotation(self, kind: str) -> Path:
         """Where the ``kind`` annotation of this track would be (for error messages)."""
         return self.root / ANNOTATIONS_DIR / f"{self.track_id}_{kind}.arff"
@@ -85,27 +99,66 @@ class Problem:
         return {"track": self.track, "file": self.file, "reason": self.reason}
 
 
-def _mix_dirs(root: Path) -> list[Path]:
-    dirs = [root / f"audio-mixes-{ext.lstrip('.')}" for ext in _FORMAT_ORDER]
-    dirs += [root / ANNOTATIONS_DIR, root]
-    return [d for d in dirs if d.is_dir()]
+#: Folders (relative to a root, ``""`` the root itself) where mixes are looked for, in order:
+#: a track with mixes in several places takes the first (after the lossless-first rule).
+MIX_DIRS: tuple[str, ...] = (*(f"audio-mixes-{ext.lstrip('.')}" for ext in _FORMAT_ORDER), ANNOTATIONS_DIR, "")
 
 
-def _find_mixes(root: Path) -> dict[str, Path]:
-    """track id -> mix path; a lossless format wins when a track has several."""
+def listing_patterns() -> list[str]:
+    """Glob patterns, relative to a root, of every file discovery looks at (a ``*`` never
+    crosses ``/``): the mix candidates of each :data:`MIX_DIRS` folder and the annotations.
+    Listing a root means matching these; :func:`list_root` does it locally (and through
+    fsspec), the Beam runner through ``apache_beam.io.fileio.MatchAll``."""
+    mixes = [f"{d}/*{MIX_SUFFIX}.*" if d else f"*{MIX_SUFFIX}.*" for d in MIX_DIRS]
+    return [*mixes, f"{ANNOTATIONS_DIR}/*.arff"]
+
+
+def list_root(root: Path) -> list[str]:
+    """The files of ``root`` matching :func:`listing_patterns`, as ``/``-joined paths relative
+    to the root (``audio-mixes-flac/0001_mix.flac``, ``annotations/0001_onsets.arff``)."""
+    rels: list[str] = []
+    for d in MIX_DIRS:  # annotations/ among them
+        folder = root / d if d else root
+        if not folder.is_dir():
+            continue
+        for p in folder.iterdir():
+            rel = f"{d}/{p.name}" if d else p.name
+            if listed_rel(rel) and p.is_file():
+                rels.append(rel)
+    return rels
+
+
+def listed_rel(rel: str) -> bool:
+    """True when the relative path ``rel`` matches one of :func:`listing_patterns`."""
+    folder, _, name = rel.rpartition("/")
+    if folder == ANNOTATIONS_DIR and name.endswith(".arff"):
+        return True
+    return folder in MIX_DIRS and mix_track_id(name) is not None
+
+
+def mix_track_id(name: str) -> str | None:
+    """``0080_mix.flac`` -> ``"0080"``; ``None`` for a file name that is not a mix."""
+    stem, ext = Path(name).stem, Path(name).suffix.lower()
+    if ext not in AUDIO_EXTENSIONS or not stem.endswith(MIX_SUFFIX) or len(stem) == len(MIX_SUFFIX):
+        return None
+    return stem[: -len(MIX_SUFFIX)]
+
+
+def _find_mixes(root: Path, rels: Sequence[str]) -> dict[str, Path]:
+    """track id -> mix path, from a root's listing; a lossless format wins when a track has
+    several, then the earlier :data:`MIX_DIRS` folder."""
     found: dict[str, Path] = {}
     rank = {ext: k for k, ext in enumerate(_FORMAT_ORDER)}
-    for d in _mix_dirs(root):
-        for p in sorted(d.iterdir()):
-            ext = p.suffix.lower()
-            if ext not in AUDIO_EXTENSIONS or not p.stem.endswith(MIX_SUFFIX) or not p.is_file():
-                continue
-            tid = p.stem[: -len(MIX_SUFFIX)]
-            if not tid:
-                continue
-            old = found.get(tid)
-            if old is None or rank.get(ext, 99) < rank.get(old.suffix.lower(), 99):
-                found[tid] = p
+    order = {d: k for k, d in enumerate(MIX_DIRS)}
+    by_place = sorted((order[f], n) for f, _, n in (r.rpartition("/") for r in rels) if f in order)
+    for k, name in by_place:
+        tid = mix_track_id(name)
+        if tid is None:
+            continue
+        ext = Path(name).suffix.lower()
+        old = found.get(tid)
+        if old is None or rank.get(ext, 99) < rank.get(old.suffix.lower(), 99):
+            found[tid] = root / MIX_DIRS[k] / name if MIX_DIRS[k] else root / name
     return found
 
 
@@ -185,23 +238,28 @@ def check_root(root: str | Path) -> Path:
     return path
 
 
-def discover_root(root: str | Path) -> tuple[list[Track], list[Problem]]:
+def discover_root(root: str | Path, rels: Sequence[str] | None = None) -> tuple[list[Track], list[Problem]]:
     """Tracks under one AAM root, sorted by id, plus mixes/annotations that do not pair up.
 
-    A mix without any annotation, or annotations without a mix, become a :class:`Problem`.
-    Whether the annotation a build needs (onsets or segments) exists is checked when the
-    track is processed, so it is reported with the same one-line reason format.
+    ``rels``: the root's listing (relative paths matching :func:`listing_patterns`, any
+    order; default :func:`list_root`). A mix without any annotation, or annotations without a
+    mix, become a :class:`Problem`. Whether the annotation a build needs (onsets or segments)
+    exists is checked when the track is processed, so it is reported with the same one-line
+    reason format.
     """
     root = check_root(root)
+    listing = list_root(root) if rels is None else [r for r in rels if listed_rel(r)]
     sources = read_sources(root)
     ann = root / ANNOTATIONS_DIR
-    mixes = _find_mixes(root)
+    ann_names = {r.rpartition("/")[2] for r in listing if r.startswith(f"{ANNOTATIONS_DIR}/") and r.endswith(".arff")}
+    mixes = _find_mixes(root, listing)
     annotated: set[str] = set()
-    for p in ann.glob("*.arff"):
+    for name in ann_names:
+        stem = name[: -len(".arff")]
         for kind in ANNOTATION_KINDS:
             suffix = f"_{kind}"
-            if p.stem.endswith(suffix) and len(p.stem) > len(suffix):
-                annotated.add(p.stem[: -len(suffix)])
+            if stem.endswith(suffix) and len(stem) > len(suffix):
+                annotated.add(stem[: -len(suffix)])
     check_sources(root, mixes, sources)
     tracks: list[Track] = []
     problems: list[Problem] = []
@@ -218,25 +276,30 @@ def discover_root(root: str | Path) -> tuple[list[Track], list[Problem]]:
                 source_id=sources.get(tid, (tid,))[0],
                 sources=sources.get(tid, (tid,)),
                 audio=mixes[tid],
-                onsets=paths["onsets"] if paths["onsets"].is_file() else None,
-                segments=paths["segments"] if paths["segments"].is_file() else None,
-                beatinfo=paths["beatinfo"] if paths["beatinfo"].is_file() else None,
+                onsets=paths["onsets"] if paths["onsets"].name in ann_names else None,
+                segments=paths["segments"] if paths["segments"].name in ann_names else None,
+                beatinfo=paths["beatinfo"] if paths["beatinfo"].name in ann_names else None,
                 root=root,
             )
         )
     return tracks, problems
 
 
-def discover(roots: Sequence[str | Path] | Iterable[str | Path]) -> tuple[list[Track], list[Problem]]:
+def discover(
+    roots: Sequence[str | Path] | Iterable[str | Path],
+    listings: Sequence[Sequence[str]] | None = None,
+) -> tuple[list[Track], list[Problem]]:
     """Tracks under all ``roots`` (e.g. real + synthetic + remix folders), sorted by id.
 
-    A track id found in two roots is kept from the first root and the later one becomes a
-    :class:`Problem` (ids must be unique across a build).
+    ``listings``: each root's listing (see :func:`discover_root`), in ``roots`` order; default:
+    each root listed here. A track id found in two roots is kept from the first root and the
+    later one becomes a :class:`Problem` (ids must be unique across a build).
     """
     by_id: dict[str, Track] = {}
     problems: list[Problem] = []
-    for root in roots:
-        tracks, probs = discover_root(root)
+    roots = list(roots)
+    for k, root in enumerate(roots):
+        tracks, probs = discover_root(root, None if listings is None else listings[k])
         problems.extend(probs)
         for t in tracks:
             if t.track_id in by_id:

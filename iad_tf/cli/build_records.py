@@ -35,8 +35,8 @@ from iad_tf.config import FEATURE_CONFIGS, FEATURE_NAMES
 @click.option("--strict", is_flag=True, help="Fail (write nothing) if any track is skipped.")
 @click.option("--keep-cache", is_flag=True, help="Keep OUT/.work (per-track arrays) after success.")
 @click.option("--runner", type=click.Choice(["local", "beam"]), default="local", show_default=True,
-              help="local: process pool with a resumable cache. beam: Apache Beam pipeline "
-                   "(pip install 'iad-tf[beam]'); runs on DirectRunner or a cluster.")
+              help="local: process pool. beam: Apache Beam pipeline (pip install 'iad-tf[beam]'); "
+                   "runs on DirectRunner or a cluster. Both resume from the same cache (OUT/.work).")
 @click.option("--beam-options", default=None, metavar="'FLAGS'",
               help="Beam pipeline flags for --runner beam, e.g. '--runner=FlinkRunner "
                    "--flink_master=host:8081' [default: DirectRunner with --workers processes].")

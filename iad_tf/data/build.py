@@ -10,6 +10,8 @@ Three stages:
    ``OUT/.work/<track_id>.npz`` (temporary name, then rename) together with a fingerprint of
    its inputs and the feature setup. A rerun after an interruption reuses every cache file
    whose fingerprint still matches, so each track is computed once and never half-written.
+   The worker checks and fills the cache itself (:func:`cached_track`): the Beam runner's
+   workers run the same step on the same folder, so either runner resumes the other.
 3. **Assembly** (main process): old shards and the old manifest are removed, shards are
    written per split from the cache in track-id order (one track in memory at a time; the
    writer renames a shard only when complete), statistics are accumulated on the way, and
@@ -260,14 +262,15 @@ def load_cached(path: storage.AnyPath, fp: str | None = None) -> dict[str, Any] 
 
 
 @dataclass(frozen=True)
-class _Job:
+class TrackJob:
+    """One track to build, with everything :func:`cached_track` needs (picklable)."""
+
     track: Track
     cfg: FeatureConfig
     labels: str
     classes: tuple[str, ...]
     overrun_s: float
-    cache: storage.AnyPath
-    fingerprint: str
+    work: storage.AnyPath  # OUT/.work
 
 
 def try_process_track(
@@ -290,16 +293,37 @@ def try_process_track(
         return None, Problem(track.track_id, str(track.audio), msg).to_dict()
 
 
-def _run_job(job: _Job) -> dict[str, str] | None:
-    """Worker: process + cache one track. Returns ``None`` or a skipped-entry dict."""
-    arrays, problem = try_process_track(job.track, job.cfg, job.labels, job.classes, job.overrun_s)
+def cached_track(job: TrackJob) -> tuple[dict[str, Any] | None, dict[str, str] | None, bool]:
+    """The per-track step of both runners, in a worker: the cached arrays of the track when
+    ``OUT/.work/<track_id>.npz`` holds them under the current :func:`fingerprint`, else
+    :func:`try_process_track` and the result cached (atomically).
+
+    Returns ``(arrays, None, reused)`` (mel float16 when reused, float32 when computed) or
+    ``(None, skipped entry, False)``.
+    """
+    t = job.track
+    fp = fingerprint(t, job.cfg, job.labels, job.classes, job.overrun_s)
+    cache = _cache_path(job.work, t.track_id)
+    cached = load_cached(cache, fp)
+    if cached is not None:
+        return cached, None, True
+    with storage.errors(cache):
+        if cache.exists():  # stale or damaged
+            cache.unlink()
+    arrays, problem = try_process_track(t, job.cfg, job.labels, job.classes, job.overrun_s)
     if arrays is None:
-        return problem
-    save_cached(job.cache, arrays, job.fingerprint)
+        return None, problem, False
+    save_cached(cache, arrays, fp)
     delay = float(os.environ.get(DELAY_ENV, "0") or 0)
     if delay > 0:
         time.sleep(delay)
-    return None
+    return arrays, None, False
+
+
+def _run_job(job: TrackJob) -> tuple[dict[str, str] | None, bool]:
+    """Worker of the local pool: (skipped entry or ``None``, reused from the cache)."""
+    _, problem, reused = cached_track(job)
+    return problem, reused
 
 
 def _init_worker() -> None:
@@ -331,21 +355,24 @@ def _worker_context() -> multiprocessing.context.BaseContext:
 
 
 def _run_jobs(
-    jobs: list[_Job], workers: int, progress: bool
-) -> list[dict[str, str]]:
-    """Run jobs on ``workers`` processes (inline when 1), with a progress bar."""
+    jobs: list[TrackJob], workers: int, progress: bool
+) -> tuple[list[dict[str, str]], int]:
+    """Run jobs on ``workers`` processes (inline when 1), with a progress bar.
+    Returns (skipped entries, number of tracks reused from the cache)."""
     from tqdm import tqdm
 
     problems: list[dict[str, str]] = []
+    reused = 0
     bar = tqdm(total=len(jobs), desc="tracks", unit="track", disable=None if progress and jobs else True)
     try:
         if workers <= 1 or len(jobs) <= 1:
             for job in jobs:
-                res = _run_job(job)
+                res, hit = _run_job(job)
                 if res:
                     problems.append(res)
+                reused += hit
                 bar.update()
-            return problems
+            return problems, reused
         ctx = _worker_context()
         with cf.ProcessPoolExecutor(
             max_workers=min(workers, len(jobs)), mp_context=ctx, initializer=_init_worker
@@ -353,16 +380,17 @@ def _run_jobs(
             futures = {pool.submit(_run_job, job): job for job in jobs}
             try:
                 for fut in cf.as_completed(futures):
-                    res = fut.result()
+                    res, hit = fut.result()
                     if res:
                         problems.append(res)
+                    reused += hit
                     bar.update()
             except BaseException:
                 from iad_tf.workers import stop_pool
 
                 stop_pool(pool)
                 raise
-        return problems
+        return problems, reused
     finally:
         bar.close()
 
@@ -386,6 +414,17 @@ def auto_shards(n_tracks: int, n_bytes: int) -> int:
     if n_tracks == 0:
         return 0
     return max(1, min(n_tracks, math.ceil(n_bytes / TARGET_SHARD_BYTES)))
+
+
+def prepare_work(out: storage.AnyPath) -> storage.AnyPath:
+    """``OUT/.work`` (the per-track cache of both runners) created, its temporary leftovers of
+    an interrupted run removed; finished entries stay for :func:`cached_track` to check."""
+    work = out / WORK_DIR
+    with storage.errors(work):
+        work.mkdir(parents=True, exist_ok=True)
+        for stale in work.glob("*.tmp"):
+            stale.unlink(missing_ok=True)
+    return work
 
 
 def _clear_outputs(out: storage.AnyPath) -> None:
@@ -438,19 +477,26 @@ def _write_split(
         return info
 
 
-def plan_tracks(
-    roots: Sequence[str | Path], opts: BuildOptions
-) -> tuple[list[Track], dict[str, str], list[dict[str, str]]]:
-    """Discover tracks and assign splits: (usable tracks, {track_id: split}, skipped entries).
-
-    Checks the options first (:class:`BuildError`, ``SplitError``). Used by both runners.
-    """
+def check_options(opts: BuildOptions) -> dict[str, str] | None:
+    """Check the options that decide the plan (:class:`BuildError`, ``SplitError``); returns
+    the ``--split-file`` map (``None`` without one)."""
     if opts.labels not in LABEL_MODES:
         raise BuildError(f"--labels must be one of {', '.join(LABEL_MODES)}")
     check_fractions(opts.val_fraction, opts.test_fraction)
-    split_map = read_split_file(opts.split_file) if opts.split_file else None
+    return read_split_file(opts.split_file) if opts.split_file else None
 
-    tracks, found_problems = discover(roots)
+
+def plan_tracks(
+    roots: Sequence[str | Path], opts: BuildOptions, listings: Sequence[Sequence[str]] | None = None
+) -> tuple[list[Track], dict[str, str], list[dict[str, str]]]:
+    """Discover tracks and assign splits: (usable tracks, {track_id: split}, skipped entries).
+
+    ``listings``: each root's files as :func:`iad_tf.aam.dataset.discover` takes them (the
+    Beam runner lists them with ``MatchAll``); default: listed here. Checks the options first
+    (:class:`BuildError`, ``SplitError``). Used by both runners.
+    """
+    split_map = check_options(opts)
+    tracks, found_problems = discover(roots, listings)
     skipped: list[dict[str, str]] = [p.to_dict() for p in found_problems]
     split_of: dict[str, str] = {}
     usable: list[Track] = []
@@ -508,24 +554,9 @@ def build_records(
 
     out = storage.to_path(out_dir)
     storage.check_bucket(out)
-    work = out / WORK_DIR
-    with storage.errors(work):
-        work.mkdir(parents=True, exist_ok=True)
-        for stale in work.glob("*.tmp"):
-            stale.unlink(missing_ok=True)
-
-    jobs: list[_Job] = []
-    reused = 0
-    for t in usable:
-        fp = fingerprint(t, cfg, opts.labels, classes, opts.overrun_s)
-        cache = _cache_path(work, t.track_id)
-        if load_cached(cache, fp) is not None:
-            reused += 1
-            continue
-        if cache.exists():
-            cache.unlink()
-        jobs.append(_Job(t, cfg, opts.labels, classes, opts.overrun_s, cache, fp))
-    failed = _run_jobs(jobs, opts.workers, opts.progress)
+    work = prepare_work(out)
+    jobs = [TrackJob(t, cfg, opts.labels, classes, opts.overrun_s, work) for t in usable]
+    failed, reused = _run_jobs(jobs, opts.workers, opts.progress)
     skipped.extend(failed)
     failed_ids = {p["track"] for p in failed}
     good = [t for t in usable if t.track_id not in failed_ids]
@@ -538,7 +569,7 @@ def build_records(
     manifest_path = write_manifest(out, manifest)  # last: the commit marker
     if not opts.keep_cache:
         storage.remove_tree(work)
-    return BuildResult(out, manifest_path, manifest, computed=len(jobs) - len(failed), reused=reused, skipped=skipped)
+    return BuildResult(out, manifest_path, manifest, computed=len(jobs) - len(failed) - reused, reused=reused, skipped=skipped)
 
 
 def track_summary(rec: dict[str, Any]) -> dict[str, Any]:
