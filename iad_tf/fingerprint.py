@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from iad_tf.storage import is_url
+
 MANIFEST = "manifest.json"
 #: The key holding the fingerprint in config.json, cv.json and the model metadata.
 INPUTS_KEY = "inputs"
@@ -81,8 +83,11 @@ def trained_inputs(run_config: dict[str, Any]) -> dict[str, Any] | None:
     where it still exists (else None)."""
     if isinstance(run_config.get(INPUTS_KEY), dict):
         return run_config[INPUTS_KEY]
-    records = Path(str(run_config.get("records_dir") or ""))
-    if str(records) and (records / MANIFEST).is_file():
+    name = str(run_config.get("records_dir") or "")
+    if not name or is_url(name):  # runs trained from a URL always carry their fingerprint
+        return None
+    records = Path(name)
+    if (records / MANIFEST).is_file():
         try:
             return records_fingerprint(records)
         except (OSError, ValueError):

@@ -277,6 +277,13 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def records_name(records: AnyPath | str) -> str:
+    """How a run records the records it read (config.json, cv.json, export metadata): the URL
+    as the user gave it (a later command finds it anywhere, through :func:`local_records`),
+    never the local cache folder; a local folder as its absolute path."""
+    return str(records) if is_remote(records) else str(Path(records).resolve())
+
+
 def local_records(records: AnyPath | str, check: bool = True) -> Path:
     """A local records directory for ``records``: itself when local; for a URL a cached copy
     of ``manifest.json`` and its shards, each shard's sha256 checked against the manifest

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from iad_tf.cli.options import recipe_config, recipe_options, records_option
-from iad_tf.cli.paths import OUT_DIR, local_records, staged
+from iad_tf.cli.paths import OUT_DIR, staged
 
 
 @click.command("cv")
@@ -52,7 +52,7 @@ def cv(
     try:
         with staged(run_dir) as stage:
             result = run_cv(
-                local_records(records_dir),
+                records_dir,  # a URL: a verified local copy is read, cv.json records the URL
                 stage.local,
                 folds,
                 model_name,

@@ -90,23 +90,25 @@ def run_cv(
     verbose: int | str = "auto",
     echo: Callable[[str], None] = print,
 ) -> CVResult:
-    """Cross-validate ``model_name`` with ``train_cfg`` over song-level folds of ``records_dir``."""
+    """Cross-validate ``model_name`` with ``train_cfg`` over song-level folds of ``records_dir``
+    (a local folder or a URL, read through its verified local copy)."""
     import keras
 
     from iad_tf.data.resplit import resplit
     from iad_tf.evaluation.inference import open_run, predict_split
+    from iad_tf.storage import local_records, records_name
     from iad_tf.training.fit import fit
     from iad_tf.training.models import check_model_name
     from iad_tf.training.records_info import open_records
 
     check_model_name(model_name)
-    info = open_records(records_dir, expected_feature=feature_cfg, splits=())
+    info = open_records(local_records(records_dir), expected_feature=feature_cfg, splits=())
     manifest = info.manifest
     fold_songs = song_folds(manifest, folds)
     run_dir = Path(run_dir)
     cfg = cv_train_config(train_cfg)
     settings = {
-        "records_dir": str(info.records_dir),
+        "records_dir": records_name(records_dir),  # a URL as given, not its local copy
         "folds": fold_songs,
         "model_name": model_name,
         "model": (model_cfg or ModelConfig()).to_dict(),
@@ -143,7 +145,7 @@ def run_cv(
         "model_name": model_name,
         "folds": fold_songs,
         "train": cfg.to_dict(),
-        "records_dir": str(info.records_dir),
+        "records_dir": settings["records_dir"],
     }
     report = write_cv_report(run_dir, all_tracks, classes, fold_of, info.feature.frame_seconds, meta)
     return CVResult(run_dir, report, all_tracks)

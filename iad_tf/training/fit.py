@@ -94,7 +94,9 @@ def fit(
     verbose: int | str = "auto",
     extra_callbacks: list[Any] | None = None,
 ) -> FitResult:
-    """Train ``model_name`` on ``records_dir`` (train split; val split for metrics).
+    """Train ``model_name`` on ``records_dir`` (train split; val split for metrics): a local
+    folder or a URL (read through its verified local copy, :func:`iad_tf.storage.local_records`;
+    ``config.json`` records the URL).
 
     Every check (records, feature config, model name, empty splits, run dir) happens before
     TensorFlow builds anything; errors are ``ValueError``/``FileNotFoundError`` with a
@@ -102,11 +104,12 @@ def fit(
     optimizer creation; default: TensorFlow's default strategy. ``extra_callbacks`` run after
     the standard ones (the epoch logs then hold every ``val_*`` metric).
     """
+    from iad_tf.storage import local_records
     from iad_tf.training.models import check_model_features, check_model_name
     from iad_tf.training.records_info import open_records
 
     check_model_name(model_name)
-    info = open_records(records_dir, expected_feature=feature_cfg)
+    info = open_records(local_records(records_dir), expected_feature=feature_cfg)
     check_model_features(model_name, info.feature, str(info.manifest_path))
     run_dir = Path(run_dir)
     model_cfg = dataclasses.replace(
@@ -130,7 +133,7 @@ def fit(
         train_cfg,
         info.feature,
         info.classes,
-        info.records_dir,
+        records_dir,
         info.mel_stats,
         pos_weight,
     )
