@@ -33,6 +33,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, Union
 
+from iad_tf.locks import LOCK_NAME
+
 #: ``scheme://`` at the start of a URL (two letters at least: ``C:\\`` is a Windows drive).
 _SCHEME_RE = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]+)://")
 CLOUD_EXTRA = "pip install 'iad-tf[cloud]'"
@@ -222,10 +224,16 @@ def get_file(src: AnyPath, local: Path) -> None:
             shutil.copyfile(src, tmp)
 
 
+def _mirrored(name: str) -> bool:
+    """Whether a file is copied between a folder and its mirror: not a temporary, and not
+    an output lock (a lock belongs to its own store: iad_tf.locks, iad_tf.locks_remote)."""
+    return not (name.endswith(".tmp") or name.startswith(LOCK_NAME))
+
+
 def upload_tree(local: Path, dest: AnyPath, last: Sequence[str] = (MANIFEST,)) -> int:
     """Copy every file under ``local`` to ``dest``, the names in ``last`` after all others
     (the commit marker last). Returns the number of files."""
-    files = sorted(p for p in local.rglob("*") if p.is_file() and not p.name.endswith(".tmp"))
+    files = sorted(p for p in local.rglob("*") if p.is_file() and _mirrored(p.name))
     files.sort(key=lambda p: p.name in last)
     for p in files:
         put_file(p, dest.joinpath(*p.relative_to(local).parts))
@@ -241,7 +249,7 @@ def download_tree(src: AnyPath, local: Path) -> int:
         found = src.fs.find(src.path)
     for key in found:
         rel = key[len(src.path.rstrip("/")) + 1:] if key.startswith(src.path.rstrip("/")) else key
-        if not rel:
+        if not rel or not _mirrored(rel.rsplit("/", 1)[-1]):
             continue
         get_file(src.joinpath(*rel.split("/")), local.joinpath(*rel.split("/")))
         n += 1
@@ -370,7 +378,7 @@ class Staged:
         """Upload new or changed files; returns how many."""
         if not is_remote(self.dest):
             return 0
-        files = sorted(p for p in self.local.rglob("*") if p.is_file() and not p.name.endswith(".tmp"))
+        files = sorted(p for p in self.local.rglob("*") if p.is_file() and _mirrored(p.name))
         files.sort(key=lambda p: p.name in self.last)
         n = 0
         for p in files:
