@@ -23,6 +23,7 @@ Emulators and other endpoints come from the clients' own environment variables
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import hashlib
 import json
 import os
@@ -368,17 +369,23 @@ class Staged:
     """A local working folder mirrored to ``dest``: :meth:`sync` uploads what changed since
     the last sync (size or mtime), the names in ``last`` after the others, and deletes from
     ``dest`` what was synced (or downloaded) before and is gone locally (a finished run's
-    ``backup/``)."""
+    ``backup/``). Files whose path relative to the folder matches a glob of ``skip`` (local
+    scratch such as cv's fold records) are never uploaded."""
 
-    def __init__(self, dest: AnyPath, local: Path, last: Sequence[str] = (MANIFEST,)) -> None:
-        self.dest, self.local, self.last = dest, local, tuple(last)
+    def __init__(self, dest: AnyPath, local: Path, last: Sequence[str] = (MANIFEST,),
+                 skip: Sequence[str] = ()) -> None:
+        self.dest, self.local, self.last, self.skip = dest, local, tuple(last), tuple(skip)
         self._seen: dict[Path, tuple[int, int]] = {}
+
+    def _kept(self, p: Path) -> bool:
+        rel = p.relative_to(self.local).as_posix()
+        return _mirrored(p.name) and not any(fnmatch.fnmatchcase(rel, g) for g in self.skip)
 
     def sync(self) -> int:
         """Upload new or changed files; returns how many."""
         if not is_remote(self.dest):
             return 0
-        files = sorted(p for p in self.local.rglob("*") if p.is_file() and _mirrored(p.name))
+        files = sorted(p for p in self.local.rglob("*") if p.is_file() and self._kept(p))
         files.sort(key=lambda p: p.name in self.last)
         n = 0
         for p in files:
@@ -414,18 +421,20 @@ class Staged:
 
 
 @contextlib.contextmanager
-def staged_dir(dest: AnyPath, download: bool = True, last: Sequence[str] = (MANIFEST,)) -> Iterator[Staged]:
+def staged_dir(
+    dest: AnyPath, download: bool = True, last: Sequence[str] = (MANIFEST,), skip: Sequence[str] = (),
+) -> Iterator[Staged]:
     """A local folder standing in for ``dest``: ``dest`` itself when local; for a URL a
     temporary folder holding ``dest``'s current files (``download``: to resume), uploaded to
     ``dest`` when the block ends (also on error: what was finished is kept) and whenever the
-    caller calls ``.sync()``."""
+    caller calls ``.sync()`` (``skip``: globs of relative paths kept local, :class:`Staged`)."""
     if not is_remote(dest):  # the folder itself (created by whoever writes into it)
-        yield Staged(dest, Path(dest), last)
+        yield Staged(dest, Path(dest), last, skip)
         return
     check_bucket(dest)
     with tempfile.TemporaryDirectory(prefix="iad-tf-stage-") as tmp:
         local = Path(tmp)
-        staged = Staged(dest, local, last)
+        staged = Staged(dest, local, last, skip)
         if download:
             download_tree(dest, local)
             staged.mark_synced()

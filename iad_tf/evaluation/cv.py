@@ -10,7 +10,7 @@ is tuned on them (:mod:`iad_tf.evaluation.cv_report`).
 Run directory::
 
     cv.json                 the recipe, folds and records (a rerun must match to resume)
-    fold-1/records/         the fold's records (removed when the fold is done)
+    fold-1/records/         the fold's records (removed when the fold is done; never uploaded)
     fold-1/run/             the fold's training run (fit's run directory)
     fold-1/oof.npz          the fold's held-out predictions (predictions.npz format)
     oof.npz                 every real song's OOF predictions
@@ -18,6 +18,8 @@ Run directory::
     decoder.json            the post-processing tuned on all OOF predictions (for export)
 
 An interrupted run resumes: finished folds are kept, an unfinished fold's training resumes.
+A URL run dir is uploaded after every epoch and every fold (``sync``, :data:`LOCAL_ONLY` kept
+local), so the rerun may be on another machine.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ log = logging.getLogger(__name__)
 
 CV_JSON = "cv.json"
 OOF_FILE = "oof.npz"
+#: Run-dir paths never uploaded from a staged URL run dir (derived again when needed).
+LOCAL_ONLY: tuple[str, ...] = ("fold-*/records/*",)
 
 
 @dataclass(frozen=True)
@@ -89,9 +93,12 @@ def run_cv(
     feature_cfg: FeatureConfig | None = None,
     verbose: int | str = "auto",
     echo: Callable[[str], None] = print,
+    sync: Callable[[], object] | None = None,
 ) -> CVResult:
     """Cross-validate ``model_name`` with ``train_cfg`` over song-level folds of ``records_dir``
-    (a local folder or a URL, read through its verified local copy)."""
+    (a local folder or a URL, read through its verified local copy). ``sync`` (a staged URL
+    run dir's upload) is called after every epoch and every finished fold, so a run stopped
+    on one machine resumes from the store on another."""
     import keras
 
     from iad_tf.data.resplit import resplit
@@ -118,6 +125,9 @@ def run_cv(
     _check_run_dir(run_dir, settings)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / CV_JSON, settings)
+    sync = sync or (lambda: None)
+    sync()
+    per_epoch = [keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: sync())]
 
     all_tracks: list[TrackPrediction] = []
     fold_of: dict[str, int] = {}
@@ -129,11 +139,13 @@ def run_cv(
             recs = fdir / "records"
             if not (recs / "manifest.json").is_file():
                 resplit(info.records_dir, recs, fold_split_map(manifest, held))
-            fit(recs, fdir / "run", model_name, cfg, model_cfg, feature_cfg, verbose=verbose)
+            fit(recs, fdir / "run", model_name, cfg, model_cfg, feature_cfg, verbose=verbose,
+                extra_callbacks=per_epoch)
             run = open_run(fdir / "run")
             preds = predict_split(run, recs, "val", progress=False)
             save_predictions(oof, preds, run.classes)
             shutil.rmtree(recs, ignore_errors=True)
+            sync()  # the finished fold, before the next starts
             keras.backend.clear_session()
         tracks, classes = load_predictions(oof)
         for t in tracks:
