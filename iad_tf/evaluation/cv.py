@@ -36,7 +36,7 @@ from iad_tf.config import FeatureConfig
 from iad_tf.evaluation.folds import fold_split_map, song_folds
 from iad_tf.evaluation.predictions import TrackPrediction, load_predictions, save_predictions
 from iad_tf.fileio import read_json, write_json, write_text
-from iad_tf.fingerprint import INPUTS_KEY, describe_diff, records_fingerprint
+from iad_tf.fingerprint import INPUTS_KEY, as_named_now, describe_diff, records_fingerprint
 from iad_tf.locks import LOCK_NAME
 from iad_tf.training.config import ModelConfig, TrainConfig
 
@@ -59,14 +59,14 @@ def _fold_dir(run_dir: Path, i: int) -> Path:
     return run_dir / f"fold-{i + 1}"
 
 
-def _check_run_dir(run_dir: Path, settings: dict[str, Any]) -> None:
+def _check_run_dir(run_dir: Path, settings: dict[str, Any], local_records: Path) -> None:
     path = run_dir / CV_JSON
     if (run_dir / "report.json").is_file():
         raise ValueError(
             f"{run_dir}: already holds a finished cross-validation; choose a new --run-dir"
         )
     if path.is_file():
-        old = read_json(path)
+        old = as_named_now(read_json(path), settings["records_dir"], local_records)
         diff = describe_diff({k: old[k] for k in settings if k in old}, settings)
         if diff:
             raise ValueError(
@@ -122,7 +122,7 @@ def run_cv(
         "train": cfg.to_dict(),
         INPUTS_KEY: records_fingerprint(info.records_dir),
     }
-    _check_run_dir(run_dir, settings)
+    _check_run_dir(run_dir, settings, info.records_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / CV_JSON, settings)
     sync = sync or (lambda: None)
