@@ -12,7 +12,8 @@
   from a thread. A lock not renewed for :data:`LEASE_S` (its holder died on another
   machine), or of this host whose process is gone (as for local locks), is stale and taken
   over: under a takeover object (created conditionally too) the lock is re-read and deleted
-  only if unchanged. Leases compare wall clocks: hosts must agree within minutes.
+  only if unchanged. Leases compare wall clocks: hosts must agree within minutes; a holder
+  that cannot reach the store for a whole lease may lose its lock to another writer.
 
 Content: JSON ``{pid, host, command, started, renewed, lease_s}``.
 """
@@ -77,8 +78,8 @@ def _take_over(lock: Any, seen: dict[str, Any]) -> None:
     :func:`iad_tf.locks._take_over`)."""
     mutex = lock.parent / (lock.name + ".takeover")
     if not _put(mutex, {"since": time.time()}, create=True):
-        old = _read(mutex) or {}
-        if time.time() - float(old.get("since") or 0) > TAKEOVER_STALE_S:
+        old = _read(mutex)  # None: released meanwhile (never delete a newer taker's)
+        if old is not None and time.time() - float(old.get("since") or 0) > TAKEOVER_STALE_S:
             _delete(mutex)  # its taker died mid-takeover
         time.sleep(0.05)
         return  # the caller tries again

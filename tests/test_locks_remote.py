@@ -129,3 +129,22 @@ def test_staging_never_copies_a_lock(tmp_path: Path) -> None:
             st.sync()
         assert lock.read_text() == before
         assert storage.to_path(f"{url}/a.txt").read_text() == "a"
+
+
+def test_a_taker_never_deletes_the_takeover_object_of_a_newer_taker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A taker that finds the takeover object held, then reads it gone (released meanwhile),
+    must not delete the one a newer taker has just created."""
+    from iad_tf import locks_remote
+
+    lock = storage.to_path("memory://locks/takeover/o") / LOCK_NAME
+    mutex = f"{lock}.takeover"
+    _write(mutex, {"since": time.time()})  # a newer taker's, fresh
+    real = locks_remote._read
+    # the holder's mutex read as gone once (it was released between the put and the read)
+    monkeypatch.setattr(locks_remote, "_read",
+                        lambda p: None if str(p) == mutex else real(p))
+    locks_remote._take_over(lock, {"pid": 1})
+    assert _exists(mutex)
+    storage.to_path(mutex).unlink()
