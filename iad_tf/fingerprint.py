@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from iad_tf.storage import is_url
+
 MANIFEST = "manifest.json"
 #: The key holding the fingerprint in config.json, cv.json and the model metadata.
 INPUTS_KEY = "inputs"
@@ -64,6 +66,17 @@ def describe_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [f"{prefix} ({_short(old)} -> {_short(new)})"]
 
 
+def as_named_now(old: dict[str, Any], name: str, local: str | Path) -> dict[str, Any]:
+    """``old`` settings (a run's config.json, a cv's cv.json) with a ``records_dir`` that
+    names the records read from ``local`` as an older version did (that local folder, as
+    given or resolved: the cache folder of a URL before runs named the URL) renamed to
+    ``name``, so an unfinished run of that version still resumes."""
+    was = old.get("records_dir")
+    if was is not None and was != name and was in (str(local), str(Path(local).resolve())):
+        return {**old, "records_dir": name}
+    return old
+
+
 def check_same_inputs(old: dict[str, Any] | None, new: dict[str, Any], where: str) -> None:
     """ValueError naming the fields when the records changed since ``old`` was recorded."""
     if old is None:
@@ -81,8 +94,11 @@ def trained_inputs(run_config: dict[str, Any]) -> dict[str, Any] | None:
     where it still exists (else None)."""
     if isinstance(run_config.get(INPUTS_KEY), dict):
         return run_config[INPUTS_KEY]
-    records = Path(str(run_config.get("records_dir") or ""))
-    if str(records) and (records / MANIFEST).is_file():
+    name = str(run_config.get("records_dir") or "")
+    if not name or is_url(name):  # runs trained from a URL always carry their fingerprint
+        return None
+    records = Path(name)
+    if (records / MANIFEST).is_file():
         try:
             return records_fingerprint(records)
         except (OSError, ValueError):

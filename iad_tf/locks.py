@@ -3,7 +3,8 @@
 The lock is a file ``<folder>/.iad-tf.lock`` created with ``O_CREAT | O_EXCL`` and holding
 JSON ``{pid, host, command, started}``. A lock whose process is gone (same host, no such pid)
 is stale and taken over: removed under a takeover mutex after checking it is unchanged, then
-the folder is locked afresh. TF-free, standard library only.
+the folder is locked afresh. TF-free, standard library only (a URL folder's lock, an object
+in the store with a lease: :mod:`iad_tf.locks_remote`).
 """
 
 from __future__ import annotations
@@ -24,11 +25,17 @@ class LockHeld(RuntimeError):
     """The folder is locked by a live process; the message names it and the lock file."""
 
 
-def _holder(info: dict[str, Any]) -> str:
+def holder(info: dict[str, Any]) -> str:
     return (
         f"`iad-tf {info.get('command', '?')}` (pid {info.get('pid', '?')} on "
         f"{info.get('host', '?')}, started {info.get('started', '?')})"
     )
+
+
+def held(folder: object, seen: dict[str, Any], lock: object, note: str = "") -> LockHeld:
+    """The one-line refusal: who holds ``folder`` and what to do about it."""
+    return LockHeld(f"{folder}: in use by {holder(seen)}; wait for it to finish, or delete "
+                    f"{lock} if that process is not running{note}")
 
 
 def _read(lock: Path) -> dict[str, Any] | None:
@@ -56,6 +63,16 @@ def is_stale(info: dict[str, Any]) -> bool:
     """True for a lock of this host whose process no longer exists."""
     pid = info.get("pid")
     return info.get("host") == socket.gethostname() and isinstance(pid, int) and not _alive(pid)
+
+
+def lock_info(command: str) -> dict[str, Any]:
+    """What a lock holds: who took it, for which command, since when."""
+    return {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "command": command,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
 
 
 def _create(lock: Path, info: dict[str, Any]) -> bool:
@@ -96,20 +113,25 @@ def _take_over(lock: Path, seen: dict[str, Any]) -> None:
 
 
 @contextlib.contextmanager
-def output_lock(folder: str | Path, command: str, wait_s: float = 1.0) -> Iterator[Path]:
+def output_lock(folder: Any, command: str, wait_s: float = 1.0) -> Iterator[Any]:
     """Hold ``folder``'s lock for the ``with`` body (the folder is created; removed again on
     exit if this lock created it and it stayed empty). :class:`LockHeld` names a live holder.
+    A URL folder (``s3://``...) is locked by :func:`iad_tf.locks_remote.url_lock`.
     """
+    if "://" in str(folder):  # a URL: the lock is an object (iad_tf.locks_remote)
+        from iad_tf import storage
+        from iad_tf.locks_remote import url_lock
+
+        path = storage.to_path(folder) if isinstance(folder, str) else folder
+        if storage.is_remote(path):
+            with url_lock(path, command, wait_s) as lock:
+                yield lock
+            return
     folder = Path(folder)
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     lock = folder / LOCK_NAME
-    info = {
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "command": command,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
+    info = lock_info(command)
     deadline = time.monotonic() + wait_s
     while not _create(lock, info):
         seen = _read(lock)
@@ -119,10 +141,7 @@ def output_lock(folder: str | Path, command: str, wait_s: float = 1.0) -> Iterat
             _take_over(lock, seen)
             continue
         if time.monotonic() >= deadline:  # {} = a lock being written right now: live
-            raise LockHeld(
-                f"{folder}: in use by {_holder(seen)}; wait for it to finish, or delete "
-                f"{lock} if that process is not running"
-            )
+            raise held(folder, seen, lock)
         time.sleep(0.05)
     try:
         yield lock

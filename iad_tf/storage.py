@@ -23,6 +23,7 @@ Emulators and other endpoints come from the clients' own environment variables
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import hashlib
 import json
 import os
@@ -32,6 +33,8 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, Union
+
+from iad_tf.locks import LOCK_NAME
 
 #: ``scheme://`` at the start of a URL (two letters at least: ``C:\\`` is a Windows drive).
 _SCHEME_RE = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]+)://")
@@ -222,10 +225,16 @@ def get_file(src: AnyPath, local: Path) -> None:
             shutil.copyfile(src, tmp)
 
 
+def _mirrored(name: str) -> bool:
+    """Whether a file is copied between a folder and its mirror: not a temporary, and not
+    an output lock (a lock belongs to its own store: iad_tf.locks, iad_tf.locks_remote)."""
+    return not (name.endswith(".tmp") or name.startswith(LOCK_NAME))
+
+
 def upload_tree(local: Path, dest: AnyPath, last: Sequence[str] = (MANIFEST,)) -> int:
     """Copy every file under ``local`` to ``dest``, the names in ``last`` after all others
     (the commit marker last). Returns the number of files."""
-    files = sorted(p for p in local.rglob("*") if p.is_file() and not p.name.endswith(".tmp"))
+    files = sorted(p for p in local.rglob("*") if p.is_file() and _mirrored(p.name))
     files.sort(key=lambda p: p.name in last)
     for p in files:
         put_file(p, dest.joinpath(*p.relative_to(local).parts))
@@ -241,7 +250,7 @@ def download_tree(src: AnyPath, local: Path) -> int:
         found = src.fs.find(src.path)
     for key in found:
         rel = key[len(src.path.rstrip("/")) + 1:] if key.startswith(src.path.rstrip("/")) else key
-        if not rel:
+        if not rel or not _mirrored(rel.rsplit("/", 1)[-1]):
             continue
         get_file(src.joinpath(*rel.split("/")), local.joinpath(*rel.split("/")))
         n += 1
@@ -275,6 +284,13 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def records_name(records: AnyPath | str) -> str:
+    """How a run records the records it read (config.json, cv.json, export metadata): the URL
+    as the user gave it (a later command finds it anywhere, through :func:`local_records`),
+    never the local cache folder; a local folder as its absolute path."""
+    return str(records) if is_remote(records) else str(Path(records).resolve())
 
 
 def local_records(records: AnyPath | str, check: bool = True) -> Path:
@@ -353,17 +369,23 @@ class Staged:
     """A local working folder mirrored to ``dest``: :meth:`sync` uploads what changed since
     the last sync (size or mtime), the names in ``last`` after the others, and deletes from
     ``dest`` what was synced (or downloaded) before and is gone locally (a finished run's
-    ``backup/``)."""
+    ``backup/``). Files whose path relative to the folder matches a glob of ``skip`` (local
+    scratch such as cv's fold records) are never uploaded."""
 
-    def __init__(self, dest: AnyPath, local: Path, last: Sequence[str] = (MANIFEST,)) -> None:
-        self.dest, self.local, self.last = dest, local, tuple(last)
+    def __init__(self, dest: AnyPath, local: Path, last: Sequence[str] = (MANIFEST,),
+                 skip: Sequence[str] = ()) -> None:
+        self.dest, self.local, self.last, self.skip = dest, local, tuple(last), tuple(skip)
         self._seen: dict[Path, tuple[int, int]] = {}
+
+    def _kept(self, p: Path) -> bool:
+        rel = p.relative_to(self.local).as_posix()
+        return _mirrored(p.name) and not any(fnmatch.fnmatchcase(rel, g) for g in self.skip)
 
     def sync(self) -> int:
         """Upload new or changed files; returns how many."""
         if not is_remote(self.dest):
             return 0
-        files = sorted(p for p in self.local.rglob("*") if p.is_file() and not p.name.endswith(".tmp"))
+        files = sorted(p for p in self.local.rglob("*") if p.is_file() and self._kept(p))
         files.sort(key=lambda p: p.name in self.last)
         n = 0
         for p in files:
@@ -399,18 +421,20 @@ class Staged:
 
 
 @contextlib.contextmanager
-def staged_dir(dest: AnyPath, download: bool = True, last: Sequence[str] = (MANIFEST,)) -> Iterator[Staged]:
+def staged_dir(
+    dest: AnyPath, download: bool = True, last: Sequence[str] = (MANIFEST,), skip: Sequence[str] = (),
+) -> Iterator[Staged]:
     """A local folder standing in for ``dest``: ``dest`` itself when local; for a URL a
     temporary folder holding ``dest``'s current files (``download``: to resume), uploaded to
     ``dest`` when the block ends (also on error: what was finished is kept) and whenever the
-    caller calls ``.sync()``."""
+    caller calls ``.sync()`` (``skip``: globs of relative paths kept local, :class:`Staged`)."""
     if not is_remote(dest):  # the folder itself (created by whoever writes into it)
-        yield Staged(dest, Path(dest), last)
+        yield Staged(dest, Path(dest), last, skip)
         return
     check_bucket(dest)
     with tempfile.TemporaryDirectory(prefix="iad-tf-stage-") as tmp:
         local = Path(tmp)
-        staged = Staged(dest, local, last)
+        staged = Staged(dest, local, last, skip)
         if download:
             download_tree(dest, local)
             staged.mark_synced()

@@ -19,6 +19,7 @@ from iad_tf.evaluation.folds import fold_split_map, real_songs, song_folds
 from iad_tf.evaluation.predictions import TrackPrediction
 from iad_tf.postprocess import Presence, decide, decide_song, gate, presence_scores
 from tests.records_factory import make_records
+from tests.storage_fixtures import s3_bucket  # noqa: F401
 
 FRAME_S = 512 / 22050
 
@@ -180,29 +181,18 @@ def cv_records(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
+def _cv_args(records: Path, run: object) -> list[str]:
+    """Two folds of one quick epoch each."""
+    return ["cv", "--records", str(records), "--run-dir", str(run), "--folds", "2",
+            "--oversample-factor", "1", "--model", "mlp", "--epochs", "1", "--batch-size", "4",
+            "--window-seconds", "1"]
+
+
 def test_cv_oof_covers_every_real_song_exactly_once(cv_records: Path, tmp_path: Path) -> None:
     from iad_tf.cli.main import cli
 
     run = tmp_path / "cv"
-    args = [
-        "cv",
-        "--records",
-        str(cv_records),
-        "--run-dir",
-        str(run),
-        "--folds",
-        "2",
-        "--oversample-factor",
-        "1",
-        "--model",
-        "mlp",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "4",
-        "--window-seconds",
-        "1",
-    ]
+    args = _cv_args(cv_records, run)
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
     from iad_tf.evaluation.predictions import load_predictions
@@ -294,3 +284,63 @@ def test_group_confusions_count_songs_and_frames() -> None:
     assert out["basses"]["frames"]["ElectricBass"]["ElectricBass"] == 0.4
     assert out["pianos"]["frames"]["Piano"]["Piano"] == 0.0
     assert out["pianos"]["songs"]["s1"] == {"true": ["Piano"], "reported": []}
+
+
+#: Runs `iad-tf ARGS...` but the machine dies (os._exit, no cleanup) as fold 2 starts training.
+DIES_AT_FOLD_2 = """
+import os, sys
+import iad_tf.training.fit as lib
+real, calls = lib.fit, []
+def fit(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 2:
+        os._exit(9)
+    return real(*args, **kwargs)
+lib.fit = fit
+from iad_tf.cli.main import cli
+cli(sys.argv[1:])
+"""
+
+
+def test_cv_on_a_url_resumes_from_the_bucket_on_a_fresh_machine(
+    cv_records: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 19: a cv run dir on S3 is uploaded fold by fold, so a cv whose machine died in fold
+    2 resumes elsewhere from the bucket: fold 1 is reused, not retrained."""
+    import os
+    import subprocess
+    import sys
+
+    from iad_tf import storage
+    from iad_tf.cli.main import cli
+
+    pytest.importorskip("upath")
+    run = f"{request.getfixturevalue('s3_bucket')}/cv-resume/run"
+    args = _cv_args(cv_records, run)
+    repo = Path(__file__).resolve().parents[1]
+    died = subprocess.run([sys.executable, "-c", DIES_AT_FOLD_2, *args], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(repo)}, timeout=600)
+    assert died.returncode == 9, died.stderr[-2000:]
+    assert "fold 1/2" in died.stdout and "fold 2/2" in died.stdout
+    fold1 = storage.to_path(f"{run}/fold-1/oof.npz")
+    assert fold1.is_file()  # uploaded when fold 1 finished, not at a (never reached) end
+    first = fold1.read_bytes()
+    assert not storage.to_path(f"{run}/fold-1/records").exists()  # scratch stays local
+    assert not storage.to_path(f"{run}/fold-2/oof.npz").exists()
+
+    import iad_tf.training.fit as lib
+
+    trained: list[str] = []
+    real = lib.fit
+
+    def counting_fit(records: object, run_dir: object, *a: object, **k: object) -> object:
+        trained.append(Path(str(run_dir)).parent.name)
+        return real(records, run_dir, *a, **k)
+
+    monkeypatch.setattr(lib, "fit", counting_fit)
+    res = CliRunner().invoke(cli, args)  # a fresh local stage: everything comes from the bucket
+    assert res.exit_code == 0, res.output
+    assert trained == ["fold-2"] and "fold 1/2" not in res.output
+    assert fold1.read_bytes() == first  # fold 1's predictions reused as they were
+    report = json.loads(storage.to_path(f"{run}/report.json").read_text())
+    assert sorted(report["fold_of"]) == ["0001", "0002", "0003", "0004", "0005", "0006"]

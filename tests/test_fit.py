@@ -228,3 +228,17 @@ def test_unfinished_run_from_before_a_new_config_field_resumes(tmp_path: Path) -
     changed = {**new, "model": {**new["model"], "gru_units": 16}}
     with pytest.raises(ValueError, match="model.gru_units"):
         _prepare_run_dir(tmp_path, changed)
+
+
+def test_an_unfinished_run_that_named_the_local_copy_of_its_records_resumes(tmp_path: Path) -> None:
+    """Before runs named the URL they were trained from, config.json held the local copy's
+    folder (or a relative path): such an unfinished run still resumes; other records refuse."""
+    from iad_tf.training.fit import _prepare_run_dir
+
+    cache = tmp_path / "cache" / "records" / "0123"
+    new = {"model_name": "crnn", "records_dir": "s3://b/rec"}
+    (tmp_path / "run" / "backup").mkdir(parents=True)
+    (tmp_path / "run" / "config.json").write_text(json.dumps({**new, "records_dir": str(cache)}))
+    assert _prepare_run_dir(tmp_path / "run", new, cache) is True
+    with pytest.raises(ValueError, match="records_dir"):
+        _prepare_run_dir(tmp_path / "run", new, tmp_path / "elsewhere")

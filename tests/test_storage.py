@@ -294,3 +294,28 @@ def test_build_verify_fit_predict_on_urls_equals_local(
     assert [m["epoch"] for m in remote["metrics"]] == [m["epoch"] for m in local["metrics"]] == [1]
     assert remote["metrics"][0].keys() == local["metrics"][0].keys()
     np.testing.assert_array_equal(remote["probs"], local["probs"])
+
+
+def test_a_run_from_url_records_names_the_url_and_export_reads_it_from_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """fit trains from the verified local copy of a URL, but config.json records the URL (not
+    the cache folder), so export on a machine without that copy finds the records."""
+    import shutil
+
+    from iad_tf.cli.main import cli
+    from tests.records_factory import make_records
+
+    monkeypatch.setenv(storage.CACHE_ENV, str(tmp_path / "cache"))
+    url = "memory://run-records/rec"
+    storage.upload_tree(make_records(tmp_path / "rec", n_frames=300), storage.to_path(url))
+    run = tmp_path / "run"
+    res = CliRunner().invoke(cli, ["fit", "--records", url, "--run-dir", str(run), *FIT_ARGS])
+    assert res.exit_code == 0, res.output
+    assert json.loads((run / "config.json").read_text())["records_dir"] == url
+    shutil.rmtree(tmp_path / "cache")  # another machine: no local copy
+    res = CliRunner().invoke(cli, ["export", "--run", str(run), "--out", str(tmp_path / "out"),
+                                   "--quantize", "none", "--window-frames", "64"])
+    assert res.exit_code == 0, res.output
+    meta = json.loads((tmp_path / "out" / "model.json").read_text())
+    assert meta["training_data"]["records_dir"] == meta["training_data"]["checked_on"] == url

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from iad_tf.cli.options import recipe_config, recipe_options, records_option
-from iad_tf.cli.paths import OUT_DIR, local_records, staged
+from iad_tf.cli.paths import OUT_DIR, staged
 
 
 @click.command("cv")
@@ -27,7 +27,8 @@ from iad_tf.cli.paths import OUT_DIR, local_records, staged
     type=OUT_DIR,
     required=True,
     help="Output directory (a path or a URL): one training run per fold, out-of-fold predictions, report.json/.md "
-    "and decoder.json (rerun the same command to resume).",
+    "and decoder.json (rerun the same command to resume; a URL is uploaded after every epoch "
+    "and fold, so the rerun may be on another machine).",
 )
 def cv(
     model_name: str,
@@ -45,14 +46,14 @@ def cv(
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cfg = recipe_config(config_file, overrides)
 
-    from iad_tf.evaluation.cv import run_cv
+    from iad_tf.evaluation.cv import LOCAL_ONLY, run_cv
     from iad_tf.evaluation.cv_report import render_cv_report
     from iad_tf.training.callbacks import TrainingDiverged
 
     try:
-        with staged(run_dir) as stage:
+        with staged(run_dir, skip=LOCAL_ONLY) as stage:
             result = run_cv(
-                local_records(records_dir),
+                records_dir,  # a URL: a verified local copy is read, cv.json records the URL
                 stage.local,
                 folds,
                 model_name,
@@ -61,6 +62,7 @@ def cv(
                 cfg.feature,
                 verbose=2,
                 echo=click.echo,
+                sync=stage.sync,  # a URL run dir: uploaded every epoch and fold
             )
     except (ValueError, FileNotFoundError, TrainingDiverged) as exc:
         raise click.ClickException(str(exc)) from exc

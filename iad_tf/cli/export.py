@@ -8,7 +8,7 @@ import click
 
 from iad_tf import storage
 from iad_tf.cli.options import check_writable
-from iad_tf.cli.paths import OUT_DIR, RUN_DIR, StoragePath, local_records, staged
+from iad_tf.cli.paths import OUT_DIR, RUN_DIR, StoragePath, staged
 
 
 @click.command()
@@ -98,7 +98,7 @@ def export(
             result = export_run(
                 run.local,
                 out.local,
-                local_records(records_dir) if records_dir else None,
+                records_dir,  # a URL: read through its verified local copy
                 settings,
                 window_frames,
                 progress=lambda msg: click.echo(f"... {msg}", err=True),

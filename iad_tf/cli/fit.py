@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from iad_tf.cli.options import check_writable, recipe_config, recipe_options, records_option
-from iad_tf.cli.paths import OUT_DIR, local_records, staged
+from iad_tf.cli.paths import OUT_DIR, staged
 from iad_tf.training.distribute import DEFAULT_PEER_TIMEOUT_S
 
 
@@ -61,7 +61,6 @@ def fit(
     # Keras' live progress bar on a terminal; one plain line per epoch elsewhere (CI logs,
     # ``> log.txt``): no carriage-return updates or ANSI escapes.
     live = sys.stdout.isatty()
-    records_dir = local_records(records_dir)  # a URL: a local copy checked against its sha256
     with staged(run_dir) as stage:
         import keras
 
@@ -70,6 +69,8 @@ def fit(
         try:
             with stop_on_signals():
                 strategy = make_strategy(strategy_name, peer_timeout)  # first: configures TF
+                # a URL: trained from a local copy checked against its sha256; config.json
+                # records the URL
                 result = fit_lib(
                     records_dir, stage.local, model_name, cfg.train, cfg.model, cfg.feature,
                     strategy=strategy, verbose=1 if live else 0,

@@ -133,8 +133,9 @@ def _locking_output(command: click.Command, cmd_name: str) -> Callable[..., Any]
 
         name = next((n for n in OUTPUT_FOLDERS[cmd_name] if kwargs.get(n) is not None), None)
         folder = None if name is None else str(kwargs[name])
-        # A URL output has no local lock file; multiworker fit runs one command per host.
-        if folder is None or "://" in folder or kwargs.get("strategy_name") == "multiworker":
+        # A URL output is locked by a lock object in the store (iad_tf.locks_remote);
+        # multiworker fit runs one command per host (only the chief writes).
+        if folder is None or kwargs.get("strategy_name") == "multiworker":
             return callback(*args, **kwargs)
         check_writable(folder, str(options.get(name, name)))
         with output_lock(folder, cmd_name):

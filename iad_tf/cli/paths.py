@@ -69,16 +69,16 @@ def local_records(value: Any) -> str:
 
 
 @contextlib.contextmanager
-def staged(value: Any, download: bool = True) -> Iterator[storage.Staged | None]:
+def staged(value: Any, download: bool = True, skip: tuple[str, ...] = ()) -> Iterator[storage.Staged | None]:
     """:func:`iad_tf.storage.staged_dir` for a folder option (``None`` stays ``None``): the
     command works in ``.local``; a URL folder is downloaded first (``download``) and uploaded
-    at the end. Storage failures become one-line click errors, and a click error raised in
+    at the end (and at each ``.sync()``; never the paths matching ``skip``). Storage failures become one-line click errors, and a click error raised in
     the block names the URL rather than the local stand-in."""
     if value is None:
         yield None
         return
     try:
-        with storage.staged_dir(storage.to_path(value), download=download) as st:
+        with storage.staged_dir(storage.to_path(value), download=download, skip=skip) as st:
             try:
                 yield st
             except click.ClickException as exc:

@@ -15,6 +15,7 @@ from iad_tf.evaluation.report import SETTING_LABELS, SETTINGS
 from iad_tf.evaluation.tables import markdown_table, text_table
 from iad_tf.fileio import read_json
 from iad_tf.metrics import F1_MACRO, F1_MICRO, F1_WEIGHTED, HAMMING, JACCARD
+from iad_tf.storage import StorageError, to_path
 
 METRICS_FILE = "metrics.json"
 HEADERS: tuple[str, ...] = (
@@ -36,7 +37,7 @@ class RunSummary:
 def _read_optional_json(path: Path) -> dict[str, Any]:
     try:
         return read_json(path)
-    except (FileNotFoundError, ValueError):
+    except (FileNotFoundError, ValueError, StorageError):  # gone, bad, or unreachable
         return {}
 
 
@@ -56,7 +57,7 @@ def load_run_summary(path: str | Path) -> RunSummary:
         run_dir = Path(report["run"]) if config else run_dir
     train_tracks = None
     if config.get("records_dir"):
-        manifest = _read_optional_json(Path(config["records_dir"]) / "manifest.json")
+        manifest = _read_optional_json(to_path(config["records_dir"]) / "manifest.json")
         if "splits" in manifest:
             train_tracks = len(manifest["splits"].get("train", []))
     epochs = None

@@ -10,7 +10,7 @@ is tuned on them (:mod:`iad_tf.evaluation.cv_report`).
 Run directory::
 
     cv.json                 the recipe, folds and records (a rerun must match to resume)
-    fold-1/records/         the fold's records (removed when the fold is done)
+    fold-1/records/         the fold's records (removed when the fold is done; never uploaded)
     fold-1/run/             the fold's training run (fit's run directory)
     fold-1/oof.npz          the fold's held-out predictions (predictions.npz format)
     oof.npz                 every real song's OOF predictions
@@ -18,6 +18,8 @@ Run directory::
     decoder.json            the post-processing tuned on all OOF predictions (for export)
 
 An interrupted run resumes: finished folds are kept, an unfinished fold's training resumes.
+A URL run dir is uploaded after every epoch and every fold (``sync``, :data:`LOCAL_ONLY` kept
+local), so the rerun may be on another machine.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from iad_tf.config import FeatureConfig
 from iad_tf.evaluation.folds import fold_split_map, song_folds
 from iad_tf.evaluation.predictions import TrackPrediction, load_predictions, save_predictions
 from iad_tf.fileio import read_json, write_json, write_text
-from iad_tf.fingerprint import INPUTS_KEY, describe_diff, records_fingerprint
+from iad_tf.fingerprint import INPUTS_KEY, as_named_now, describe_diff, records_fingerprint
 from iad_tf.locks import LOCK_NAME
 from iad_tf.training.config import ModelConfig, TrainConfig
 
@@ -42,6 +44,8 @@ log = logging.getLogger(__name__)
 
 CV_JSON = "cv.json"
 OOF_FILE = "oof.npz"
+#: Run-dir paths never uploaded from a staged URL run dir (derived again when needed).
+LOCAL_ONLY: tuple[str, ...] = ("fold-*/records/*",)
 
 
 @dataclass(frozen=True)
@@ -55,14 +59,14 @@ def _fold_dir(run_dir: Path, i: int) -> Path:
     return run_dir / f"fold-{i + 1}"
 
 
-def _check_run_dir(run_dir: Path, settings: dict[str, Any]) -> None:
+def _check_run_dir(run_dir: Path, settings: dict[str, Any], local_records: Path) -> None:
     path = run_dir / CV_JSON
     if (run_dir / "report.json").is_file():
         raise ValueError(
             f"{run_dir}: already holds a finished cross-validation; choose a new --run-dir"
         )
     if path.is_file():
-        old = read_json(path)
+        old = as_named_now(read_json(path), settings["records_dir"], local_records)
         diff = describe_diff({k: old[k] for k in settings if k in old}, settings)
         if diff:
             raise ValueError(
@@ -89,33 +93,41 @@ def run_cv(
     feature_cfg: FeatureConfig | None = None,
     verbose: int | str = "auto",
     echo: Callable[[str], None] = print,
+    sync: Callable[[], object] | None = None,
 ) -> CVResult:
-    """Cross-validate ``model_name`` with ``train_cfg`` over song-level folds of ``records_dir``."""
+    """Cross-validate ``model_name`` with ``train_cfg`` over song-level folds of ``records_dir``
+    (a local folder or a URL, read through its verified local copy). ``sync`` (a staged URL
+    run dir's upload) is called after every epoch and every finished fold, so a run stopped
+    on one machine resumes from the store on another."""
     import keras
 
     from iad_tf.data.resplit import resplit
     from iad_tf.evaluation.inference import open_run, predict_split
+    from iad_tf.storage import local_records, records_name
     from iad_tf.training.fit import fit
     from iad_tf.training.models import check_model_name
     from iad_tf.training.records_info import open_records
 
     check_model_name(model_name)
-    info = open_records(records_dir, expected_feature=feature_cfg, splits=())
+    info = open_records(local_records(records_dir), expected_feature=feature_cfg, splits=())
     manifest = info.manifest
     fold_songs = song_folds(manifest, folds)
     run_dir = Path(run_dir)
     cfg = cv_train_config(train_cfg)
     settings = {
-        "records_dir": str(info.records_dir),
+        "records_dir": records_name(records_dir),  # a URL as given, not its local copy
         "folds": fold_songs,
         "model_name": model_name,
         "model": (model_cfg or ModelConfig()).to_dict(),
         "train": cfg.to_dict(),
         INPUTS_KEY: records_fingerprint(info.records_dir),
     }
-    _check_run_dir(run_dir, settings)
+    _check_run_dir(run_dir, settings, info.records_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / CV_JSON, settings)
+    sync = sync or (lambda: None)
+    sync()
+    per_epoch = [keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: sync())]
 
     all_tracks: list[TrackPrediction] = []
     fold_of: dict[str, int] = {}
@@ -127,11 +139,13 @@ def run_cv(
             recs = fdir / "records"
             if not (recs / "manifest.json").is_file():
                 resplit(info.records_dir, recs, fold_split_map(manifest, held))
-            fit(recs, fdir / "run", model_name, cfg, model_cfg, feature_cfg, verbose=verbose)
+            fit(recs, fdir / "run", model_name, cfg, model_cfg, feature_cfg, verbose=verbose,
+                extra_callbacks=per_epoch)
             run = open_run(fdir / "run")
             preds = predict_split(run, recs, "val", progress=False)
             save_predictions(oof, preds, run.classes)
             shutil.rmtree(recs, ignore_errors=True)
+            sync()  # the finished fold, before the next starts
             keras.backend.clear_session()
         tracks, classes = load_predictions(oof)
         for t in tracks:
@@ -143,7 +157,7 @@ def run_cv(
         "model_name": model_name,
         "folds": fold_songs,
         "train": cfg.to_dict(),
-        "records_dir": str(info.records_dir),
+        "records_dir": settings["records_dir"],
     }
     report = write_cv_report(run_dir, all_tracks, classes, fold_of, info.feature.frame_seconds, meta)
     return CVResult(run_dir, report, all_tracks)

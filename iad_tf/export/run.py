@@ -12,6 +12,7 @@ from iad_tf.export.data import read_tracks, representative_windows
 from iad_tf.export.pipeline import ExportResult, ExportSettings, export_model
 from iad_tf.fingerprint import INPUTS_KEY, run_progress, trained_inputs
 from iad_tf.inference.windows import silence_db
+from iad_tf.storage import is_remote, local_records, records_name
 
 DEFAULT_WINDOW_FRAMES = 256
 
@@ -65,17 +66,21 @@ def export_run(
     settings = replace(
         settings or ExportSettings(), window_frames=window, hop_frames=hop_for(window)
     )
-    records_dir = Path(records_dir or run.config.get("records_dir", ""))
-    if not str(records_dir) or not records_dir.is_dir():
+    # A URL (given, or recorded in config.json by a run trained from one) is read through its
+    # verified local copy; the metadata names it as the URL.
+    checked_on = str(records_dir or run.config.get("records_dir") or "")
+    records_dir = _local_records(checked_on)
+    if records_dir is None:
         raise ValueError(
-            f"{run_dir}: records directory {str(records_dir)!r} not found; pass --records DIR"
+            f"{run_dir}: records directory {checked_on!r} not found; pass --records DIR"
         )
     manifest = check_records(run, records_dir)
     # The metadata describes the records the model was trained on; --records may point
     # elsewhere just for the export checks.
-    trained_on = Path(run.config.get("records_dir") or records_dir)
-    if trained_on == records_dir or not (trained_on / "manifest.json").is_file():
-        trained_on, trained_manifest = records_dir, manifest
+    trained_on_name = str(run.config.get("records_dir") or checked_on)
+    trained_on = records_dir if trained_on_name == checked_on else _local_records(trained_on_name)
+    if trained_on is None or trained_on == records_dir:
+        trained_on, trained_on_name, trained_manifest = records_dir, checked_on, manifest
     else:
         trained_manifest = check_records(run, trained_on)
     loaded = load_thresholds(run_dir, run.classes)
@@ -115,12 +120,12 @@ def export_run(
             else "default 0.5 (no thresholds.json)",
         },
         "training_data": {
-            "records_dir": str(trained_on.resolve()),
+            "records_dir": records_name(trained_on_name),
             "labels": trained_manifest.get("labels"),
             "tracks": {k: len(v) for k, v in trained_manifest.get("splits", {}).items()},
             "frames": trained_manifest.get("frames", {}),
             "train_tracks": list(trained_manifest.get("splits", {}).get("train", [])),
-            "checked_on": str(records_dir.resolve()),
+            "checked_on": records_name(checked_on),
             INPUTS_KEY: trained_inputs(run.config),
         },
         "validation": evaluate_summary(read_json(metrics_path)) if metrics_path.is_file() else None,
@@ -160,3 +165,14 @@ def export_run(
             progress=say,
         )
     return result
+
+
+def _local_records(name: str) -> Path | None:
+    """A local records folder for ``name`` (a URL: its verified local copy); None when
+    ``name`` is empty or names no records folder. A URL whose copy fails raises the
+    storage error (one line naming it)."""
+    if not name:
+        return None
+    if is_remote(name):
+        return local_records(name)
+    return Path(name) if Path(name).is_dir() else None

@@ -293,8 +293,9 @@ def run_config_dict(
     mel_stats: dict[str, list[float]],
     pos_weight: list[float] | None,
 ) -> dict[str, Any]:
-    """The content of ``<run_dir>/config.json``."""
+    """The content of ``<run_dir>/config.json`` (``records_dir``: a URL stays the URL)."""
     from iad_tf import __version__
+    from iad_tf.storage import records_name
 
     return {
         "model_name": model_name,
@@ -302,7 +303,7 @@ def run_config_dict(
         "train": train.to_dict(),
         "feature_config": feature.to_dict(),
         "classes": list(classes),
-        "records_dir": str(Path(records_dir).resolve()),
+        "records_dir": records_name(records_dir),
         "mel_stats": mel_stats,
         "pos_weight": pos_weight,
         "window_frames": train.window_frames(feature),

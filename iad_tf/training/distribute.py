@@ -35,13 +35,19 @@ The strategy must be created before TensorFlow runs anything (``MultiWorkerMirro
 configures the runtime), so the CLI calls :func:`make_strategy` first.
 
 Failing loudly: creating a ``MultiWorkerMirroredStrategy`` blocks, in TensorFlow's C++ and
-deaf to signals, until every worker of ``TF_CONFIG`` is up. :func:`make_strategy` gives up
-after ``peer_timeout_s`` (``fit --peer-timeout``) with one line naming the workers that never
-appeared; Ctrl-C ends a waiting worker at once. :func:`stop_on_signals` makes SIGTERM/SIGINT stop a
-waiting or training worker promptly: a ``KeyboardInterrupt`` in the main thread (Keras stops
-between steps; ``backup/`` holds the last finished epoch, so rerunning resumes) and, when the
-main thread is stuck inside TensorFlow (a collective waiting for a peer that died), an exit
-after a short grace period.
+deaf to signals, until every worker of ``TF_CONFIG`` is up: TensorFlow holds the GIL (no
+Python thread runs) and its preemption notifier replaces the SIGTERM handler (a SIGTERM only
+sets a flag of its own). So the long wait happens before, in Python (:func:`wait_for_peers`):
+each worker answers on its own ``TF_CONFIG`` address and polls its peers' until every one
+answers, and only then creates the strategy (seconds, as every peer is up). In that wait
+SIGTERM/SIGINT work as anywhere else (under :func:`stop_on_signals`: the fit command prints
+one line and exits 143/130 at once), and after ``peer_timeout_s`` (``fit --peer-timeout``) it
+gives up with one line naming the workers that never appeared. The creation itself keeps a
+watchdog process with the same deadline (a peer that vanished between the two), Ctrl-C ending
+it at once. :func:`stop_on_signals` makes SIGTERM/SIGINT stop a training worker promptly: a
+``KeyboardInterrupt`` in the main thread (Keras stops between steps; ``backup/`` holds the
+last finished epoch, so rerunning resumes) and, when the main thread is stuck inside
+TensorFlow (a collective waiting for a peer that died), an exit after a short grace period.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -130,11 +137,58 @@ os.kill(pid, signal.SIGKILL)
 """
 
 
+def _split_address(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _answers(address: str) -> bool:
+    """True when something listens on ``address`` (a peer waiting, or its TensorFlow server)."""
+    try:
+        with socket.create_connection(_split_address(address), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_peers(me: str, peers: list[str], timeout_s: float, line: str, poll_s: float = 0.2) -> None:
+    """Answer on ``me`` (this worker's ``TF_CONFIG`` address) and return once every one of
+    ``peers`` answers on its own; :class:`StrategyError` with ``line`` after ``timeout_s``.
+    Plain Python: signals interrupt it as usual. The listener closes before returning, so the
+    TensorFlow server can take the port (a peer polling in between retries)."""
+    import time
+
+    listener = socket.socket(socket.AF_INET6 if ":" in _split_address(me)[0] else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("", _split_address(me)[1]))
+    except OSError as exc:
+        listener.close()
+        raise StrategyError(f"--strategy multiworker: cannot listen on {me} ({exc.strerror}); "
+                            "is another program using that port?") from None
+    listener.listen(16)
+    listener.setblocking(False)
+    waiting, end = list(peers), time.monotonic() + timeout_s
+    try:
+        while waiting:
+            with contextlib.suppress(BlockingIOError):
+                while True:  # let every poll of a peer through, then hang up
+                    listener.accept()[0].close()
+            waiting = [p for p in waiting if not _answers(p)]
+            if waiting and time.monotonic() >= end:
+                raise StrategyError(line)
+            if waiting:
+                time.sleep(poll_s)
+    finally:
+        listener.close()
+
+
 def _with_deadline(cls: type, tf_config: dict[str, Any], timeout_s: float) -> Any:
-    """``cls()``, which blocks inside TensorFlow (holding the GIL, deaf to Python signal
-    handlers) until every worker of ``tf_config`` is up. Meanwhile SIGINT takes its default
-    action (nothing is written yet; SIGTERM is caught by TensorFlow's preemption notifier
-    there) and a watchdog process ends this one with one line when ``timeout_s`` passes."""
+    """``cls()`` once every worker of ``tf_config`` answers (:func:`wait_for_peers`: the long,
+    interruptible wait). ``cls()`` blocks inside TensorFlow (holding the GIL, deaf to Python
+    signal handlers) until the cluster forms; meanwhile SIGINT takes its default action
+    (nothing is written yet; SIGTERM is caught by TensorFlow's preemption notifier there) and
+    a watchdog process ends this one with one line when ``timeout_s`` passes."""
     import subprocess
 
     task = tf_config["task"]
@@ -143,6 +197,7 @@ def _with_deadline(cls: type, tf_config: dict[str, Any], timeout_s: float) -> An
     line = (f"--strategy multiworker: {task['type']} {task['index']} ({me}) waited {timeout_s:g} s "
             f"(--peer-timeout) for {', '.join(peers)}, which never appeared; start the same command "
             "on every host of TF_CONFIG")
+    wait_for_peers(me, peers, timeout_s, line)
     old = {s: signal.signal(s, signal.SIG_DFL) for s in (signal.SIGTERM, signal.SIGINT)}
     watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(timeout_s), line],
                                 stdin=subprocess.DEVNULL)

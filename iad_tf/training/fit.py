@@ -19,7 +19,7 @@ from typing import Any
 
 from iad_tf.config import FeatureConfig
 from iad_tf.fileio import remove_temporaries, write_json
-from iad_tf.fingerprint import INPUTS_KEY, describe_diff, records_fingerprint
+from iad_tf.fingerprint import INPUTS_KEY, as_named_now, describe_diff, records_fingerprint
 from iad_tf.training.checkpoints import BACKUP_DIR, backup_epoch, save_model, trim_logs
 from iad_tf.training.config import CONFIG_JSON, ModelConfig, TrainConfig, run_config_dict
 
@@ -46,13 +46,16 @@ class FitResult:
     resumed: bool
 
 
-def _prepare_run_dir(run_dir: Path, config: dict[str, Any]) -> bool:
-    """Create ``run_dir`` or check it can be resumed; return True when resuming."""
+def _prepare_run_dir(run_dir: Path, config: dict[str, Any], local_records: Path | None = None) -> bool:
+    """Create ``run_dir`` or check it can be resumed; return True when resuming.
+    ``local_records``: where the records were read (the local copy of a URL)."""
     cfg_path = run_dir / CONFIG_JSON
     if not cfg_path.is_file():
         run_dir.mkdir(parents=True, exist_ok=True)
         return False
     old = json.loads(cfg_path.read_text(encoding="utf-8"))
+    if local_records is not None:
+        old = as_named_now(old, config["records_dir"], local_records)
     remove_temporaries(run_dir)  # of a save a kill interrupted
     if (run_dir / BACKUP_DIR).is_dir():
         diff = describe_diff({k: old[k] for k in RESUME_KEYS if k in old}, config)
@@ -94,7 +97,9 @@ def fit(
     verbose: int | str = "auto",
     extra_callbacks: list[Any] | None = None,
 ) -> FitResult:
-    """Train ``model_name`` on ``records_dir`` (train split; val split for metrics).
+    """Train ``model_name`` on ``records_dir`` (train split; val split for metrics): a local
+    folder or a URL (read through its verified local copy, :func:`iad_tf.storage.local_records`;
+    ``config.json`` records the URL).
 
     Every check (records, feature config, model name, empty splits, run dir) happens before
     TensorFlow builds anything; errors are ``ValueError``/``FileNotFoundError`` with a
@@ -102,11 +107,12 @@ def fit(
     optimizer creation; default: TensorFlow's default strategy. ``extra_callbacks`` run after
     the standard ones (the epoch logs then hold every ``val_*`` metric).
     """
+    from iad_tf.storage import local_records
     from iad_tf.training.models import check_model_features, check_model_name
     from iad_tf.training.records_info import open_records
 
     check_model_name(model_name)
-    info = open_records(records_dir, expected_feature=feature_cfg)
+    info = open_records(local_records(records_dir), expected_feature=feature_cfg)
     check_model_features(model_name, info.feature, str(info.manifest_path))
     run_dir = Path(run_dir)
     model_cfg = dataclasses.replace(
@@ -130,7 +136,7 @@ def fit(
         train_cfg,
         info.feature,
         info.classes,
-        info.records_dir,
+        records_dir,
         info.mel_stats,
         pos_weight,
     )
@@ -138,7 +144,7 @@ def fit(
     strategy = strategy or tf.distribute.get_strategy()
     run_dir = worker_run_dir(run_dir, strategy)  # only the chief writes the real run dir
     existed = run_dir.exists()
-    resumed = _prepare_run_dir(run_dir, config)
+    resumed = _prepare_run_dir(run_dir, config, info.records_dir)
     try:
         return _train(info, run_dir, model_name, model_cfg, train_cfg, config, pos_weight,
                       strategy, resumed, verbose, extra_callbacks)
