@@ -215,6 +215,15 @@ def render_generic(d: dict[str, Any]) -> list[str]:
     return ["```json", json.dumps(d, indent=1)[:3000], "```"]
 
 
+def render_ship_speed(d: dict[str, Any]) -> list[str]:
+    rows = [f"| {k} | {d[k]['file']} | {d[k]['bytes']:,} | {d[k]['best_s']} | {d[k]['median_s']} |"
+            for k in ("baseline", "candidate")]
+    return [f"{d['track']}, {d['repeats']} interleaved fresh-process runs each, 1 thread, load "
+            f"average {_r(d['load_average'])}.", "",
+            "| model | file | bytes | best s | median s |", "|---|---|---|---|---|", *rows, "",
+            f"**candidate / baseline: {d['ratio_best']}x best, {d['ratio_median']}x median** (bar: <= 1.2x)"]
+
+
 def render_quality(d: dict[str, Any]) -> list[str]:
     lines = ["Budget: 4 song-level folds, each training the recipe on ~9 songs + their remixes "
              "(and generated tracks none of whose sources it holds out); recipes compared at "
@@ -255,6 +264,8 @@ RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "predict_memory": ("`iad-tf predict` memory on 10/60/180-minute recordings", render_predict_memory),
     "quality": ("Quality: song-level cross-validation on the 12 sample songs", render_quality),
     "on_device": ("On a device: waveform-in vs two-step model, light vs full install", render_generic),
+    "ship_speed": ("A new default model vs the previous one: `predict` side by side (run by hand: "
+                   "`bench/ship_speed.py CANDIDATE`)", render_ship_speed),
 }
 
 
