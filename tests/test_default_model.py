@@ -149,7 +149,9 @@ def test_ship_default_installs_a_loadable_model(tmp_path: Path) -> None:
     assert target.read_bytes() == embed_metadata(built.read_bytes(), shipped)
     assert read_embedded_file(target) == shipped
     model = load_model(target)
-    assert model.metadata.model["shipped_from"] == str(built.resolve()) and not model.notes
+    assert model.metadata.model["shipped_from"] == built.name and not model.notes
+    # no machine path of the exporting host survives in the published metadata
+    assert str(tmp_path) not in target.with_suffix(".json").read_text()
     assert model.metadata.classes == load_model(built).metadata.classes
 
 
