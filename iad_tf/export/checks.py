@@ -18,7 +18,7 @@ import numpy as np
 
 from iad_tf.inference.windows import make_windows, stitch
 from iad_tf.metrics import F1_MICRO, frame_metrics
-from iad_tf.postprocess import Presence, decide_song, gate
+from iad_tf.postprocess import Presence, decide, gate
 
 #: (N, W, n_mels) windows -> (N, W, C) probabilities.
 WindowFn = Callable[[np.ndarray], np.ndarray]
@@ -109,7 +109,7 @@ def decision_metrics(
     gate_on = presence_probs if presence_probs is not None else probs
     pred = []
     for p, g in zip(probs, gate_on, strict=True):
-        dec, _ = decide_song(p, thresholds, median_window, None, frame_seconds)
+        dec = decide(p, thresholds, median_window)
         if presence is not None:
             dec = gate(dec, presence.present(g, frame_seconds))
         pred.append(dec)
