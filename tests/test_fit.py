@@ -242,3 +242,27 @@ def test_an_unfinished_run_that_named_the_local_copy_of_its_records_resumes(tmp_
     assert _prepare_run_dir(tmp_path / "run", new, cache) is True
     with pytest.raises(ValueError, match="records_dir"):
         _prepare_run_dir(tmp_path / "run", new, tmp_path / "elsewhere")
+
+
+def test_cosine_schedule_decays_the_learning_rate_to_zero_over_the_run(records: Path, tmp_path: Path) -> None:
+    """lr_schedule "cosine": the rate starts at learning_rate, is half of it midway and 0 at
+    the run's last step (epochs x steps per epoch); the saved model keeps the schedule."""
+    import dataclasses
+
+    from iad_tf.training.optimizers import learning_rate
+
+    cfg = dataclasses.replace(TRAIN, lr_schedule="cosine", steps_per_epoch=3, checkpoint="last")
+    sched = learning_rate(cfg, total_steps=6)
+    assert [float(sched(s)) for s in (0, 3, 6)] == pytest.approx([3e-3, 1.5e-3, 0.0], abs=1e-9)
+    assert learning_rate(TRAIN, None) == TRAIN.learning_rate
+    with pytest.raises(ValueError, match="total number of steps"):
+        learning_rate(cfg, None)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        TrainConfig(lr_schedule="step")  # type: ignore[arg-type]
+
+    run = tmp_path / "cos"
+    fit(records, run, "crnn", cfg, TINY_MODEL, verbose=0)
+    assert json.loads((run / "config.json").read_text())["train"]["lr_schedule"] == "cosine"
+    model = keras.models.load_model(run / "model.keras")
+    assert int(model.optimizer.iterations) == 6
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)

@@ -52,6 +52,8 @@ _RECIPE_OPTIONS: tuple[tuple[str, Any, str], ...] = (
     ("--steps-per-epoch", click.IntRange(min=0),
      "Optimizer steps per epoch (0: one pass over the training windows)."),
     ("--learning-rate", click.FloatRange(min=0, min_open=True), "Adam learning rate."),
+    ("--lr-schedule", click.Choice(["constant", "cosine"]),
+     "Learning rate: constant, or a cosine decay to 0 over epochs x steps per epoch."),
     (
         "--batching",
         click.Choice(["tracks", "windows"]),

@@ -30,6 +30,7 @@ MODEL_NAMES: tuple[str, ...] = ("mlp", "crnn", "attention", "crnn_stream", "musi
 Batching = Literal["tracks", "windows"]
 ClassWeighting = Literal["none", "pos_weight"]
 Checkpoint = Literal["best", "last"]
+LRSchedule = Literal["constant", "cosine"]
 ConvKind = Literal["standard", "separable"]
 CONV_KINDS: tuple[str, ...] = ("standard", "separable")
 CONFIG_JSON = "config.json"
@@ -130,6 +131,10 @@ class TrainConfig:
     epochs: int = 50
     batch_size: int = 2
     learning_rate: float = 1e-3
+    #: "constant": Adam at ``learning_rate`` throughout; "cosine": decayed along a half cosine
+    #: from ``learning_rate`` to 0 over the run's epochs x steps per epoch (a function of
+    #: the optimizer's step count, so a resumed run continues on the same curve).
+    lr_schedule: LRSchedule = "constant"
     #: "tracks": whole tracks, padded_batch + per-frame mask (the original study);
     #: "windows": random fixed-length windows of ``window_seconds`` (default: measured on the
     #: 12-track sample, the CRNN trains ~9x more frames/s on windows, since a GRU over ~7000
@@ -210,6 +215,8 @@ class TrainConfig:
             raise ValueError(f"mix_prob must be in [0, 1], got {self.mix_prob}")
         if self.eq_tilt_db < 0 or self.gain_db < 0 or self.mel_shift_bins < 0:
             raise ValueError("eq_tilt_db, gain_db and mel_shift_bins must be >= 0")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
         if self.checkpoint not in ("best", "last"):
             raise ValueError(f"checkpoint must be 'best' or 'last', got {self.checkpoint!r}")
         if not 0.0 < self.ema_momentum < 1.0:

@@ -200,7 +200,8 @@ def _train(
         model = build_model(model_name, model_cfg, info.mel_stats)
         model.compile(
             optimizer=make_optimizer(
-                train_cfg, model, use_ema=train_cfg.ema, ema_momentum=train_cfg.ema_momentum
+                train_cfg, model, total_steps=train.steps_per_epoch * train_cfg.epochs,
+                use_ema=train_cfg.ema, ema_momentum=train_cfg.ema_momentum,
             ),
             loss=MaskedWeightedBCE(pos_weight),
         )

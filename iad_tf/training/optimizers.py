@@ -39,11 +39,25 @@ class ScaledAdam(keras.optimizers.Adam):
         return {**super().get_config(), "scaled_prefix": self.scaled_prefix, "scale": self.scale}
 
 
-def make_optimizer(cfg: TrainConfig, model: keras.Model, **adam: Any) -> keras.optimizers.Optimizer:
-    """Adam at ``cfg.learning_rate`` (``adam``: further Adam arguments); ScaledAdam when the
-    model has trainable pretrained (``musicnn_``) layers."""
+def learning_rate(cfg: TrainConfig, total_steps: int | None) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """``cfg.learning_rate``, or with ``cfg.lr_schedule == "cosine"`` a cosine decay from it to
+    0 over ``total_steps`` optimizer steps (required then)."""
+    if cfg.lr_schedule == "constant":
+        return cfg.learning_rate
+    if not total_steps or total_steps < 1:
+        raise ValueError("lr_schedule 'cosine' needs the run's total number of steps")
+    return keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=int(total_steps), alpha=0.0)
+
+
+def make_optimizer(
+    cfg: TrainConfig, model: keras.Model, total_steps: int | None = None, **adam: Any
+) -> keras.optimizers.Optimizer:
+    """Adam at :func:`learning_rate` (``total_steps``: the run's optimizer steps, for a
+    schedule; ``adam``: further Adam arguments); ScaledAdam when the model has trainable
+    pretrained (``musicnn_``) layers."""
     from iad_tf.training.musicnn import PREFIX
 
+    lr = learning_rate(cfg, total_steps)
     if any(v.path.startswith(PREFIX) for v in model.trainable_variables):
-        return ScaledAdam(PREFIX, cfg.finetune_lr_scale, learning_rate=cfg.learning_rate, **adam)
-    return keras.optimizers.Adam(cfg.learning_rate, **adam)
+        return ScaledAdam(PREFIX, cfg.finetune_lr_scale, learning_rate=lr, **adam)
+    return keras.optimizers.Adam(lr, **adam)
