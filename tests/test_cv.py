@@ -344,3 +344,22 @@ def test_cv_on_a_url_resumes_from_the_bucket_on_a_fresh_machine(
     assert fold1.read_bytes() == first  # fold 1's predictions reused as they were
     report = json.loads(storage.to_path(f"{run}/report.json").read_text())
     assert sorted(report["fold_of"]) == ["0001", "0002", "0003", "0004", "0005", "0006"]
+
+
+def test_songs_generated_from_no_real_song_train_in_every_fold() -> None:
+    """A soundfont synth song is its own source (track id == source id) but lies under a
+    generated root: never a held-out song, in the training split of every fold."""
+    manifest = _manifest(5, 1)
+    manifest["tracks"] = {tid: {**m, "audio": f"/aam/audio-mixes-flac/{tid}_mix.flac"}
+                          for tid, m in manifest["tracks"].items()}
+    for k in (1, 2):
+        tid = f"g{k:04d}"
+        manifest["tracks"][tid] = {"source_id": tid, "split": "train",
+                                   "audio": f"/data/gm/audio-mixes-flac/{tid}_mix.flac"}
+    manifest["generators"] = {"/aam": None, "/data/gm/": {"generator": "synth", "seed": 3}}
+    assert real_songs(manifest) == [f"{i:04d}" for i in range(5)]
+    for fold in song_folds(manifest, 2):
+        split_of = fold_split_map(manifest, fold)
+        assert split_of["g0001"] == split_of["g0002"] == "train"
+    manifest["generators"] = {}  # records from before provenance: every own-source track is a song
+    assert "g0001" in real_songs(manifest)

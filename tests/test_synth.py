@@ -209,3 +209,32 @@ def test_build_records_and_verify(corpus: Path, tmp_path: Path) -> None:
     rec = load_track(out, "s0001")
     n = rec["labels"].shape[0]
     np.testing.assert_array_equal(rec["labels"], schedule_roll(song, fc.frame_times(n)))
+
+
+def test_prefix_renames_the_tracks_and_nothing_else(corpus: Path, tmp_path: Path) -> None:
+    """--prefix g: the same songs under ids g0001...; a folder written before the prefix
+    existed (no "prefix" in its generator.json) still resumes with the default; a bad prefix
+    is refused naming it."""
+    import dataclasses
+
+    from iad_tf.cli.main import cli
+    from iad_tf.synth.generation import GenerationError
+
+    g = tmp_path / "g"
+    synthesize(g, dataclasses.replace(CFG, tracks=1, prefix="g"), workers=1)
+    ours, theirs = _hashes(g), _hashes(corpus)
+    assert ours["audio-mixes-flac/g0001_mix.flac"] == theirs["audio-mixes-flac/s0001_mix.flac"]
+    assert {p.split("/")[-1][:5] for p in ours if "audio-" in p} == {"g0001"}
+    assert "Onset events in g0001" in (g / "annotations/g0001_onsets.arff").read_text()
+
+    old = tmp_path / "old"
+    synthesize(old, dataclasses.replace(CFG, tracks=1), workers=1)
+    gen = json.loads((old / "generator.json").read_text())
+    del gen["config"]["prefix"]  # as written before the option existed
+    (old / "generator.json").write_text(json.dumps(gen))
+    synthesize(old, dataclasses.replace(CFG, tracks=2), workers=1)  # resumes and extends
+    assert (old / "audio-mixes-flac/s0002_mix.flac").is_file()
+    with pytest.raises(GenerationError, match="prefix"):
+        synthesize(old, dataclasses.replace(CFG, tracks=2, prefix="g"), workers=1)
+    res = CliRunner().invoke(cli, ["synth", "--out", str(tmp_path / "x"), "--prefix", "G1"])
+    assert res.exit_code != 0 and "'G1'" in res.output and "Traceback" not in res.output

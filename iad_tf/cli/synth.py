@@ -15,6 +15,7 @@ import click
 from iad_tf.cli.options import seed_option, workers_option
 from iad_tf.cli.paths import OUT_DIR, StoragePath, local_file, staged
 from iad_tf.synth.bank_songs import DEFAULT_MAX_SHIFT, MAX_SHIFT_LIMIT, SOUNDFONT_VOICES
+from iad_tf.synth.corpus import DEFAULT_PREFIX
 
 
 def _sample_rate_option(f, default: str | None = "44100"):  # noqa: ANN001, ANN202 - click decorator
@@ -55,6 +56,11 @@ def _sample_rate_option(f, default: str | None = "44100"):  # noqa: ANN001, ANN2
     help="Bank voices: K >= 2 makes track k draw no notes from the songs of fold (k-1) mod K "
     "(the folds `iad-tf cv --folds K` forms over the bank's songs); 0: every song.",
 )
+@click.option(
+    "--prefix", default=DEFAULT_PREFIX, show_default=True,
+    help="Track ids are <prefix>0001, ... (1-8 lowercase letters): give generations that one "
+    "build-records reads together distinct prefixes.",
+)
 @functools.partial(_sample_rate_option, default=None)
 def synth(
     out: Any,
@@ -68,11 +74,13 @@ def synth(
     max_shift: int,
     holdout_folds: int,
     sample_rate: str | None,
+    prefix: str,
 ) -> None:
     """Generate AAM-style songs (mix, stems, MIDI, ARFF annotations) with a GM soundfont or
     from a note bank (--voices bank:DIR).
 
-    Tracks are named s0001, s0002, ...; the same --seed gives the same files whatever --workers.
+    Tracks are named s0001, s0002, ... (--prefix); the same --seed gives the same files
+    whatever --workers.
     """
     from iad_tf.synth.bank_index import BankError, load_bank
     from iad_tf.synth.bank_songs import bank_dir
@@ -98,6 +106,7 @@ def synth(
                 voices=voices,
                 max_shift=max_shift,
                 holdout_folds=holdout_folds,
+                prefix=prefix,
             )
             results = synthesize(stage.local, cfg, workers=workers)
     except (SynthUnavailable, BankError, ValueError, OSError) as exc:

@@ -15,10 +15,22 @@ from typing import Any
 from iad_tf.data.splits import hash_unit
 
 
+def generated_roots(manifest: Mapping[str, Any]) -> list[str]:
+    """The build's input roots made by a generator (``manifest["generators"]``: root ->
+    generator.json, ``None`` for a real AAM root), without trailing slashes."""
+    return [str(root).rstrip("/") for root, gen in (manifest.get("generators") or {}).items() if gen]
+
+
 def real_songs(manifest: Mapping[str, Any]) -> list[str]:
-    """Source ids that have a real track (track id == source id), sorted."""
+    """Source ids that have a real track (track id == source id, audio not under a generated
+    root: a song generated from no real song, e.g. ``synth`` with a soundfont, is its own
+    source but never a held-out song; it trains in every fold), sorted."""
     tracks = manifest.get("tracks", {})
-    return sorted(t for t, meta in tracks.items() if meta.get("source_id", t) == t)
+    generated = tuple(f"{root}/" for root in generated_roots(manifest))
+    return sorted(
+        t for t, meta in tracks.items()
+        if meta.get("source_id", t) == t and not (generated and str(meta.get("audio", "")).startswith(generated))
+    )
 
 
 def song_folds(manifest: Mapping[str, Any], k: int) -> list[list[str]]:
@@ -47,7 +59,8 @@ def folds_of_songs(songs: list[str], k: int) -> list[list[str]]:
 def fold_split_map(manifest: Mapping[str, Any], held_out: list[str]) -> dict[str, str | None]:
     """{track_id: split} for one fold: held-out real songs -> ``val``; any other track holding
     a held-out song's audio (a remix, a cross-song mix, a song rendered from its notes: any of
-    its ``sources``) -> None (left out); every other track -> ``train``."""
+    its ``sources``) -> None (left out); every other track (other real songs, their remixes,
+    songs generated from no real song) -> ``train``."""
     out: dict[str, str | None] = {}
     held = set(held_out)
     for tid, meta in manifest.get("tracks", {}).items():

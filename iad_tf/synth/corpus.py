@@ -8,6 +8,7 @@ the number of workers, and ``--tracks 20`` extends ``--tracks 10`` with the same
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,9 @@ from iad_tf.synth.score import Song
 from iad_tf.synth.writer import mix_path, write_json, write_song
 
 MANIFEST = "synth.json"
+#: Track id prefix of generated songs (``SynthConfig.prefix``) and what a prefix may be.
+DEFAULT_PREFIX = "s"
+PREFIX_PATTERN = r"[a-z]{1,8}"
 #: Stem RMS level (dBFS, before the common peak normalisation) by the first role played.
 ROLE_LEVEL_DB: dict[str, float] = {
     "melody": -18.0, "chords": -22.0, "arpeggio": -22.0, "bass": -20.0, "drums": -19.0,
@@ -63,11 +67,16 @@ class SynthConfig:
     voices: str = SOUNDFONT_VOICES  # or "bank:DIR" (iad_tf.synth.bank_songs)
     max_shift: int = DEFAULT_MAX_SHIFT  # bank voices: largest pitch shift of a recorded note
     holdout_folds: int = 0  # bank voices: track k draws no notes from fold (k-1) mod K
+    #: Track ids are ``<prefix>0001``, ...: distinct prefixes let generations of the same
+    #: kind share one build (``build-records`` refuses a track id found in two roots).
+    prefix: str = DEFAULT_PREFIX
 
     def __post_init__(self) -> None:
         check_finite(self)
         if self.tracks < 1:
             raise ValueError("tracks must be at least 1")
+        if not re.fullmatch(PREFIX_PATTERN, self.prefix):
+            raise ValueError(f"track id prefix must be 1-8 lowercase letters, got {self.prefix!r}")
         if self.duration < 1.0:
             raise ValueError("duration must be at least 1 second")
         if self.sample_rate not in SAMPLE_RATES:
@@ -81,9 +90,9 @@ class SynthConfig:
         return Path(self.soundfont) if self.soundfont else default_soundfont()
 
 
-def track_id(k: int) -> str:
-    """Id of synthetic track ``k`` (1-based): ``s0001``."""
-    return f"s{k:04d}"
+def track_id(k: int, prefix: str = DEFAULT_PREFIX) -> str:
+    """Id of synthetic track ``k`` (1-based): ``s0001`` (``prefix`` + 4 digits)."""
+    return f"{prefix}{k:04d}"
 
 
 def track_rng(seed: int, k: int) -> np.random.Generator:
@@ -108,7 +117,7 @@ def make_song(cfg: SynthConfig, k: int, pool: tuple[str, ...] | None = None) -> 
     """Compose track ``k`` (from ``pool``, default the configured instruments) and choose its
     stem levels (no audio)."""
     rng = track_rng(cfg.seed, k)
-    song = compose(track_id(k), rng, cfg.duration, pool or cfg.instruments)
+    song = compose(track_id(k, cfg.prefix), rng, cfg.duration, pool or cfg.instruments)
     return song, stem_levels(song, rng)
 
 
@@ -156,9 +165,9 @@ def synthesize(out: str | Path, cfg: SynthConfig, workers: int = 1) -> list[dict
     config["soundfont"] = "" if bank_dir(cfg.voices) else cfg.soundfont_path().name
     config.update(bank_generation(cfg))
     generator = GENERATOR_NAME if bank_dir(cfg.voices) else "synth"
-    n = claim(out, generator, config, cfg.seed)["config"]["tracks"]  # a shorter rerun keeps them all
+    n = claim(out, generator, config, cfg.seed, added_defaults={"prefix": DEFAULT_PREFIX})["config"]["tracks"]  # a shorter rerun keeps them all
     config["tracks"] = n
-    write_planned_sources(out, cfg, [track_id(k) for k in range(1, n + 1)])
+    write_planned_sources(out, cfg, [track_id(k, cfg.prefix) for k in range(1, n + 1)])
     tasks = [(cfg, k, str(out)) for k in range(1, n + 1)]
     results = run_tasks(synth_track, tasks, workers, desc="synth")
     write_provenance(out, cfg, results)

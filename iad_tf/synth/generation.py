@@ -51,11 +51,14 @@ def claim(
     config: Mapping[str, Any],
     seed: int,
     extendable: Sequence[str] = ("tracks",),
+    added_defaults: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Make ``out`` this generation's folder, or refuse; returns the generator.json written.
 
     ``config``: JSON-able settings that decide the output bytes; keys in ``extendable`` may
-    differ from an earlier run's (it only adds tracks). Raises :class:`GenerationError`.
+    differ from an earlier run's (it only adds tracks). ``added_defaults``: config keys added
+    after earlier folders were written, with the value those folders were made with (an old
+    generator.json without the key holds it). Raises :class:`GenerationError`.
     """
     if generator not in GENERATOR_NAMES:
         raise ValueError(f"unknown generator {generator!r}; one of {', '.join(GENERATOR_NAMES)}")
@@ -71,7 +74,8 @@ def claim(
             f"{out}: holds AAM files of an unknown generation (no {GENERATOR_FILE}); "
             "choose a new --out")
     if old is not None:
-        old_cfg = {k: v for k, v in (old.get("config") or {}).items() if k not in extendable}
+        old_cfg = {**(added_defaults or {}), **(old.get("config") or {})}
+        old_cfg = {k: v for k, v in old_cfg.items() if k not in extendable}
         new_cfg = json.loads(json.dumps({k: v for k, v in record["config"].items() if k not in extendable}))
         differs = [k for k in sorted(set(old_cfg) | set(new_cfg)) if old_cfg.get(k) != new_cfg.get(k)]
         if old.get("generator") != generator or old.get("seed") != record["seed"] or differs:
