@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from iad_tf.aam.labels import PITCH_KEYS
 from iad_tf.config import AAM_CLASSES, FeatureConfig
 from iad_tf.data.records import record_schema
 from tfrecords_tools.reader import write_manifest
@@ -40,6 +41,13 @@ def synth_track(
     return mel.astype(np.float16), labels
 
 
+def pitch_of(labels: np.ndarray) -> np.ndarray:
+    """The factory's pitch roll uint8 (frames, 88): key 10 + c sounds where class c is active."""
+    roll = np.zeros((labels.shape[0], PITCH_KEYS), dtype=np.uint8)
+    roll[:, 10 : 10 + labels.shape[1]] = labels
+    return roll
+
+
 def make_records(
     out: Path,
     tracks: dict[str, Sequence[Sequence[int]]] | None = None,
@@ -47,11 +55,13 @@ def make_records(
     seed: int = 0,
     feature: FeatureConfig | None = None,
     sources: dict[str, str] | None = None,
+    pitch: bool = False,
 ) -> Path:
     """Write records for ``tracks`` = {split: [classes of track 0, classes of track 1, ...]}.
 
     Track ids are 0001, 0002, ... in order; ``sources`` maps a track id to its source id
-    (a remix of that track; default: its own id)."""
+    (a remix of that track; default: its own id). ``pitch``: records of ``--labels
+    onsets+pitch``, key 10 + c of the pitch roll sounding where class c is active."""
     feature = feature or FeatureConfig()
     rng = np.random.default_rng(seed)
     if tracks is None:
@@ -60,13 +70,13 @@ def make_records(
             "val": [[0, 8], [9, 22]],
             "test": [[8, 22]],
         }
-    schema = record_schema(feature)
+    schema = record_schema(feature, pitch=pitch)
     manifest: dict = {
         "schema": schema.to_json(),
         "shards": {},
         "feature_config": feature.to_dict(),
         "classes": list(AAM_CLASSES),
-        "labels": "onsets",
+        "labels": "onsets+pitch" if pitch else "onsets",
         "splits": {},
         "tracks": {},
         "class_track_counts": {},
@@ -99,6 +109,7 @@ def make_records(
                         "n_frames": t,
                         "mel": mel,
                         "labels": labels,
+                        **({"pitch": pitch_of(labels)} if pitch else {}),
                     }
                 )
                 manifest["tracks"][tid] = {

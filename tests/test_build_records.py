@@ -324,3 +324,65 @@ def test_sample_mels_and_labels_match_references(sample_records: Path, aam_sampl
         agree = (t["labels"] == want).all(axis=1).mean()
         assert agree >= 0.999, (tid, agree)
         assert want.sum() > 0
+
+
+def reference_pitch_roll(path: Path, n_frames: int) -> np.ndarray:
+    """Independent reading of an onsets ARFF -> uint8 (n_frames, 88): MIDI 21-108 of every
+    instrument but Drums sounding at the frame's last event."""
+    text = path.read_text()
+    names = re.findall(r"@ATTRIBUTE 'Onset events of (\w+)'", text)
+    rows = [ln for ln in text.split("@DATA", 1)[1].splitlines() if ln.strip()]
+    times = [float(r.split(",", 1)[0]) for r in rows]
+    cells = [re.findall(r"'\[([^\]]*)\]'", r) for r in rows]
+    roll = np.zeros((n_frames, 88), dtype=np.uint8)
+    for f in range(n_frames):
+        e = bisect.bisect_right(times, f * HOP / SR) - 1
+        for name, cell in zip(names, cells[e] if e >= 0 else [], strict=False):
+            for note in filter(None, cell.split(",")):
+                p = int(note.lstrip("+"))
+                if name != "Drums" and 21 <= p <= 108:
+                    roll[f, p - 21] = 1
+    return roll
+
+
+def test_onsets_plus_pitch_records_hold_the_pitch_roll(tiny_aam: Path, tmp_path: Path) -> None:
+    """--labels onsets+pitch: the schema gains ``pitch``, each record's roll matches an
+    independent reading of its onsets ARFF, the class labels are those of --labels onsets."""
+    out = tmp_path / "records"
+    res = CliRunner().invoke(build_cmd, ["--aam-root", str(tiny_aam), "--out", str(out), "--workers", "1",
+                                         "--labels", "onsets+pitch"])
+    assert res.exit_code == 0, res.output
+    m = read_manifest(out)
+    assert m["labels"] == "onsets+pitch" and verify_dir(out).ok
+    from tfrecords_tools import Schema
+
+    assert Schema.from_json(m["schema"]) == record_schema(pitch=True) != record_schema()
+    n_frames = 1 + int(6.0 * SR) // HOP
+    for tid in sorted(m["tracks"]):
+        t = load_track(out, tid)
+        assert t["pitch"].shape == (n_frames, 88) and t["pitch"].dtype == np.uint8
+        want = reference_pitch_roll(tiny_aam / "annotations" / f"{tid}_onsets.arff", n_frames)
+        assert want.sum() > 0
+        np.testing.assert_array_equal(t["pitch"], want)
+        np.testing.assert_array_equal(
+            t["labels"], reference_onset_roll(tiny_aam / "annotations" / f"{tid}_onsets.arff", n_frames, t["classes"]))
+    plain = tmp_path / "plain"
+    build_records([tiny_aam], plain, BuildOptions(workers=1, progress=False))
+    assert "pitch" not in load_track(plain, "0001")
+
+
+@pytest.mark.sample
+def test_pitch_roll_of_real_songs_sounds_where_a_pitched_instrument_plays(aam_sample: Path) -> None:
+    """On the real onsets ARFFs: a frame has a key of the pitch roll on exactly when an
+    instrument other than Drums sounds (AAM's notes lie in the piano's range)."""
+    from iad_tf.aam.arff import read_onsets
+    from iad_tf.aam.labels import onset_roll, pitch_roll
+
+    drums = AAM_CLASSES.index("Drums")
+    for path in sorted((aam_sample / "annotations").glob("*_onsets.arff"))[:4]:
+        table = read_onsets(path)
+        times = np.arange(int(table.times[-1] * SR / HOP)) * HOP / SR
+        roll = pitch_roll(table, times)
+        pitched = np.delete(onset_roll(table, times, AAM_CLASSES), drums, axis=1).any(axis=1)
+        np.testing.assert_array_equal(roll.any(axis=1), pitched)
+        np.testing.assert_array_equal(roll, reference_pitch_roll(path, len(times)))

@@ -112,3 +112,23 @@ def test_pos_weight_from_manifest() -> None:
     got = pos_weight_from_manifest(manifest, lo=1.0, hi=50.0)
     # a: 900/100 = 9; b: never active -> lo; c: 100/900 < 1 -> lo; d: 999 -> clipped to hi
     assert got == pytest.approx([9.0, 1.0, 1.0, 50.0])
+
+
+def test_auxiliary_columns_add_their_weighted_mean() -> None:
+    """aux_columns K: the last K columns are the auxiliary head's: per frame the class mean
+    (pos-weighted) plus aux_weight x the plain mean over the K columns; serializable."""
+    logits, labels, mask, pw = random_batch(6)
+    rng = np.random.default_rng(7)
+    aux_x = rng.normal(0, 3, (*logits.shape[:2], 88)).astype(np.float32)
+    aux_y = (rng.random(aux_x.shape) < 0.05).astype(np.float32)
+    both_x, both_y = np.concatenate([logits, aux_x], -1), np.concatenate([labels, aux_y], -1)
+    loss = MaskedWeightedBCE(pw.tolist(), aux_columns=88, aux_weight=0.5)
+    want = reference(labels, logits, mask, pw) + 0.5 * reference(aux_y, aux_x, mask, None)
+    np.testing.assert_allclose(float(loss(both_y, both_x, sample_weight=mask)), want, rtol=1e-5)
+    restored = keras.losses.deserialize(keras.losses.serialize(loss))
+    assert (restored.aux_columns, restored.aux_weight) == (88, 0.5)
+    np.testing.assert_allclose(float(restored(both_y, both_x, sample_weight=mask)), want, rtol=1e-5)
+    # weight 0: the auxiliary columns change nothing
+    zero = MaskedWeightedBCE(pw.tolist(), aux_columns=88, aux_weight=0.0)
+    np.testing.assert_allclose(float(zero(both_y, both_x, sample_weight=mask)),
+                               reference(labels, logits, mask, pw), rtol=1e-5)

@@ -104,6 +104,32 @@ def onset_roll(
     return roll
 
 
+#: The auxiliary pitch roll's keys: the 88 piano keys, MIDI 21 (A0) to 108 (C8).
+PITCH_LOW: int = 21
+PITCH_KEYS: int = 88
+#: Instruments whose "notes" are drum sounds, not pitches: left out of the pitch roll.
+UNPITCHED: tuple[str, ...] = ("Drums",)
+
+
+def pitch_roll(table: OnsetTable, frame_times: np.ndarray) -> np.ndarray:
+    """Multi-pitch roll uint8 (frames, PITCH_KEYS) from onset events: key k is on in a frame
+    when a pitched instrument (not :data:`UNPITCHED`) has MIDI note ``PITCH_LOW + k`` sounding at
+    the last event at or before the frame time (the rule of :func:`onset_roll`); notes
+    outside the piano's range are left out."""
+    per_event = np.zeros((len(table.times), PITCH_KEYS), dtype=np.uint8)
+    pitched = [i for i, name in enumerate(table.instruments) if name not in UNPITCHED]
+    for e, row in enumerate(table.notes):
+        for i in pitched:
+            for pitch, _ in row[i]:
+                if PITCH_LOW <= pitch < PITCH_LOW + PITCH_KEYS:
+                    per_event[e, pitch - PITCH_LOW] = 1
+    idx = np.searchsorted(table.times, frame_times, side="right") - 1  # (frames,)
+    roll = np.zeros((len(frame_times), PITCH_KEYS), dtype=np.uint8)
+    ok = idx >= 0
+    roll[ok] = per_event[idx[ok]]
+    return roll
+
+
 def segment_roll(
     segments: Sequence[Segment], frame_times: np.ndarray, classes: Sequence[str], where: str = "segments"
 ) -> np.ndarray:

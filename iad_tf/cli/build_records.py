@@ -10,6 +10,7 @@ import click
 from iad_tf.cli.options import check_writable, workers_option
 from iad_tf.cli.paths import IN_DIR, IN_FILE, OUT_DIR
 from iad_tf.config import FEATURE_CONFIGS, FEATURE_NAMES
+from iad_tf.data.records import LABEL_MODES
 
 
 @click.command("build-records")
@@ -24,8 +25,10 @@ from iad_tf.config import FEATURE_CONFIGS, FEATURE_NAMES
 @click.option("--features", "features", type=click.Choice(FEATURE_NAMES), default=FEATURE_NAMES[0], show_default=True,
               help="Named feature configuration: logmel (22.05 kHz, 128 mel bands, dB) or musicnn "
                    "(16 kHz, 96 bands, log10(1 + 10000 S); for --model musicnn_crnn).")
-@click.option("--labels", type=click.Choice(["onsets", "segments"]), default="onsets", show_default=True,
-              help="Frame labels from the onset events or from the segments' instrument lists.")
+@click.option("--labels", type=click.Choice(list(LABEL_MODES)), default="onsets", show_default=True,
+              help="Frame labels from the onset events or from the segments' instrument lists; "
+                   "onsets+pitch: the onsets' labels plus each frame's multi-pitch roll (88 keys), "
+                   "for training with --aux-pitch-weight.")
 @click.option("--val-fraction", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.1, show_default=True)
 @click.option("--test-fraction", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.1, show_default=True)
 @click.option("--split-file", type=IN_FILE, default=None,

@@ -83,6 +83,8 @@ _RECIPE_OPTIONS: tuple[tuple[str, Any, str], ...] = (
     ("--eq-tilt-db", click.FloatRange(min=0), "Timbre augmentation: random spectral tilt up to +-this many dB."),
     ("--gain-db", click.FloatRange(min=0), "Timbre augmentation: random gain up to +-this many dB."),
     ("--mel-shift-bins", click.IntRange(min=0), "Timbre augmentation: random shift up to +-this many mel bins."),
+    ("--aux-pitch-weight", click.FloatRange(min=0),
+     "Weight of an auxiliary multi-pitch head's loss (needs records built with --labels onsets+pitch; 0: no head)."),
     ("--patience", click.IntRange(min=1), "Early stopping patience."),
     ("--checkpoint", click.Choice(["best", "last"]),
      "Keep the weights of the best epoch (by val F1 macro) or of the last one."),

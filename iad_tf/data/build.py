@@ -55,15 +55,22 @@ from iad_tf.aam.labels import (
     check_onsets_complete,
     check_segments_complete,
     onset_roll,
+    pitch_roll,
     segment_roll,
 )
 from iad_tf.audio import AudioError, file_logmel
 from iad_tf.config import AAM_CLASSES, FeatureConfig
-from iad_tf.data.records import SPLITS, record_schema
+from iad_tf.data.records import (
+    LABEL_MODES,
+    PITCH_FIELD,
+    SPLITS,
+    annotation_kind,
+    has_pitch,
+    record_schema,
+)
 from iad_tf.data.splits import assign_split, check_fractions, read_split_file
 from tfrecords_tools import Schema
 
-LABEL_MODES: tuple[str, ...] = ("onsets", "segments")
 WORK_DIR = ".work"
 #: Auto sharding aims at shards of about this many bytes of tensor data.
 TARGET_SHARD_BYTES = 128 << 20
@@ -125,17 +132,19 @@ def process_track(
     """One track -> arrays. Pure: reads only the track's files, writes nothing.
 
     Returns ``{"track_id", "source_id", "audio": str, "duration_s": float,
-    "mel": float32 (frames, n_mels) dB, "labels": uint8 (frames, len(classes))}``.
+    "mel": float32 (frames, n_mels) dB, "labels": uint8 (frames, len(classes))}``, plus
+    ``"pitch"`` uint8 (frames, 88) for ``labels="onsets+pitch"``.
     Raises :class:`TrackError` (file + one-line reason) for any unusable input.
     """
     if labels not in LABEL_MODES:
         raise ValueError(f"labels must be one of {LABEL_MODES}, not {labels!r}")
-    ann = track.annotation(labels)
+    kind = annotation_kind(labels)
+    ann = track.annotation(kind)
     if ann is None:
-        missing = track.expected_annotation(labels)
-        raise TrackError(missing, f"{missing}: missing {labels} annotation")
+        missing = track.expected_annotation(kind)
+        raise TrackError(missing, f"{missing}: missing {kind} annotation")
     try:
-        if labels == "onsets":
+        if kind == "onsets":
             table = read_onsets(ann)
             ann_end = float(table.times[-1]) if len(table.times) else 0.0
             if len(table.times) == 0:
@@ -157,7 +166,7 @@ def process_track(
         raise TrackError(ann, str(exc)) from None
     times = cfg.frame_times(mel.shape[0])  # (frames,)
     try:
-        if labels == "onsets":
+        if kind == "onsets":
             check_onsets_complete(table, duration, where=str(ann))
             roll = onset_roll(table, times, classes, where=str(ann))
         else:
@@ -167,7 +176,7 @@ def process_track(
         raise TrackError(ann, str(exc)) from None
     if not np.all(np.isfinite(mel)):
         raise TrackError(track.audio, f"{track.audio}: log-mel holds non-finite values")
-    return {
+    out = {
         "track_id": track.track_id,
         "source_id": track.source_id,
         "sources": list(track.sources),
@@ -176,6 +185,9 @@ def process_track(
         "mel": mel,
         "labels": roll,
     }
+    if has_pitch(labels):
+        out[PITCH_FIELD] = pitch_roll(table, times)
+    return out
 
 
 def to_record(arrays: dict[str, Any], split: str) -> dict[str, Any]:
@@ -188,6 +200,7 @@ def to_record(arrays: dict[str, Any], split: str) -> dict[str, Any]:
         "n_frames": int(mel.shape[0]),
         "mel": mel,
         "labels": np.asarray(arrays["labels"], dtype=np.uint8),  # (frames, n_classes)
+        **({PITCH_FIELD: np.asarray(arrays[PITCH_FIELD], dtype=np.uint8)} if PITCH_FIELD in arrays else {}),
     }
 
 
@@ -211,7 +224,7 @@ def fingerprint(
         "overrun_s": overrun_s,
         "max_end_gap_s": MAX_END_GAP_S,
         "audio": _file_sig(track.audio),
-        "annotation": _file_sig(track.annotation(labels)),
+        "annotation": _file_sig(track.annotation(annotation_kind(labels))),
         "source_id": track.source_id,
         "sources": list(track.sources),
     }
@@ -231,6 +244,7 @@ def save_cached(path: storage.AnyPath, arrays: dict[str, Any], fp: str) -> None:
             fh,
             mel=np.asarray(arrays["mel"]).astype(np.float16),
             labels=np.asarray(arrays["labels"], dtype=np.uint8),
+            **({PITCH_FIELD: np.asarray(arrays[PITCH_FIELD], dtype=np.uint8)} if PITCH_FIELD in arrays else {}),
             meta=np.array(json.dumps(meta)),
             fingerprint=np.array(fp),
         )
@@ -256,6 +270,8 @@ def load_cached(path: storage.AnyPath, fp: str | None = None) -> dict[str, Any] 
             out: dict[str, Any] = json.loads(str(z["meta"]))
             out["mel"] = z["mel"]
             out["labels"] = z["labels"]
+            if PITCH_FIELD in z.files:
+                out[PITCH_FIELD] = z[PITCH_FIELD]
     except Exception:  # noqa: BLE001 - a damaged cache file is recomputed
         return None
     return out
@@ -641,7 +657,7 @@ def assemble_manifest(
         mel_stats = {"train": None}
     meta_keys = ("split", "source_id", "sources", "n_frames", "duration_s", "audio")
     return {
-        "schema": record_schema(cfg, n_cls).to_json(),
+        "schema": record_schema(cfg, n_cls, pitch=has_pitch(labels)).to_json(),
         "shards": shards,
         "feature_config": cfg.to_dict(),
         "classes": list(classes),
@@ -682,7 +698,7 @@ def _assemble(
 
     _clear_outputs(out)
     shards: dict[str, dict[str, Any]] = {}
-    schema = record_schema(cfg, len(classes))
+    schema = record_schema(cfg, len(classes), pitch=has_pitch(opts.labels))
     for split in SPLITS:
         ids = splits[split]
         if not ids:

@@ -52,17 +52,17 @@ def inference_fn(model: keras.Model) -> Any:
 
 
 def collect_predictions(
-    model: keras.Model, dataset: Any, forward: Any = None
+    model: keras.Model, dataset: Any, forward: Any = None, loss: Any = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Run ``model`` over (mel, labels, mask) batches; keep real frames only.
 
     Returns (labels uint8 (N, C), probabilities float32 (N, C), logits float32 (N, C),
-    masked loss of the model's compiled loss or NaN when it has none). ``forward``: a
-    cached :func:`inference_fn` of ``model``.
+    masked loss of ``loss`` (default: the model's compiled loss) or NaN when there is none).
+    ``forward``: a cached :func:`inference_fn` of ``model``.
     """
     ys, ps, zs = [], [], []
     loss_sum, weight_sum = 0.0, 0.0
-    loss_fn = getattr(model, "loss", None)
+    loss_fn = loss if loss is not None else getattr(model, "loss", None)
     forward = forward or inference_fn(model)
     for mel, labels, mask in dataset:
         logits = forward(mel)  # (b, T, C)
@@ -84,18 +84,24 @@ def collect_predictions(
 class MaskedValidationMetrics(keras.callbacks.Callback):
     """After every epoch: predict the validation set, score real frames with
     :func:`iad_tf.metrics.frame_metrics` and add ``val_loss`` and ``val_<name>`` for every
-    name in :data:`iad_tf.metrics.METRIC_NAMES` to the epoch logs."""
+    name in :data:`iad_tf.metrics.METRIC_NAMES` to the epoch logs.
 
-    def __init__(self, dataset: Any, threshold: float = 0.5) -> None:
+    ``model``/``loss``: score this model (default: the one being trained) with this loss
+    (default: its compiled one); multi-task training scores the instrument head alone."""
+
+    def __init__(self, dataset: Any, threshold: float = 0.5, model: keras.Model | None = None,
+                 loss: Any = None) -> None:
         super().__init__()
         self.dataset = dataset
         self.threshold = threshold
+        self.scored, self.loss = model, loss
         self._forward: tuple[int, Any] | None = None
 
     def evaluate(self) -> dict[str, float]:
-        if self._forward is None or self._forward[0] != id(self.model):
-            self._forward = (id(self.model), inference_fn(self.model))
-        y, p, _, loss = collect_predictions(self.model, self.dataset, self._forward[1])
+        model = self.scored or self.model
+        if self._forward is None or self._forward[0] != id(model):
+            self._forward = (id(model), inference_fn(model))
+        y, p, _, loss = collect_predictions(model, self.dataset, self._forward[1], self.loss)
         scores = frame_metrics(y, binarize(p, self.threshold))
         return {VAL_LOSS: loss, **{f"val_{k}": scores[k] for k in METRIC_NAMES},
                 f"val_{MAP}": mean_average_precision(y, p)}
@@ -176,14 +182,17 @@ class EpochLine(keras.callbacks.Callback):
 
 class KeptModelCheckpoint(keras.callbacks.Callback):
     """Save the model to ``path`` after an epoch whose ``monitor`` beats the best so far
-    (``save_best_only``) or after every epoch; atomically."""
+    (``save_best_only``) or after every epoch; atomically. ``model``: save this one (default:
+    the model being trained)."""
 
     def __init__(
-        self, path: Path, monitor: str, save_best_only: bool = True, best: float | None = None
+        self, path: Path, monitor: str, save_best_only: bool = True, best: float | None = None,
+        model: keras.Model | None = None,
     ) -> None:
         super().__init__()
         self.path, self.monitor, self.save_best_only = Path(path), monitor, save_best_only
         self.best = -math.inf if best is None else best
+        self.saved = model
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         value = (logs or {}).get(self.monitor)
@@ -191,7 +200,7 @@ class KeptModelCheckpoint(keras.callbacks.Callback):
         if better:
             self.best = float(value)  # type: ignore[arg-type]
         if better or not self.save_best_only:
-            save_model(self.model, self.path)
+            save_model(self.saved or self.model, self.path)
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -218,10 +227,14 @@ def standard_callbacks(
     patience: int,
     resumed_best: float | None = None,
     save_best_only: bool = True,
+    model: keras.Model | None = None,
+    val_loss: Any = None,
 ) -> list[keras.callbacks.Callback]:
     """Metrics first, then checkpoint/early stopping on ``val_f1_macro``, logs and backup.
 
     ``save_best_only=False`` keeps the last epoch's weights instead of the best epoch's.
+    ``model``/``val_loss``: the model validation scores (with this loss) and the checkpoint
+    saves, when it is not the one being trained (multi-task: the instrument head alone).
 
     TensorBoard logging needs the ``tensorboard`` package (TensorFlow 2.21 no longer pulls it
     in); without it the run goes on with a warning and no ``logs/``.
@@ -237,10 +250,10 @@ def standard_callbacks(
         log.warning("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
     return [
         NaNGuard(),
-        MaskedValidationMetrics(val_dataset, threshold),
+        MaskedValidationMetrics(val_dataset, threshold, model=model, loss=val_loss),
         KeptModelCheckpoint(
             run_dir / "model.keras", MONITOR, save_best_only,
-            best=resumed_best if save_best_only else None,
+            best=resumed_best if save_best_only else None, model=model,
         ),
         keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=patience, verbose=1),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),

@@ -174,6 +174,11 @@ class TrainConfig:
     eq_tilt_db: float = 0.0
     gain_db: float = 0.0
     mel_shift_bins: int = 0
+    #: Multi-task training: > 0 adds an auxiliary head predicting each frame's multi-pitch
+    #: roll (88 keys, records built with ``--labels onsets+pitch``) from the features the
+    #: instrument head sees, its masked BCE weighted by this in the loss. Training only: the
+    #: saved model (and every export) has the instrument head alone.
+    aux_pitch_weight: float = 0.0
     #: Decision threshold of the validation metrics logged while training.
     threshold: float = 0.5
     patience: int = 10
@@ -213,6 +218,8 @@ class TrainConfig:
             raise ValueError(f"finetune_lr_scale must be in (0, 1], got {self.finetune_lr_scale}")
         if not 0.0 <= self.mix_prob <= 1.0:
             raise ValueError(f"mix_prob must be in [0, 1], got {self.mix_prob}")
+        if self.aux_pitch_weight < 0:
+            raise ValueError(f"aux_pitch_weight must be >= 0, got {self.aux_pitch_weight}")
         if self.eq_tilt_db < 0 or self.gain_db < 0 or self.mel_shift_bins < 0:
             raise ValueError("eq_tilt_db, gain_db and mel_shift_bins must be >= 0")
         if self.lr_schedule not in ("constant", "cosine"):

@@ -114,6 +114,10 @@ def fit(
     check_model_name(model_name)
     info = open_records(local_records(records_dir), expected_feature=feature_cfg)
     check_model_features(model_name, info.feature, str(info.manifest_path))
+    if train_cfg.aux_pitch_weight > 0:
+        from iad_tf.training.pipeline import require_pitch
+
+        require_pitch(info)
     run_dir = Path(run_dir)
     model_cfg = dataclasses.replace(
         model_cfg or ModelConfig(), n_mels=info.feature.n_mels, n_classes=len(info.classes)
@@ -181,10 +185,11 @@ def _train(
     """The training proper, once the run directory is ready (see :func:`fit`)."""
     import keras
 
+    from iad_tf.aam.labels import PITCH_KEYS
     from iad_tf.training.callbacks import MONITOR, best_so_far, standard_callbacks
     from iad_tf.training.distribute import shard_input
     from iad_tf.training.losses import MaskedWeightedBCE
-    from iad_tf.training.models import build_model
+    from iad_tf.training.models import build_model, with_pitch_head
     from iad_tf.training.optimizers import make_optimizer
     from iad_tf.training.pipeline import eval_dataset, plan_resampling, train_dataset
 
@@ -196,14 +201,20 @@ def _train(
     val = eval_dataset(info, "val")
     write_json(run_dir / CONFIG_JSON, config)
 
+    aux = train_cfg.aux_pitch_weight > 0
     with strategy.scope():  # model, optimizer, loss and callbacks
         model = build_model(model_name, model_cfg, info.mel_stats)
-        model.compile(
+        # Multi-task: the trained model adds the pitch head; ``model`` (the instrument head
+        # alone, sharing every weight) is what validation scores and every save keeps.
+        trained = with_pitch_head(model, PITCH_KEYS) if aux else model
+        trained.compile(
             optimizer=make_optimizer(
-                train_cfg, model, total_steps=train.steps_per_epoch * train_cfg.epochs,
+                train_cfg, trained, total_steps=train.steps_per_epoch * train_cfg.epochs,
                 use_ema=train_cfg.ema, ema_momentum=train_cfg.ema_momentum,
             ),
-            loss=MaskedWeightedBCE(pos_weight),
+            loss=MaskedWeightedBCE(
+                pos_weight, aux_columns=PITCH_KEYS if aux else 0, aux_weight=train_cfg.aux_pitch_weight
+            ),
         )
         callbacks = standard_callbacks(
             run_dir,
@@ -212,6 +223,8 @@ def _train(
             train_cfg.patience,
             resumed_best=best_so_far(run_dir / "metrics.jsonl") if resumed else None,
             save_best_only=train_cfg.checkpoint == "best",
+            model=model if aux else None,
+            val_loss=MaskedWeightedBCE(pos_weight) if aux else None,
         ) + list(extra_callbacks or [])
     if resumed:
         log.info("resuming the unfinished run in %s", run_dir)
@@ -225,7 +238,7 @@ def _train(
         train_cfg.batch_size,
         train.steps_per_epoch,
     )
-    model.fit(
+    trained.fit(
         train.dataset,
         epochs=train_cfg.epochs,
         steps_per_epoch=train.steps_per_epoch,

@@ -21,7 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from iad_tf.aam.labels import PITCH_KEYS
 from iad_tf.config import FeatureConfig
+from iad_tf.data.records import PITCH_FIELD
 from iad_tf.training.config import TrainConfig
 from iad_tf.training.records_info import (
     RecordsInfo,
@@ -35,15 +37,33 @@ from tfrecords_tools.reader import read_dataset
 log = logging.getLogger(__name__)
 
 
-def read_tracks(info: RecordsInfo, split: str, deterministic: bool = True) -> Any:
-    """Dataset of dicts {mel float32 (T, n_mels), labels float32 (T, C), mask float32 (T,)}."""
+def require_pitch(info: RecordsInfo) -> None:
+    """``ValueError`` naming the manifest when the records hold no pitch roll."""
+    if not info.has_pitch:
+        raise ValueError(
+            f"{info.manifest_path}: these records hold no pitch roll; the auxiliary pitch head "
+            "(--aux-pitch-weight) needs records built with `build-records --labels onsets+pitch`")
+
+
+def read_tracks(info: RecordsInfo, split: str, deterministic: bool = True, pitch: bool = False) -> Any:
+    """Dataset of dicts {mel float32 (T, n_mels), labels float32 (T, C), mask float32 (T,)}.
+
+    ``pitch``: the labels are the class labels followed by the records' pitch roll, (T, C + 88)
+    (the targets of a model with the auxiliary pitch head); every step after this one (windows,
+    mixing: labels united, SpecAugment) treats the wider labels alike."""
     import tensorflow as tf
+
+    if pitch:
+        require_pitch(info)
 
     def prepare(ex: dict[str, Any]) -> dict[str, Any]:
         mel = tf.cast(ex["mel"], tf.float32)
+        labels = tf.cast(ex["labels"], tf.float32)
+        if pitch:
+            labels = tf.concat([labels, tf.cast(ex[PITCH_FIELD], tf.float32)], axis=-1)
         return {
             "mel": mel,
-            "labels": tf.cast(ex["labels"], tf.float32),
+            "labels": labels,
             "mask": tf.ones(tf.shape(mel)[:1], tf.float32),
         }
 
@@ -312,7 +332,8 @@ def train_dataset(
 
     batch = batch_size or cfg.batch_size
     window = cfg.window_frames(info.feature)
-    ds = read_tracks(info, "train")
+    pitch = cfg.aux_pitch_weight > 0
+    ds = read_tracks(info, "train", pitch=pitch)
     n_tracks = len(info.tracks("train"))
     ds = ds.shuffle(
         min(n_tracks, cfg.shuffle_buffer), seed=cfg.seed, reshuffle_each_iteration=True
@@ -350,14 +371,14 @@ def train_dataset(
     if cfg.batching == "windows":
         ds = ds.batch(batch, drop_remainder=True)
     else:
-        ds = _padded(ds, batch, info)
+        ds = _padded(ds, batch, info, len(info.classes) + (PITCH_KEYS if pitch else 0))
     ds = ds.map(to_tuple).prefetch(tf.data.AUTOTUNE)
     steps = cfg.steps_per_epoch or max(1, math.ceil(examples / batch))
     return TrainData(ds, steps, resampling)
 
 
-def _padded(ds: Any, batch: int, info: RecordsInfo) -> Any:
-    n_mels, n_classes = info.feature.n_mels, len(info.classes)
+def _padded(ds: Any, batch: int, info: RecordsInfo, n_labels: int | None = None) -> Any:
+    n_mels, n_classes = info.feature.n_mels, n_labels or len(info.classes)
     return ds.padded_batch(
         batch,
         padded_shapes={"mel": [None, n_mels], "labels": [None, n_classes], "mask": [None]},
