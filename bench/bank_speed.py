@@ -75,8 +75,9 @@ def main() -> None:
             audio_s = args.tracks * args.duration
             result["render"][f"workers_{w}"] = {**t, "tracks": args.tracks, "audio_s": audio_s,
                                                 "audio_s_per_wall_s": round(audio_s / t["wall_s"], 1)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    from results_io import write_result
+
+    write_result(args.out, result)
     print(json.dumps(result, indent=2))
 
 

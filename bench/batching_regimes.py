@@ -79,10 +79,9 @@ def main() -> None:
             "last": {k: round(v, 4) for k, v in rows[-1].items() if k.startswith("val_")},
         }
         print(batching, json.dumps(results["regimes"][batching]))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=2) + "\n")
-    tmp.replace(args.out)
+    from results_io import write_result
+
+    write_result(args.out, results)
 
 
 if __name__ == "__main__":

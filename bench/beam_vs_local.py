@@ -96,10 +96,9 @@ def main() -> None:
         "manifests_equal": list(SAME_KEYS),
         "runs": runs,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = args.out.with_name(args.out.name + ".tmp")
-    tmp_out.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp_out, args.out)
+    from results_io import write_result
+
+    write_result(args.out, result)
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
 
 

@@ -153,10 +153,9 @@ def main() -> None:
         "runs": runs,
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = args.out.with_name(args.out.name + ".tmp")
-    tmp_out.write_text(json.dumps(result, indent=2) + "\n")
-    tmp_out.replace(args.out)
+    from results_io import write_result
+
+    write_result(args.out, result)
     print(json.dumps({k: result[k] for k in ("summary", "speedup_w2_vs_naive_median",
                                              "speedup_w2_vs_naive_per_round", "speedup_w2_vs_w1_median")}, indent=2))
     print(f"written {args.out}")

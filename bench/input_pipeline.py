@@ -106,10 +106,9 @@ def main() -> None:
         }
         results["regimes"][batching] = row
         print(batching, json.dumps(row))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=2) + "\n")
-    tmp.replace(args.out)
+    from results_io import write_result
+
+    write_result(args.out, results)
     print(f"written {args.out}")
 
 

@@ -149,10 +149,9 @@ def main() -> None:
         "config": str(args.config) if args.config else None,
         "results": results,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS.with_name(RESULTS.name + ".tmp")
-    tmp.write_text(json.dumps(out, indent=2) + "\n")
-    os.replace(tmp, RESULTS)
+    from results_io import write_result
+
+    write_result(RESULTS, out)
     table = markdown(results)
     RESULTS.with_suffix(".md").write_text(table, encoding="utf-8")
     print(table)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -65,9 +64,9 @@ def main() -> None:
             "size_under_5_mb": size_mb < MAX_MB,
         }
     result["issue14_bars"] = {"min_rtf": MIN_RTF, "max_mb": MAX_MB, "models": bars}
-    tmp = RESULTS.with_name(RESULTS.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, RESULTS)
+    from results_io import write_result
+
+    write_result(RESULTS, result)
     print(json.dumps(result["issue14_bars"], indent=2))
 
 

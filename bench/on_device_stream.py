@@ -209,8 +209,9 @@ def main() -> None:
         <= TARGETS["max_diff"],
     }
     out["machine"] = {"cpus": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2)}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+    from results_io import write_result
+
+    write_result(RESULTS, out)
     print(json.dumps(out, indent=2))
 
 

@@ -308,9 +308,9 @@ def main() -> None:
         "load_average_start_end": [round(load_start[0], 2), round(os.getloadavg()[0], 2)],
         "cpus": os.cpu_count(),
     }
-    from iad_tf.fileio import write_json
+    from results_io import write_result
 
-    write_json(args.out, result)  # atomic
+    write_result(args.out, result)
     print(json.dumps(result, indent=2))
 
 

@@ -135,8 +135,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
 
+    from results_io import write_result
+
     from iad_tf.audio import decode
-    from iad_tf.fileio import write_json
 
     load_start = os.getloadavg()
     t_start = time.perf_counter()
@@ -193,7 +194,7 @@ def main() -> None:
         "note": "shared machine with other jobs running: wall times (and RTF) are noisy; "
         "peak RSS is not",
     }
-    write_json(args.out, result)
+    write_result(args.out, result)
     print(f"wrote {args.out}")
 
 

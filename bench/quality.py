@@ -174,13 +174,15 @@ def main() -> None:
     if args.markdown:
         print(markdown(json.loads((RESULTS / "quality.json").read_text())))
         return
+    from results_io import write_result
+
     out = RESULTS / "quality.json"
     if args.ship is not None:
         results = json.loads(out.read_text())
         if not isinstance(results.get(args.ship), dict):
             raise SystemExit(f"{out}: no recipe named {args.ship!r}")
         results["shipped"] = args.ship
-        out.write_text(json.dumps(results, indent=1) + "\n")
+        write_result(out, results)
         print(f"{out}: shipped = {args.ship}")
         return
 
@@ -217,8 +219,7 @@ def main() -> None:
     results = json.loads(out.read_text()) if out.is_file() else {}
     results[args.name] = {**summarise(report, wall, recipe), "run_dir": run_dir.name,
                           "learning_curve": learning_curve(run_dir)}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1) + "\n")
+    write_result(out, results)
     s = results[args.name]
     print(json.dumps({k: s["settings"][k] | {"per_song": "..."} for k in s["settings"]}, indent=1))
     print(f"wrote {out}")

@@ -86,8 +86,9 @@ def main() -> None:
             for arm, rs in runs.items()
         },
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    from results_io import write_result
+
+    write_result(args.out, result)
     print(json.dumps(result, indent=2))
 
 

@@ -65,8 +65,9 @@ def main() -> None:
     }
     result["ratio_best"] = round(result["candidate"]["best_s"] / result["baseline"]["best_s"], 3)
     result["ratio_median"] = round(result["candidate"]["median_s"] / result["baseline"]["median_s"], 3)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "ship_speed.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    from results_io import write_result
+
+    write_result(args.out / "ship_speed.json", result)
     print(json.dumps(result, indent=1))
 
 

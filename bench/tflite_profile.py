@@ -211,10 +211,12 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     result = profile(args.rounds)
     print(json.dumps(result, indent=1))
-    from iad_tf.fileio import read_json, write_json
+    from results_io import write_result
+
+    from iad_tf.fileio import read_json
 
     data = read_json(args.out) if args.out.is_file() else {}
-    write_json(args.out, {**data, "tflite_profile": result})
+    write_result(args.out, {**data, "tflite_profile": result})
     print(f"written {args.out}")
 
 

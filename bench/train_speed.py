@@ -427,13 +427,15 @@ def save(path: Path, out: dict[str, Any]) -> None:
     """Write ``out``, keeping the ``tflite_profile`` that bench/tflite_profile.py wrote and the
     ``step_profile`` of an earlier run when this one did not measure it (``--parts 0``)."""
     sys.path.insert(0, str(REPO))
-    from iad_tf.fileio import read_json, write_json
+    from results_io import write_result
+
+    from iad_tf.fileio import read_json
 
     old = read_json(path) if path.is_file() else {}
     for key in ("tflite_profile", "step_profile"):
         if key in old and key not in out:
             out[key] = old[key]
-    write_json(path, out)
+    write_result(path, out)
     print(f"written {path}")
 
 

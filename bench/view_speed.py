@@ -161,8 +161,9 @@ def main() -> None:
             for i, m in enumerate(models)
         ],
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    from results_io import write_result
+
+    write_result(args.out, results)
     print(json.dumps(results, indent=2))
 
 

@@ -123,6 +123,21 @@ def write_json(path: str | Path, data: Any, sort_keys: bool = False) -> Path:
     return write_text(path, json.dumps(_clean(data), indent=2, sort_keys=sort_keys) + "\n")
 
 
+def portable_paths(value: Any) -> Any:
+    """``value`` (nested dicts, lists, tuples) with every absolute local path cut to its last
+    part, for files that are published (shipped model metadata, benchmark results): a reader
+    has none of the writing machine's folders. A URL (a str containing ``://``) and a relative
+    path are kept whole; tuples come back as lists (as JSON writes them); ``value`` itself is
+    not modified."""
+    if isinstance(value, dict):
+        return {k: portable_paths(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [portable_paths(v) for v in value]
+    if isinstance(value, str) and "://" not in value and Path(value).is_absolute():
+        return Path(value).name
+    return value
+
+
 def read_text(path: str | Path) -> str:
     """A text input as the user may have saved it: UTF-8 with or without a BOM, any line
     ending (returned with ``\n``). ``ValueError`` naming the file when it is not UTF-8.

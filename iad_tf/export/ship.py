@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from iad_tf.fileio import atomic_path, write_json
+from iad_tf.fileio import atomic_path, portable_paths, write_json
 from iad_tf.inference.default_model import DEFAULT_MODEL_NAME
 from iad_tf.inference.embedded import embed_metadata
 from iad_tf.inference.litert import load_model, read_metadata
@@ -49,7 +49,9 @@ def ship_default(
     target = dest_dir / DEFAULT_MODEL_NAME
     meta = read_metadata(model_path)[0].to_dict()  # embedded, else the sidecar
     meta.setdefault("model", {})["shipped_from"] = str(model_path.resolve())
-    meta = portable_metadata(meta)
+    # published: a reader has none of the exporting machine's folders (an export keeps
+    # full paths for its owner)
+    meta = portable_paths(meta)
     say = echo or (lambda msg: None)
     if target.is_file() and sidecar_path(target).is_file():
         old_meta = json.loads(sidecar_path(target).read_text(encoding="utf-8"))
@@ -62,19 +64,6 @@ def ship_default(
     write_json(sidecar_path(target), meta)
     load_model(target)
     return target
-
-
-def portable_metadata(value: Any) -> Any:
-    """``value`` (metadata, nested) with every absolute local path cut to its last part: the
-    shipped file is published, and a reader has none of the exporting machine's folders (an
-    export keeps full paths for its owner; URLs are kept whole)."""
-    if isinstance(value, dict):
-        return {k: portable_metadata(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [portable_metadata(v) for v in value]
-    if isinstance(value, str) and "://" not in value and Path(value).is_absolute():
-        return Path(value).name
-    return value
 
 
 def backup_default(target: Path) -> Path:
