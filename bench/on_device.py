@@ -136,7 +136,8 @@ def light_venv(tmp: Path, track: Path, wave_model: Path) -> dict[str, Any]:
         "install_s": round(install_s, 1),
         "venv_bytes": dir_size(venv),
         "site_packages_bytes": dir_size(site),
-        "packages": freeze.stdout.split(),
+        # one line per distribution; a local install (``name @ file:///...``) names no folder
+        "packages": [re.sub(r" @ file://\S+$", " @ local checkout", line) for line in freeze.stdout.splitlines()],
         "training_stack_present": heavy,
         "predict_shipped_model_wall_s": round(predict_cli(py, track, None, out), 2),
         "predict_waveform_model_wall_s": round(predict_cli(py, track, wave_model, out), 2),

@@ -142,7 +142,7 @@ def main() -> None:
 
         run = open_run(args.run)
         model, cfg = load_model(run), ModelConfig.from_dict(run.config["model"])
-        mel_stats, source = run.config.get("mel_stats"), f"trained run {args.run}"
+        mel_stats, source = run.config.get("mel_stats"), f"trained run {Path(args.run).name}"
     else:
         stats = {"mean": mel.mean(axis=0).tolist(), "std": mel.std(axis=0).tolist()}
         (model, cfg), mel_stats = untrained_model(stats), stats
