@@ -253,6 +253,17 @@ def render_quality(d: dict[str, Any]) -> list[str]:
     return lines
 
 
+def render_quality_partial(d: dict[str, Any]) -> list[str]:
+    lines = [f"Folds {d['folds']} only ({len(d['songs'])} songs: {', '.join(d['songs'])}), each recipe "
+             f"beside the same folds of `{d['baseline']}`; pooled out-of-fold, F1 at 0.5 (no decoder).", "",
+             "| recipe (run) | mAP | mAP, instruments in >= 2 songs | F1 micro / macro at 0.5 |",
+             "|---|---|---|---|"]
+    for name, r in d["recipes"].items():
+        lines.append(f"| {name} ({r['run_dir']}) | {r['map']:.3f} | {r['map_in_2plus_songs']:.3f} | "
+                     f"{r['f1_micro_at_0.5']:.3f} / {r['f1_macro_at_0.5']:.3f} |")
+    return lines
+
+
 RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "build_records": ("build-records vs a naive serial loop (12 sample tracks)", render_build_records),
     "input_pipeline": ("Input pipeline vs CRNN training", render_input_pipeline),
@@ -263,6 +274,8 @@ RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "beam_vs_local": ("Apache Beam DirectRunner vs the local pool", render_beam),
     "predict_memory": ("`iad-tf predict` memory on 10/60/180-minute recordings", render_predict_memory),
     "quality": ("Quality: song-level cross-validation on the 12 sample songs", render_quality),
+    "quality_partial": ("Quality: recipes on the folds every run finished (machine time)",
+                        render_quality_partial),
     "on_device": ("On a device: waveform-in vs two-step model, light vs full install", render_generic),
     "ship_speed": ("A new default model vs the previous one: `predict` side by side (run by hand: "
                    "`bench/ship_speed.py CANDIDATE`)", render_ship_speed),
