@@ -14,8 +14,8 @@ import click
 
 from iad_tf.cli.options import seed_option, workers_option
 from iad_tf.cli.paths import OUT_DIR, StoragePath, local_file, staged
+from iad_tf.synth import DEFAULT_PREFIX
 from iad_tf.synth.bank_songs import DEFAULT_MAX_SHIFT, MAX_SHIFT_LIMIT, SOUNDFONT_VOICES
-from iad_tf.synth.corpus import DEFAULT_PREFIX
 
 
 def _sample_rate_option(f, default: str | None = "44100"):  # noqa: ANN001, ANN202 - click decorator

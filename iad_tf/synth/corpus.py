@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from iad_tf.config import AAM_CLASSES, check_finite
+from iad_tf.synth import DEFAULT_PREFIX, PREFIX_PATTERN
 from iad_tf.synth.bank_songs import (
     DEFAULT_MAX_SHIFT,
     GENERATOR_NAME,
@@ -43,9 +44,6 @@ from iad_tf.synth.score import Song
 from iad_tf.synth.writer import mix_path, write_json, write_song
 
 MANIFEST = "synth.json"
-#: Track id prefix of generated songs (``SynthConfig.prefix``) and what a prefix may be.
-DEFAULT_PREFIX = "s"
-PREFIX_PATTERN = r"[a-z]{1,8}"
 #: Stem RMS level (dBFS, before the common peak normalisation) by the first role played.
 ROLE_LEVEL_DB: dict[str, float] = {
     "melody": -18.0, "chords": -22.0, "arpeggio": -22.0, "bass": -20.0, "drums": -19.0,
