@@ -26,56 +26,40 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def fold_predictions(run: Path, folds: list[int]) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
-    """Pooled (labels (N, C), probs (N, C)), the classes and the track ids of ``folds``."""
+def load_folds(run: Path) -> tuple[dict[int, list[Any]], list[str]]:
+    """{fold: its OOF TrackPredictions} of every finished fold of ``run`` (each file read once),
+    and the classes."""
     from iad_tf.evaluation.predictions import load_predictions
 
-    ys, ps, ids = [], [], []
+    folds: dict[int, list[Any]] = {}
     classes: list[str] = []
-    for k in folds:
-        tracks, classes = load_predictions(run / f"fold-{k}" / "oof.npz")
-        for t in tracks:
-            ys.append(t.labels)
-            ps.append(t.probs)
-            ids.append(t.track_id)
-    return np.concatenate(ys), np.concatenate(ps), classes, ids
+    for path in sorted(run.glob("fold-*/oof.npz")):
+        folds[int(path.parent.name.split("-")[1])], classes = load_predictions(path)
+    return folds, classes
 
 
-def finished_folds(run: Path) -> list[int]:
-    return sorted(int(p.parent.name.split("-")[1]) for p in run.glob("fold-*/oof.npz"))
+def songs_per_class(folds: dict[int, list[Any]]) -> np.ndarray:
+    """(C,) number of songs of ``folds`` in which each class plays."""
+    return sum((t.labels.max(axis=0) > 0).astype(int) for tracks in folds.values() for t in tracks)
 
 
-def songs_per_class(run: Path) -> np.ndarray:
-    """(C,) number of songs of every finished fold of ``run`` in which each class plays."""
-    from iad_tf.evaluation.predictions import load_predictions
-
-    counts = None
-    for k in finished_folds(run):
-        tracks, _ = load_predictions(run / f"fold-{k}" / "oof.npz")
-        for t in tracks:
-            here = (t.labels.max(axis=0) > 0).astype(int)
-            counts = here if counts is None else counts + here
-    assert counts is not None
-    return counts
-
-
-def score(y: np.ndarray, p: np.ndarray, classes: list[str], heard: np.ndarray) -> dict[str, Any]:
+def score(tracks: list[Any], classes: list[str], heard: np.ndarray) -> dict[str, Any]:
     from sklearn.metrics import average_precision_score
 
+    from iad_tf.evaluation.thresholds import class_counts
     from iad_tf.metrics import f1_from_counts
 
+    y = np.concatenate([t.labels for t in tracks])
+    p = np.concatenate([t.probs for t in tracks])
     present = np.flatnonzero(y.sum(axis=0) > 0)
     ap = {classes[i]: float(average_precision_score(y[:, i], p[:, i])) for i in present}
-    d = p >= 0.5
-    yb = y.astype(bool)
-    tp, fp, fn = (d & yb).sum(0), (d & ~yb).sum(0), (~d & yb).sum(0)
-    per_class = f1_from_counts(tp, fp, fn)
-    micro = float(f1_from_counts(np.array([tp.sum()]), np.array([fp.sum()]), np.array([fn.sum()]))[0])
+    tp, fp, fn = class_counts([(t.probs, t.labels) for t in tracks], 0.5)
+    micro = float(f1_from_counts(tp.sum(keepdims=True), fp.sum(keepdims=True), fn.sum(keepdims=True))[0])
     return {
         "map": float(np.mean(list(ap.values()))),
         "map_in_2plus_songs": float(np.mean([ap[classes[i]] for i in present if heard[i] >= 2])),
         "f1_micro_at_0.5": micro,
-        "f1_macro_at_0.5": float(np.mean(per_class[present])),
+        "f1_macro_at_0.5": float(np.mean(f1_from_counts(tp, fp, fn)[present])),
         "ap_per_class": {k: round(v, 4) for k, v in ap.items()},
     }
 
@@ -90,27 +74,29 @@ def main() -> None:
     args = ap.parse_args()
     from results_io import write_result
 
-    runs = dict(item.split("=", 1) for item in args.run)
-    runs = {name: Path(d) for name, d in runs.items()}
+    named = {args.baseline_name: args.baseline,
+             **{name: Path(d) for name, d in (item.split("=", 1) for item in args.run)}}
+    loaded = {name: load_folds(d) for name, d in named.items()}
     if args.folds:
         folds = [int(k) for k in args.folds.split(",")]
     else:
-        common = set(finished_folds(args.baseline))
-        for d in runs.values():
-            common &= set(finished_folds(d))
-        folds = sorted(common)
+        folds = sorted(set.intersection(*(set(f) for f, _ in loaded.values())))
     if not folds:
         raise SystemExit("no fold finished by every run")
-    heard = songs_per_class(args.baseline)
+    heard = songs_per_class(loaded[args.baseline_name][0])
     result: dict[str, Any] = {"folds": folds, "baseline": args.baseline_name, "recipes": {}}
     ids_ref = None
-    for name, d in {args.baseline_name: args.baseline, **runs}.items():
-        y, p, classes, ids = fold_predictions(d, folds)
+    for name, (by_fold, classes) in loaded.items():
+        missing = [k for k in folds if k not in by_fold]
+        if missing:
+            raise SystemExit(f"{named[name]}: fold(s) {missing} not finished")
+        tracks = [t for k in folds for t in by_fold[k]]
+        ids = sorted(t.track_id for t in tracks)
         if ids_ref is None:
             ids_ref = ids
-        elif sorted(ids) != sorted(ids_ref):
-            raise SystemExit(f"{d}: folds {folds} hold other songs than the baseline's")
-        result["recipes"][name] = {"run_dir": d.name, **score(y, p, classes, heard)}
+        elif ids != ids_ref:
+            raise SystemExit(f"{named[name]}: folds {folds} hold other songs than the baseline's")
+        result["recipes"][name] = {"run_dir": named[name].name, **score(tracks, classes, heard)}
         r = result["recipes"][name]
         print(f"{name:28s} mAP {r['map']:.3f}  mAP(>=2 songs) {r['map_in_2plus_songs']:.3f}  "
               f"micro/macro@0.5 {r['f1_micro_at_0.5']:.3f}/{r['f1_macro_at_0.5']:.3f}")
