@@ -20,17 +20,18 @@ RESULTS = BENCH / "results"
 RESULTS_IO = BENCH / "results_io.py"
 
 
-def test_portable_paths_cuts_absolute_local_paths_only() -> None:
+def test_portable_paths_cuts_absolute_local_paths_only(tmp_path: Path) -> None:
     from iad_tf.fileio import portable_paths
 
+    track = str(tmp_path / "aam-sample" / "audio-mixes-mp3" / "1941_mix.mp3")  # absolute
     value = {
-        "track": "/work/shared/aam-sample/audio-mixes-mp3/1941_mix.mp3",
+        "track": track,
         "relative": "bench/work/sample-records",
         "name": "1941_mix.mp3",
         "url": "s3://bucket/models/iad_tf_crnn.tflite",
-        "file_url": "file:///work/main",
+        "file_url": (tmp_path / "main").as_uri(),
         "numbers": [1, 2.5, -0.0, None, True],
-        "nested": {"runs": [{"run_dir": "/tmp/x/cv_crnn", "wall_s": 12.25}], "n": 3},
+        "nested": {"runs": [{"run_dir": str(tmp_path / "x" / "cv_crnn"), "wall_s": 12.25}], "n": 3},
         "tuple": ("/abs/a.json", 7),
     }
     kept = ("relative", "name", "url", "file_url", "numbers")  # relative, names, URLs, numbers
@@ -40,7 +41,7 @@ def test_portable_paths_cuts_absolute_local_paths_only() -> None:
         "nested": {"runs": [{"run_dir": "cv_crnn", "wall_s": 12.25}], "n": 3},
         "tuple": ["a.json", 7],
     }
-    assert value["track"].startswith("/work/")  # the input is not modified
+    assert value["track"] == track  # the input is not modified
     assert portable_paths("/") == ""  # the root has no last part
     assert portable_paths(3.5) == 3.5
 
@@ -125,7 +126,7 @@ def test_results_files_hold_no_machine_paths(path: Path) -> None:
     machine = [
         (where, s)
         for where, s in _strings(data)
-        if s.startswith("/work/") or ("://" not in s and Path(s).is_absolute())
+        if "://" not in s and Path(s).is_absolute()
         or "file:///" in s or re.search(r"(^|\s)/(work|tmp|home|root|Users)/", s)
     ]
     assert not machine, f"{path.name}: absolute local paths {machine[:5]}"
