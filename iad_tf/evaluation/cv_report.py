@@ -109,7 +109,7 @@ def song_counts(track: TrackPrediction, frame_seconds: float, median_window: int
     return SongCounts(tp, fp, lab.sum(axis=0).astype(np.int64), scores)
 
 
-def _objective(tp: np.ndarray, fp: np.ndarray, pos: np.ndarray) -> np.ndarray:
+def tuning_objective(tp: np.ndarray, fp: np.ndarray, pos: np.ndarray) -> np.ndarray:
     """(micro + macro) / 2 for counts (..., C) with positives (C,); macro over present classes."""
     fn = pos - tp
     micro = f1_from_counts(tp.sum(-1), fp.sum(-1), fn.sum(-1))
@@ -151,7 +151,7 @@ def tune_decoder(
     for presence, g in gates:
         gtp = np.einsum("sc,stc->tc", g, tp)  # (T, C)
         gfp = np.einsum("sc,stc->tc", g, fp)
-        obj = _objective(gtp, gfp, pos)  # (T,)
+        obj = tuning_objective(gtp, gfp, pos)  # (T,)
         i = int(obj.argmax())
         if best is None or obj[i] > best[0] + 1e-12:
             best = (float(obj[i]), i, presence, g)
