@@ -264,6 +264,19 @@ def render_quality_partial(d: dict[str, Any]) -> list[str]:
     return lines
 
 
+def render_song_decisions(d: dict[str, Any]) -> list[str]:
+    cols = [k for k in next(iter(d["runs"].values())) if k.startswith(("tuned", "learned"))]
+    lines = ["Cross-fitted song-level presence on each run's out-of-fold predictions: the tuned gate "
+             "(`presence_bass_required`, as `iad-tf cv`) vs a logistic regression on pooled scores; "
+             "F1 micro / macro (instruments predicted / present).", "",
+             "| run | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    for name, r in d["runs"].items():
+        cells = [f"{r[c]['f1_micro']:.3f} / {r[c]['f1_macro']:.3f} ({r[c]['instruments_ratio']:.2f}x)"
+                 for c in cols]
+        lines.append(f"| {name} ({r['run_dir']}) | " + " | ".join(cells) + " |")
+    return lines
+
+
 RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "build_records": ("build-records vs a naive serial loop (12 sample tracks)", render_build_records),
     "input_pipeline": ("Input pipeline vs CRNN training", render_input_pipeline),
@@ -276,6 +289,8 @@ RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "quality": ("Quality: song-level cross-validation on the 12 sample songs", render_quality),
     "quality_partial": ("Quality: recipes on the folds every run finished (machine time)",
                         render_quality_partial),
+    "song_decisions": ("Song-level decisions learned from OOF predictions vs the tuned gate "
+                       "(`bench/song_decisions.py`)", render_song_decisions),
     "on_device": ("On a device: waveform-in vs two-step model, light vs full install", render_generic),
     "ship_speed": ("A new default model vs the previous one: `predict` side by side (run by hand: "
                    "`bench/ship_speed.py CANDIDATE`)", render_ship_speed),
