@@ -2,6 +2,7 @@
 a cross-validation's folds, each run beside the same folds of a baseline run.
 
     python bench/quality_partial.py --baseline DIR --run NAME=DIR [--run NAME=DIR ...]
+                                    [--ensemble NAME=DIR+DIR ...]
                                     [--folds 1,2] [--out bench/results/quality_partial.json]
 
 When machine time allows only part of each recipe's ``iad-tf cv`` (cv resumes fold by fold,
@@ -11,6 +12,10 @@ play in >= 2 of the baseline's songs (all folds: "heard elsewhere"), frame micro
 0.5, and per-class AP. Every number is from the saved ``fold-K/oof.npz`` files; nothing is
 trained or tuned. Fewer songs than a full cross-validation: the spread between seeds is larger,
 say so when quoting.
+
+``--ensemble NAME=DIR+DIR`` scores the mean of several runs' probabilities (e.g. two seeds of
+one recipe): how much of a recipe's error is the variance of one training run. An ensemble
+costs its size in ``predict`` time; it measures, it does not ship.
 """
 
 from __future__ import annotations
@@ -36,6 +41,23 @@ def load_folds(run: Path) -> tuple[dict[int, list[Any]], list[str]]:
     for path in sorted(run.glob("fold-*/oof.npz")):
         folds[int(path.parent.name.split("-")[1])], classes = load_predictions(path)
     return folds, classes
+
+
+def ensemble(runs: list[tuple[dict[int, list[Any]], list[str]]]) -> tuple[dict[int, list[Any]], list[str]]:
+    """Folds of the mean probabilities of ``runs`` (same songs and labels, folds all finished)."""
+    from iad_tf.evaluation.predictions import TrackPrediction
+
+    first, classes = runs[0]
+    out: dict[int, list[Any]] = {}
+    for k in sorted(set.intersection(*(set(f) for f, _ in runs))):
+        members = [{t.track_id: t for t in f[k]} for f, _ in runs]
+        out[k] = []
+        for t in first[k]:
+            if any(t.track_id not in m or not np.array_equal(m[t.track_id].labels, t.labels) for m in members):
+                raise SystemExit(f"ensemble: fold {k} differs between the runs at song {t.track_id}")
+            out[k].append(TrackPrediction(t.track_id, np.mean([m[t.track_id].probs for m in members], axis=0),
+                                          t.labels))
+    return out, classes
 
 
 def songs_per_class(folds: dict[int, list[Any]]) -> np.ndarray:
@@ -69,6 +91,8 @@ def main() -> None:
     ap.add_argument("--baseline", type=Path, required=True, help="a finished cv run dir (all folds)")
     ap.add_argument("--baseline-name", default="baseline")
     ap.add_argument("--run", action="append", default=[], help="NAME=DIR of a (partly) finished cv run")
+    ap.add_argument("--ensemble", action="append", default=[],
+                    help="NAME=DIR+DIR: the mean probabilities of several runs")
     ap.add_argument("--folds", default=None, help="folds to score, e.g. 1,2 (default: those every run finished)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "quality_partial.json")
     args = ap.parse_args()
@@ -77,6 +101,10 @@ def main() -> None:
     named = {args.baseline_name: args.baseline,
              **{name: Path(d) for name, d in (item.split("=", 1) for item in args.run)}}
     loaded = {name: load_folds(d) for name, d in named.items()}
+    for name, dirs in (item.split("=", 1) for item in args.ensemble):
+        paths = [Path(d) for d in dirs.split("+")]
+        named[name] = Path("+".join(p.name for p in paths))
+        loaded[name] = ensemble([load_folds(p) for p in paths])
     if args.folds:
         folds = [int(k) for k in args.folds.split(",")]
     else:

@@ -289,12 +289,18 @@ RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "quality": ("Quality: song-level cross-validation on the 12 sample songs", render_quality),
     "quality_partial": ("Quality: recipes on the folds every run finished (machine time)",
                         render_quality_partial),
+    "quality_partial_4folds": ("Quality: two seeds of the shipped recipe and their mean, all 4 folds",
+                               render_quality_partial),
     "song_decisions": ("Song-level decisions learned from OOF predictions vs the tuned gate "
                        "(`bench/song_decisions.py`)", render_song_decisions),
     "on_device": ("On a device: waveform-in vs two-step model, light vs full install", render_generic),
     "ship_speed": ("A new default model vs the previous one: `predict` side by side (run by hand: "
                    "`bench/ship_speed.py CANDIDATE`)", render_ship_speed),
 }
+
+
+#: results files written by another bench script than their own name
+SCRIPT_OF: dict[str, str] = {"quality_partial_4folds": "quality_partial"}
 
 
 def versions() -> dict[str, str]:
@@ -316,7 +322,7 @@ def render(times: dict[str, float]) -> str:
              "- versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()), ""]
     for name, (title, fn) in RENDERERS.items():
         d = _load(name)
-        lines += [f"## {title}", "", f"Script: `bench/{name}.py`; results: `bench/results/{name}.json`"
+        lines += [f"## {title}", "", f"Script: `bench/{SCRIPT_OF.get(name, name)}.py`; results: `bench/results/{name}.json`"
                   + (f"; ran {times[name]:.0f} s in this run." if name in times else "."), ""]
         try:
             lines += fn(d) if d is not None else ["Not run yet."]

@@ -60,3 +60,30 @@ def test_partial_scores_match_sklearn_on_the_common_folds(tmp_path: Path) -> Non
                           "--run", f"other={other}", "--out", str(tmp_path / "x.json")],
                          capture_output=True, text=True)
     assert res.returncode != 0 and "other songs" in res.stderr
+
+
+def test_ensemble_scores_the_mean_of_the_runs_probabilities(tmp_path: Path) -> None:
+    folds = {1: ["0001", "0002"], 2: ["0003"]}
+    a, b = _run(tmp_path / "a", folds, 0), _run(tmp_path / "b", folds, 1)
+    out = tmp_path / "q.json"
+    res = subprocess.run([sys.executable, str(REPO / "bench/quality_partial.py"), "--baseline", str(a),
+                          "--ensemble", f"mean={a}+{b}", "--out", str(out)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    from iad_tf.evaluation.predictions import load_predictions
+
+    y, p = [], []
+    for k in (1, 2):
+        ta, tb = load_predictions(a / f"fold-{k}" / "oof.npz")[0], load_predictions(b / f"fold-{k}" / "oof.npz")[0]
+        for x, z in zip(ta, tb, strict=True):
+            y.append(x.labels)
+            p.append((x.probs + z.probs) / 2)
+    y, p = np.concatenate(y), np.concatenate(p)
+    want = np.mean([average_precision_score(y[:, i], p[:, i]) for i in range(3)])
+    got = json.loads(out.read_text())["recipes"]["mean"]
+    assert abs(got["map"] - want) < 1e-6 and got["run_dir"] == "a+b"
+
+    other = _run(tmp_path / "other", {1: ["0001", "0009"], 2: ["0003"]}, 2)
+    res = subprocess.run([sys.executable, str(REPO / "bench/quality_partial.py"), "--baseline", str(a),
+                          "--ensemble", f"bad={a}+{other}", "--out", str(tmp_path / "x.json")],
+                         capture_output=True, text=True)
+    assert res.returncode != 0 and "differs between the runs" in res.stderr
