@@ -240,6 +240,25 @@ def test_cv_oof_covers_every_real_song_exactly_once(cv_records: Path, tmp_path: 
     assert json.loads((run / "decoder.json").read_text()) == decoder
 
 
+def test_stop_after_fold_trains_the_first_folds_and_a_rerun_finishes(cv_records: Path, tmp_path: Path) -> None:
+    from iad_tf.cli.main import cli
+
+    run = tmp_path / "cv"
+    args = _cv_args(cv_records, run)
+    res = CliRunner().invoke(cli, [*args, "--stop-after-fold", "1"])
+    assert res.exit_code == 0, res.output
+    assert "stopped after fold 1 of 2" in res.output
+    assert (run / "fold-1" / "oof.npz").is_file()
+    assert not (run / "fold-2").exists() and not (run / "report.json").exists()
+    first = (run / "fold-1" / "oof.npz").read_bytes()
+    done = CliRunner().invoke(cli, args)  # the same command without the option finishes it
+    assert done.exit_code == 0, done.output
+    assert "fold 1/2" not in done.output and "fold 2/2" in done.output  # fold 1 reused
+    assert (run / "fold-1" / "oof.npz").read_bytes() == first and (run / "report.json").is_file()
+    bad = CliRunner().invoke(cli, [*_cv_args(cv_records, tmp_path / "cv2"), "--stop-after-fold", "3"])
+    assert bad.exit_code != 0 and "folds are numbered 1 to 2" in bad.output
+
+
 def test_fold_records_hold_only_the_folds_tracks(cv_records: Path, tmp_path: Path) -> None:
     from iad_tf.data.resplit import resplit
     from tfrecords_tools.reader import read_manifest

@@ -30,11 +30,19 @@ from iad_tf.cli.paths import OUT_DIR, staged
     "and decoder.json (rerun the same command to resume; a URL is uploaded after every epoch "
     "and fold, so the rerun may be on another machine).",
 )
+@click.option(
+    "--stop-after-fold",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Train folds 1..K only, then stop without a report (machine time); the same command "
+    "without this option finishes the run, reusing those folds.",
+)
 def cv(
     model_name: str,
     records_dir: str,
     folds: int,
     run_dir: Any,
+    stop_after_fold: int | None,
     config_file: Path | None,
     **overrides: Any,
 ) -> None:
@@ -63,8 +71,13 @@ def cv(
                 verbose=2,
                 echo=click.echo,
                 sync=stage.sync,  # a URL run dir: uploaded every epoch and fold
+                stop_after=stop_after_fold,
             )
     except (ValueError, FileNotFoundError, TrainingDiverged) as exc:
         raise click.ClickException(str(exc)) from exc
+    if result.report is None:
+        click.echo(f"stopped after fold {stop_after_fold} of {folds} ({len(result.tracks)} songs out of "
+                   f"fold in {run_dir}/fold-*/oof.npz); rerun without --stop-after-fold to finish")
+        return
     click.echo(render_cv_report(result.report))
     click.echo(f"report: {run_dir / 'report.md'}; decoder: {run_dir / 'decoder.json'}")

@@ -51,7 +51,7 @@ LOCAL_ONLY: tuple[str, ...] = ("fold-*/records/*",)
 @dataclass(frozen=True)
 class CVResult:
     run_dir: Path
-    report: dict[str, Any]
+    report: dict[str, Any] | None  # None: stopped after a fold (``stop_after``), no report yet
     tracks: list[TrackPrediction]
 
 
@@ -94,11 +94,18 @@ def run_cv(
     verbose: int | str = "auto",
     echo: Callable[[str], None] = print,
     sync: Callable[[], object] | None = None,
+    stop_after: int | None = None,
 ) -> CVResult:
     """Cross-validate ``model_name`` with ``train_cfg`` over song-level folds of ``records_dir``
     (a local folder or a URL, read through its verified local copy). ``sync`` (a staged URL
     run dir's upload) is called after every epoch and every finished fold, so a run stopped
-    on one machine resumes from the store on another."""
+    on one machine resumes from the store on another.
+
+    ``stop_after=k`` (1 <= k < ``folds``) trains folds 1..k only (those not finished yet) and
+    returns without a report (``report`` None): the same call without it later finishes the
+    run, reusing those folds. The fold assignment does not depend on it."""
+    if stop_after is not None and not 1 <= stop_after <= folds:
+        raise ValueError(f"stop after fold {stop_after}: folds are numbered 1 to {folds}")
     import keras
 
     from iad_tf.data.resplit import resplit
@@ -131,7 +138,8 @@ def run_cv(
 
     all_tracks: list[TrackPrediction] = []
     fold_of: dict[str, int] = {}
-    for i, held in enumerate(fold_songs):
+    last = len(fold_songs) if stop_after is None else stop_after
+    for i, held in enumerate(fold_songs[:last]):
         fdir = _fold_dir(run_dir, i)
         oof = fdir / OOF_FILE
         if not oof.is_file():
@@ -152,6 +160,8 @@ def run_cv(
             fold_of[t.track_id] = i
         all_tracks.extend(tracks)
     all_tracks.sort(key=lambda t: t.track_id)
+    if last < len(fold_songs):
+        return CVResult(run_dir, None, all_tracks)
     save_predictions(run_dir / OOF_FILE, all_tracks, classes)
     meta = {
         "model_name": model_name,
