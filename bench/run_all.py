@@ -296,11 +296,17 @@ RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "on_device": ("On a device: waveform-in vs two-step model, light vs full install", render_generic),
     "ship_speed": ("A new default model vs the previous one: `predict` side by side (run by hand: "
                    "`bench/ship_speed.py CANDIDATE`)", render_ship_speed),
+    "ship_speed_gru96_untrained": ("Capacity candidate before training: wide CRNN + GRU 96 vs the shipped "
+                                   "model in `predict` (`--name ship_speed_gru96_untrained`)", render_ship_speed),
+    "ship_speed_gru128_untrained": ("Capacity candidate before training: wide CRNN + GRU 128 vs the shipped "
+                                    "model in `predict` (`--name ship_speed_gru128_untrained`)", render_ship_speed),
 }
 
 
 #: results files written by another bench script than their own name
-SCRIPT_OF: dict[str, str] = {"quality_partial_4folds": "quality_partial"}
+SCRIPT_OF: dict[str, str] = {"quality_partial_4folds": "quality_partial",
+                             "ship_speed_gru96_untrained": "ship_speed",
+                             "ship_speed_gru128_untrained": "ship_speed"}
 
 
 def versions() -> dict[str, str]:

@@ -4,7 +4,10 @@ days, so only a ratio measured together means anything). Issue 18's bar: a new d
 cost at most 1.2x the current one's predict time, and its dynamic-range file stays < 1 MB.
 
     python bench/ship_speed.py CANDIDATE.tflite [--baseline saved_models/iad_tf_crnn.tflite]
-                               [--track MIX] [--repeats 5]
+                               [--track MIX] [--repeats 5] [--name ship_speed]
+
+``--name`` writes bench/results/NAME.json: a candidate architecture's cost measured before it is
+trained (any weights cost the same) goes beside the shipped model's own ``ship_speed.json``.
 
 Each run is a fresh ``iad-tf predict TRACK --model M --threads 1`` process (wall time, start-up
 included). Results -> bench/results/ship_speed.json (file names only, no machine paths).
@@ -42,6 +45,7 @@ def main() -> None:
     ap.add_argument("--track", type=Path, default=SAMPLE / "audio-mixes-mp3" / "1941_mix.mp3")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--name", default="ship_speed", help="results file name (without .json)")
     args = ap.parse_args()
     for p in (args.candidate, args.baseline, args.track):
         if not p.is_file():
@@ -67,7 +71,7 @@ def main() -> None:
     result["ratio_median"] = round(result["candidate"]["median_s"] / result["baseline"]["median_s"], 3)
     from results_io import write_result
 
-    write_result(args.out / "ship_speed.json", result)
+    write_result(args.out / f"{args.name}.json", result)
     print(json.dumps(result, indent=1))
 
 
