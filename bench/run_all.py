@@ -289,6 +289,8 @@ RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "quality": ("Quality: song-level cross-validation on the 12 sample songs", render_quality),
     "quality_partial": ("Quality: recipes on the folds every run finished (machine time)",
                         render_quality_partial),
+    "quality_partial_3folds": ("Quality: EMA weights on folds 1-3 (fold 4 unfinished) beside the other arms",
+                               render_quality_partial),
     "quality_partial_4folds": ("Quality: two seeds of the shipped recipe and their mean, all 4 folds",
                                render_quality_partial),
     "song_decisions": ("Song-level decisions learned from OOF predictions vs the tuned gate "
@@ -305,6 +307,7 @@ RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
 
 #: results files written by another bench script than their own name
 SCRIPT_OF: dict[str, str] = {"quality_partial_4folds": "quality_partial",
+                             "quality_partial_3folds": "quality_partial",
                              "ship_speed_gru96_untrained": "ship_speed",
                              "ship_speed_gru128_untrained": "ship_speed"}
 
