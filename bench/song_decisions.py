@@ -53,19 +53,20 @@ def song_features(probs: np.ndarray, frame_seconds: float) -> np.ndarray:
     return np.stack(cols, axis=1)
 
 
-def crossfit_learned(tracks: Sequence[Any], fold_of: dict[str, int], classes: Sequence[str],
-                     frame_seconds: float, median_window: int, features: tuple[int, ...]) -> list[np.ndarray]:
-    """Cross-fitted decisions (frames, C) per track with the learned presence."""
+def crossfit_learned(tracks: Sequence[Any], counts: Sequence[Any], fold_of: dict[str, int],
+                     classes: Sequence[str], frame_seconds: float, median_window: int,
+                     features: tuple[int, ...]) -> list[np.ndarray]:
+    """Cross-fitted decisions (frames, C) per track with the learned presence (``counts``: the
+    tracks' :func:`iad_tf.evaluation.cv_report.song_counts`)."""
     from sklearn.linear_model import LogisticRegression
 
     from iad_tf.config import AAM_BASS
-    from iad_tf.evaluation.cv_report import THRESHOLD_GRID, song_counts, tuning_objective
+    from iad_tf.evaluation.cv_report import THRESHOLD_GRID, tuning_objective
     from iad_tf.postprocess import Presence, decide, gate
 
     basses = (tuple(list(classes).index(c) for c in AAM_BASS if c in classes),)
     x = [song_features(t.probs, frame_seconds)[:, features] for t in tracks]
     y = [(t.labels.max(axis=0) > 0).astype(int) for t in tracks]
-    counts = [song_counts(t, frame_seconds, median_window) for t in tracks]
     out: list[np.ndarray] = [np.empty(0)] * len(tracks)
     for f in sorted(set(fold_of.values())):
         tune = [i for i, t in enumerate(tracks) if fold_of[t.track_id] != f]
@@ -92,22 +93,6 @@ def crossfit_learned(tracks: Sequence[Any], fold_of: dict[str, int], classes: Se
     return out
 
 
-def crossfit_tuned(tracks: Sequence[Any], fold_of: dict[str, int], classes: Sequence[str],
-                   frame_seconds: float, median_window: int) -> list[np.ndarray]:
-    """Cross-fitted decisions of today's ``presence_bass_required`` decoder (as ``iad-tf cv``)."""
-    from iad_tf.evaluation.cv_report import song_counts, tune_decoder
-
-    counts = [song_counts(t, frame_seconds, median_window) for t in tracks]
-    out: list[np.ndarray] = [np.empty(0)] * len(tracks)
-    for f in sorted(set(fold_of.values())):
-        tune = [counts[i] for i, t in enumerate(tracks) if fold_of[t.track_id] != f]
-        dec = tune_decoder(tune, "presence_bass_required", median_window, classes)
-        for i, t in enumerate(tracks):
-            if fold_of[t.track_id] == f:
-                out[i] = dec.decide(t.probs, frame_seconds)[0]
-    return out
-
-
 def summary(tracks: Sequence[Any], decisions: Sequence[np.ndarray]) -> dict[str, float]:
     from iad_tf.evaluation.cv_report import score_decisions
     from iad_tf.metrics import F1_MACRO, F1_MICRO
@@ -127,6 +112,7 @@ def main() -> None:
     from results_io import write_result
 
     from iad_tf.config import FeatureConfig
+    from iad_tf.evaluation.cv_report import crossfit_decisions, song_counts
     from iad_tf.training.config import read_run_config
 
     result: dict[str, Any] = {"median_window": args.median_window,
@@ -140,12 +126,14 @@ def main() -> None:
         first = Path(d) / f"fold-{min(by_fold)}" / "run"
         frame_seconds = FeatureConfig.from_dict(read_run_config(first)["feature_config"]).frame_seconds
         fold_of = {t.track_id: k for k in by_fold for t in by_fold[k]}
+        counts = [song_counts(t, frame_seconds, args.median_window) for t in tracks]  # once per run
+        tuned, _ = crossfit_decisions(tracks, counts, fold_of, "presence_bass_required",
+                                      frame_seconds, args.median_window, classes)
         row: dict[str, Any] = {"run_dir": Path(d).name, "songs": len(tracks),
-                               "tuned_gate": summary(tracks, crossfit_tuned(
-                                   tracks, fold_of, classes, frame_seconds, args.median_window))}
+                               "tuned_gate": summary(tracks, tuned)}
         for fs, idx in FEATURE_SETS.items():
             row[f"learned: {fs}"] = summary(tracks, crossfit_learned(
-                tracks, fold_of, classes, frame_seconds, args.median_window, idx))
+                tracks, counts, fold_of, classes, frame_seconds, args.median_window, idx))
         result["runs"][name] = row
         for k, v in row.items():
             if isinstance(v, dict):

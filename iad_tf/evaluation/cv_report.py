@@ -243,6 +243,30 @@ def _by_fold(
     return out
 
 
+def crossfit_decisions(
+    tracks: Sequence[TrackPrediction],
+    counts: Sequence[SongCounts],
+    fold_of: Mapping[str, int],
+    mode: str,
+    frame_seconds: float,
+    median_window: int,
+    classes: Sequence[str] = AAM_CLASSES,
+) -> tuple[list[np.ndarray], list[Decoder]]:
+    """Cross-fitted decisions (frames, C) per track of ``mode``: fold f's songs decided by the
+    decoder tuned on the other folds' ``counts`` (:func:`song_counts`); and those decoders, by
+    fold."""
+    decisions: list[np.ndarray] = [np.empty(0)] * len(tracks)
+    decoders = []
+    for f in sorted(set(fold_of.values())):
+        tune = [counts[i] for i, t in enumerate(tracks) if fold_of[t.track_id] != f]
+        dec = tune_decoder(tune, mode, median_window, classes)
+        decoders.append(dec)
+        for i, t in enumerate(tracks):
+            if fold_of[t.track_id] == f:
+                decisions[i] = dec.decide(t.probs, frame_seconds)[0]
+    return decisions, decoders
+
+
 def cv_report(
     tracks: Sequence[TrackPrediction],
     classes: Sequence[str],
@@ -261,7 +285,6 @@ def cv_report(
     if missing:
         raise ValueError(f"tracks without a fold: {missing}")
     counts = [song_counts(t, frame_seconds, median_window) for t in tracks]
-    folds = sorted(set(fold_of.values()))
     settings: dict[str, Any] = {}
 
     def record(name: str, decisions: list[np.ndarray]) -> None:
@@ -273,15 +296,9 @@ def cv_report(
     record("flat", [flat.decide(t.probs, frame_seconds)[0] for t in tracks])
     crossfit: dict[str, list[dict[str, Any]]] = {}
     for mode in MODES:
-        decisions: list[np.ndarray] = [np.empty(0)] * len(tracks)
-        crossfit[mode] = []
-        for f in folds:
-            tune_idx = [i for i, t in enumerate(tracks) if fold_of[t.track_id] != f]
-            dec = tune_decoder([counts[i] for i in tune_idx], mode, median_window, classes)
-            crossfit[mode].append(dec.to_dict(classes))
-            for i, t in enumerate(tracks):
-                if fold_of[t.track_id] == f:
-                    decisions[i] = dec.decide(t.probs, frame_seconds)[0]
+        decisions, decoders = crossfit_decisions(tracks, counts, fold_of, mode, frame_seconds,
+                                                 median_window, classes)
+        crossfit[mode] = [d.to_dict(classes) for d in decoders]
         record(mode, decisions)
     record(
         "oracle_presence",
