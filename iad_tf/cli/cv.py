@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from iad_tf.cli.options import recipe_config, recipe_options, records_option
+from iad_tf.cli.options import recipe_config, recipe_options, records_option, teacher_option
 from iad_tf.cli.paths import OUT_DIR, staged
 
 
@@ -37,12 +37,15 @@ from iad_tf.cli.paths import OUT_DIR, staged
     help="Train folds 1..K only, then stop without a report (machine time); the same command "
     "without this option finishes the run, reusing those folds.",
 )
+@teacher_option("a finished cv run over the same song folds (repeat for several); fold k "
+                "trains towards fold k's teachers' mean probability.")
 def cv(
     model_name: str,
     records_dir: str,
     folds: int,
     run_dir: Any,
     stop_after_fold: int | None,
+    teachers: tuple[Path, ...],
     config_file: Path | None,
     **overrides: Any,
 ) -> None:
@@ -72,6 +75,7 @@ def cv(
                 echo=click.echo,
                 sync=stage.sync,  # a URL run dir: uploaded every epoch and fold
                 stop_after=stop_after_fold,
+                teachers=teachers,
             )
     except (ValueError, FileNotFoundError, TrainingDiverged) as exc:
         raise click.ClickException(str(exc)) from exc

@@ -9,7 +9,13 @@ from typing import Any
 
 import click
 
-from iad_tf.cli.options import check_writable, recipe_config, recipe_options, records_option
+from iad_tf.cli.options import (
+    check_writable,
+    recipe_config,
+    recipe_options,
+    records_option,
+    teacher_option,
+)
 from iad_tf.cli.paths import OUT_DIR, staged
 from iad_tf.training.distribute import DEFAULT_PEER_TIMEOUT_S
 
@@ -40,6 +46,8 @@ from iad_tf.training.distribute import DEFAULT_PEER_TIMEOUT_S
     show_default=True,
     help="multiworker: seconds to wait for every worker of TF_CONFIG before giving up.",
 )
+@teacher_option("a finished run directory (repeat for several) whose mean probability over "
+                "the train split is part of the targets.")
 def fit(
     model_name: str,
     records_dir: str,
@@ -47,6 +55,7 @@ def fit(
     config_file: Path | None,
     strategy_name: str,
     peer_timeout: float,
+    teachers: tuple[Path, ...],
     **overrides: Any,
 ) -> None:
     """Train MODEL on the records' train split; validation metrics every epoch."""
@@ -76,6 +85,7 @@ def fit(
                     strategy=strategy, verbose=1 if live else 0,
                     extra_callbacks=([] if live else [EpochLine(cfg.train.epochs, click.echo)])
                     + [upload],
+                    teachers=teachers,
                 )
         except KeyboardInterrupt as exc:
             stage.sync()

@@ -85,6 +85,8 @@ _RECIPE_OPTIONS: tuple[tuple[str, Any, str], ...] = (
     ("--mel-shift-bins", click.IntRange(min=0), "Timbre augmentation: random shift up to +-this many mel bins."),
     ("--aux-pitch-weight", click.FloatRange(min=0),
      "Weight of an auxiliary multi-pitch head's loss (needs records built with --labels onsets+pitch; 0: no head)."),
+    ("--distill-weight", click.FloatRange(0, 1),
+     "Knowledge distillation: weight of the teachers' mean probability in the targets (needs --teacher; 0: none)."),
     ("--patience", click.IntRange(min=1), "Early stopping patience."),
     ("--checkpoint", click.Choice(["best", "last"]),
      "Keep the weights of the best epoch (by val F1 macro) or of the last one."),
@@ -95,6 +97,14 @@ RECIPE_FIELDS: tuple[str, ...] = (
     "augment",
     "ema",
 )
+
+
+def teacher_option(text: str) -> Callable[[F], F]:
+    """``--teacher`` (repeatable, existing folders) of ``fit`` and ``cv``: distillation."""
+    return click.option(
+        "--teacher", "teachers", type=click.Path(exists=True, file_okay=False, path_type=Path),
+        multiple=True, help=f"Distillation: {text} Weighted by --distill-weight.",
+    )
 
 
 def recipe_options(f: F) -> F:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,25 @@ def _check_run_dir(run_dir: Path, settings: dict[str, Any], local_records: Path)
         raise ValueError(f"{run_dir}: exists and is not empty; choose a new --run-dir")
 
 
+def fold_teachers(teachers: Sequence[str | Path], fold_songs: list[list[str]]) -> list[list[Path]]:
+    """Per fold, the run directories of that fold in each teacher cv run; ``ValueError`` naming
+    the teacher when its folds differ from ``fold_songs`` or a fold's model is missing."""
+    out: list[list[Path]] = [[] for _ in fold_songs]
+    for t in teachers:
+        path = Path(t) / CV_JSON
+        if not path.is_file():
+            raise ValueError(f"teacher {t}: no {CV_JSON} (not a cv run directory)")
+        if read_json(path).get("folds") != fold_songs:
+            raise ValueError(f"teacher {t}: its song folds differ from this run's; a teacher must "
+                             "not have seen the songs its student is scored on")
+        for i, runs in enumerate(out):
+            run = _fold_dir(Path(t), i) / "run"
+            if not (run / "model.keras").is_file():
+                raise ValueError(f"teacher {t}: fold {i + 1} has no finished model ({run})")
+            runs.append(run)
+    return out
+
+
 def cv_train_config(train_cfg: TrainConfig) -> TrainConfig:
     """The recipe as cross-validation trains it: last weights, no early stopping."""
     return dataclasses.replace(train_cfg, checkpoint="last", patience=train_cfg.epochs + 1)
@@ -95,6 +114,7 @@ def run_cv(
     echo: Callable[[str], None] = print,
     sync: Callable[[], object] | None = None,
     stop_after: int | None = None,
+    teachers: Sequence[str | Path] = (),
 ) -> CVResult:
     """Cross-validate ``model_name`` with ``train_cfg`` over song-level folds of ``records_dir``
     (a local folder or a URL, read through its verified local copy). ``sync`` (a staged URL
@@ -103,7 +123,11 @@ def run_cv(
 
     ``stop_after=k`` (1 <= k < ``folds``) trains folds 1..k only (those not finished yet) and
     returns without a report (``report`` None): the same call without it later finishes the
-    run, reusing those folds. The fold assignment does not depend on it."""
+    run, reusing those folds. The fold assignment does not depend on it.
+
+    ``teachers``: finished cv run directories over the same song folds (distillation,
+    ``train_cfg.distill_weight``): fold k's student learns from fold k's teachers, which never
+    saw fold k's songs."""
     if stop_after is not None and not 1 <= stop_after <= folds:
         raise ValueError(f"stop after fold {stop_after}: folds are numbered 1 to {folds}")
     import keras
@@ -121,6 +145,7 @@ def run_cv(
     fold_songs = song_folds(manifest, folds)
     run_dir = Path(run_dir)
     cfg = cv_train_config(train_cfg)
+    teacher_runs = fold_teachers(teachers, fold_songs)
     settings = {
         "records_dir": records_name(records_dir),  # a URL as given, not its local copy
         "folds": fold_songs,
@@ -128,6 +153,7 @@ def run_cv(
         "model": (model_cfg or ModelConfig()).to_dict(),
         "train": cfg.to_dict(),
         INPUTS_KEY: records_fingerprint(info.records_dir),
+        "teachers": [str(t) for t in teachers],
     }
     _check_run_dir(run_dir, settings, info.records_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -148,7 +174,7 @@ def run_cv(
             if not (recs / "manifest.json").is_file():
                 resplit(info.records_dir, recs, fold_split_map(manifest, held))
             fit(recs, fdir / "run", model_name, cfg, model_cfg, feature_cfg, verbose=verbose,
-                extra_callbacks=per_epoch)
+                extra_callbacks=per_epoch, teachers=teacher_runs[i])
             run = open_run(fdir / "run")
             preds = predict_split(run, recs, "val", progress=False)
             save_predictions(oof, preds, run.classes)

@@ -179,6 +179,9 @@ class TrainConfig:
     #: instrument head sees, its masked BCE weighted by this in the loss. Training only: the
     #: saved model (and every export) has the instrument head alone.
     aux_pitch_weight: float = 0.0
+    #: Knowledge distillation: > 0 trains towards (1 - w) * labels + w * the mean probability
+    #: of teacher runs (``fit --teacher``, ``cv --teacher``; :mod:`iad_tf.training.distill`).
+    distill_weight: float = 0.0
     #: Decision threshold of the validation metrics logged while training.
     threshold: float = 0.5
     patience: int = 10
@@ -220,6 +223,8 @@ class TrainConfig:
             raise ValueError(f"mix_prob must be in [0, 1], got {self.mix_prob}")
         if self.aux_pitch_weight < 0:
             raise ValueError(f"aux_pitch_weight must be >= 0, got {self.aux_pitch_weight}")
+        if not 0.0 <= self.distill_weight <= 1.0:
+            raise ValueError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
         if self.eq_tilt_db < 0 or self.gain_db < 0 or self.mel_shift_bins < 0:
             raise ValueError("eq_tilt_db, gain_db and mel_shift_bins must be >= 0")
         if self.lr_schedule not in ("constant", "cosine"):

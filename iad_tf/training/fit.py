@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ RESUME_KEYS: tuple[str, ...] = (
     "classes",
     "records_dir",
     INPUTS_KEY,
+    "teachers",
 )
 
 
@@ -96,6 +98,7 @@ def fit(
     strategy: Any = None,
     verbose: int | str = "auto",
     extra_callbacks: list[Any] | None = None,
+    teachers: Sequence[str | Path] = (),
 ) -> FitResult:
     """Train ``model_name`` on ``records_dir`` (train split; val split for metrics): a local
     folder or a URL (read through its verified local copy, :func:`iad_tf.storage.local_records`;
@@ -105,15 +108,25 @@ def fit(
     TensorFlow builds anything; errors are ``ValueError``/``FileNotFoundError`` with a
     one-line message. ``strategy`` (a ``tf.distribute.Strategy``) scopes model, loss and
     optimizer creation; default: TensorFlow's default strategy. ``extra_callbacks`` run after
-    the standard ones (the epoch logs then hold every ``val_*`` metric).
+    the standard ones (the epoch logs then hold every ``val_*`` metric). ``teachers``: run
+    directories whose mean probabilities over the train split become part of the targets
+    (``train_cfg.distill_weight``, :mod:`iad_tf.training.distill`); computed before training.
     """
     from iad_tf.storage import local_records
     from iad_tf.training.models import check_model_features, check_model_name
     from iad_tf.training.records_info import open_records
 
     check_model_name(model_name)
+    if bool(teachers) != (train_cfg.distill_weight > 0):
+        raise ValueError(
+            "distillation needs both teacher runs (--teacher) and a distill weight > 0 "
+            f"(--distill-weight); got {len(teachers)} teacher(s), weight {train_cfg.distill_weight}")
     info = open_records(local_records(records_dir), expected_feature=feature_cfg)
     check_model_features(model_name, info.feature, str(info.manifest_path))
+    if teachers:
+        from iad_tf.training.distill import check_teachers
+
+        check_teachers(teachers, info.classes)
     if train_cfg.aux_pitch_weight > 0:
         from iad_tf.training.pipeline import require_pitch
 
@@ -145,13 +158,14 @@ def fit(
         pos_weight,
     )
     config[INPUTS_KEY] = records_fingerprint(info.records_dir)
+    config["teachers"] = [str(t) for t in teachers]
     strategy = strategy or tf.distribute.get_strategy()
     run_dir = worker_run_dir(run_dir, strategy)  # only the chief writes the real run dir
     existed = run_dir.exists()
     resumed = _prepare_run_dir(run_dir, config, info.records_dir)
     try:
         return _train(info, run_dir, model_name, model_cfg, train_cfg, config, pos_weight,
-                      strategy, resumed, verbose, extra_callbacks)
+                      strategy, resumed, verbose, extra_callbacks, teachers)
     except tf.errors.OpError as exc:
         # tf.data's DataLossError does not name the shard: find it and say so.
         bad = first_bad_shard(info.shards("train") + info.shards("val"), info.schema)
@@ -180,7 +194,7 @@ def _discard_failed_start(run_dir: Path, existed: bool) -> None:
 def _train(
     info: Any, run_dir: Path, model_name: str, model_cfg: ModelConfig, train_cfg: TrainConfig,
     config: dict[str, Any], pos_weight: Any, strategy: Any, resumed: bool,
-    verbose: int | str, extra_callbacks: list[Any] | None,
+    verbose: int | str, extra_callbacks: list[Any] | None, teachers: Sequence[str | Path] = (),
 ) -> FitResult:
     """The training proper, once the run directory is ready (see :func:`fit`)."""
     import keras
@@ -196,7 +210,15 @@ def _train(
     keras.utils.set_random_seed(train_cfg.seed)
     plan = plan_resampling(info, train_cfg) if train_cfg.oversample_factor > 1 else None
     config["class_distribution"] = plan.report(info.classes) if plan is not None else None
-    train = train_dataset(info, train_cfg, plan)
+    soft = None
+    if teachers:
+        from iad_tf.training.distill import teacher_targets
+
+        log.info("distillation: predicting the train split with %d teacher(s)", len(teachers))
+        soft = teacher_targets(teachers, info.records_dir, "train", progress=verbose != 0)
+        keras.backend.clear_session()  # the teachers' layers leave no trace in the student
+        keras.utils.set_random_seed(train_cfg.seed)  # nor in its initialisation
+    train = train_dataset(info, train_cfg, plan, soft=soft)
     train.dataset = shard_input(train.dataset, strategy, len(info.shards("train")))
     val = eval_dataset(info, "val")
     write_json(run_dir / CONFIG_JSON, config)

@@ -25,6 +25,7 @@ from iad_tf.aam.labels import PITCH_KEYS
 from iad_tf.config import FeatureConfig
 from iad_tf.data.records import PITCH_FIELD
 from iad_tf.training.config import TrainConfig
+from iad_tf.training.distill import SoftTargets
 from iad_tf.training.records_info import (
     RecordsInfo,
     class_distribution,
@@ -45,27 +46,40 @@ def require_pitch(info: RecordsInfo) -> None:
             "(--aux-pitch-weight) needs records built with `build-records --labels onsets+pitch`")
 
 
-def read_tracks(info: RecordsInfo, split: str, deterministic: bool = True, pitch: bool = False) -> Any:
+def read_tracks(
+    info: RecordsInfo, split: str, deterministic: bool = True, pitch: bool = False,
+    soft: SoftTargets | None = None,
+) -> Any:
     """Dataset of dicts {mel float32 (T, n_mels), labels float32 (T, C), mask float32 (T,)}.
 
     ``pitch``: the labels are the class labels followed by the records' pitch roll, (T, C + 88)
     (the targets of a model with the auxiliary pitch head); every step after this one (windows,
-    mixing: labels united, SpecAugment) treats the wider labels alike."""
+    mixing: labels united, SpecAugment) treats the wider labels alike.
+    ``soft``: teachers' targets of the split's tracks, added as ``soft`` float32 (T, C)
+    (:func:`iad_tf.training.distill.blend` folds them into the labels)."""
     import tensorflow as tf
 
     if pitch:
         require_pitch(info)
+    lookup = None
+    if soft is not None:
+        from iad_tf.training.distill import soft_lookup
+
+        lookup = soft_lookup(soft, info.tracks(split), info.n_frames(split))
 
     def prepare(ex: dict[str, Any]) -> dict[str, Any]:
         mel = tf.cast(ex["mel"], tf.float32)
         labels = tf.cast(ex["labels"], tf.float32)
         if pitch:
             labels = tf.concat([labels, tf.cast(ex[PITCH_FIELD], tf.float32)], axis=-1)
-        return {
+        out = {
             "mel": mel,
             "labels": labels,
             "mask": tf.ones(tf.shape(mel)[:1], tf.float32),
         }
+        if lookup is not None:
+            out["soft"] = lookup(ex["track_id"])
+        return out
 
     ds = read_dataset(info.shards(split), info.schema, deterministic=deterministic)
     return ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
@@ -326,14 +340,20 @@ def train_dataset(
     cfg: TrainConfig,
     resampling: Resampling | None = None,
     batch_size: int | None = None,
+    soft: SoftTargets | None = None,
 ) -> TrainData:
-    """Endless (mel, labels, mask) batches of ``cfg.batching``; epoch = one train set's worth."""
+    """Endless (mel, labels, mask) batches of ``cfg.batching``; epoch = one train set's worth.
+    ``soft`` (needed when ``cfg.distill_weight`` > 0): the teachers' targets of the train
+    tracks, blended into the labels after resampling (which keys on the hard labels)."""
     import tensorflow as tf
 
+    if (soft is None) != (cfg.distill_weight == 0):
+        raise ValueError("distill_weight > 0 needs teacher targets, and teacher targets need "
+                         f"distill_weight > 0 (got {cfg.distill_weight})")
     batch = batch_size or cfg.batch_size
     window = cfg.window_frames(info.feature)
     pitch = cfg.aux_pitch_weight > 0
-    ds = read_tracks(info, "train", pitch=pitch)
+    ds = read_tracks(info, "train", pitch=pitch, soft=soft)
     n_tracks = len(info.tracks("train"))
     ds = ds.shuffle(
         min(n_tracks, cfg.shuffle_buffer), seed=cfg.seed, reshuffle_each_iteration=True
@@ -346,6 +366,10 @@ def train_dataset(
             resampling.target,
             cfg.seed,
         )
+    if soft is not None:
+        from iad_tf.training.distill import blend
+
+        ds = ds.map(blend(cfg.distill_weight, len(info.classes)), num_parallel_calls=tf.data.AUTOTUNE)
     if cfg.batching == "windows":
         ds = ds.flat_map(split_windows(window))
         if cfg.eq_tilt_db or cfg.gain_db or cfg.mel_shift_bins:
