@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.records_factory import make_records
 from tests.tiny_aam import make_tiny_aam
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,3 +62,13 @@ def detector_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.detector_model import export_detector
 
     return export_detector(tmp_path_factory.mktemp("detector")).parent
+
+
+@pytest.fixture(scope="session")
+def cv_records(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # songs 0001-0006 (real), 0007-0010 remixes of 0001, 0002, 0003, 0003
+    rows = [[0, 8], [8, 9], [0, 9, 22], [22, 8], [1, 8], [0, 22], [0, 8], [9], [22], [0, 9]]
+    sources = {"0007": "0001", "0008": "0002", "0009": "0003", "0010": "0003"}
+    return make_records(
+        tmp_path_factory.mktemp("cv") / "rec", {"train": rows}, n_frames=90, sources=sources
+    )

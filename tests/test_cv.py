@@ -18,7 +18,6 @@ from iad_tf.evaluation.cv_report import (
 from iad_tf.evaluation.folds import fold_split_map, real_songs, song_folds
 from iad_tf.evaluation.predictions import TrackPrediction
 from iad_tf.postprocess import Presence, decide, decide_song, gate, presence_scores
-from tests.records_factory import make_records
 from tests.storage_fixtures import s3_bucket  # noqa: F401
 
 FRAME_S = 512 / 22050
@@ -169,16 +168,6 @@ def test_decoder_json_round_trip(tmp_path: Path) -> None:
     thr, window = load_thresholds(tmp_path, classes)
     assert window == 5 and np.allclose(thr, 0.4)
     assert load_presence(tmp_path, classes) == {"threshold": 0.55, "seconds": 3.0}
-
-
-@pytest.fixture(scope="module")
-def cv_records(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # songs 0001-0006 (real), 0007-0010 remixes of 0001, 0002, 0003, 0003
-    rows = [[0, 8], [8, 9], [0, 9, 22], [22, 8], [1, 8], [0, 22], [0, 8], [9], [22], [0, 9]]
-    sources = {"0007": "0001", "0008": "0002", "0009": "0003", "0010": "0003"}
-    return make_records(
-        tmp_path_factory.mktemp("cv") / "rec", {"train": rows}, n_frames=90, sources=sources
-    )
 
 
 def _cv_args(records: Path, run: object) -> list[str]:

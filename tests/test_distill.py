@@ -11,6 +11,7 @@ import pytest
 from iad_tf.training.config import ModelConfig, TrainConfig
 from iad_tf.training.distill import SoftTargets, blend, teacher_targets
 from tests.records_factory import make_records, save_untrained_run
+from tests.test_cv import _cv_args
 
 
 @pytest.fixture
@@ -198,3 +199,26 @@ def test_cli_names_a_teacher_without_a_weight(records: Path, tmp_path: Path) -> 
                                    str(tmp_path / "student"), "--teacher", str(teacher)])
     assert res.exit_code == 1, res.output
     assert "needs both teacher runs" in res.output and "Traceback" not in res.output
+
+
+def test_cv_student_learns_from_each_folds_teachers(cv_records: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from iad_tf.cli.main import cli
+
+    teacher = tmp_path / "teacher-cv"
+    res = CliRunner().invoke(cli, _cv_args(cv_records, teacher))
+    assert res.exit_code == 0, res.output
+    student = tmp_path / "student-cv"
+    # half a distillation is refused before anything is written
+    half = CliRunner().invoke(cli, [*_cv_args(cv_records, student), "--teacher", str(teacher)])
+    assert half.exit_code == 1 and "needs both teacher runs" in half.output
+    assert not student.exists()
+    res = CliRunner().invoke(cli, [*_cv_args(cv_records, student), "--teacher", str(teacher),
+                                   "--distill-weight", "0.5"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((student / "cv.json").read_text())["teachers"] == [str(teacher)]
+    for k in (1, 2):
+        cfg = json.loads((student / f"fold-{k}" / "run" / "config.json").read_text())
+        assert cfg["teachers"] == [str(teacher / f"fold-{k}" / "run")]
+    assert (student / "report.json").is_file()

@@ -135,6 +135,7 @@ def run_cv(
     from iad_tf.data.resplit import resplit
     from iad_tf.evaluation.inference import open_run, predict_split
     from iad_tf.storage import local_records, records_name
+    from iad_tf.training.distill import require_both
     from iad_tf.training.fit import fit
     from iad_tf.training.models import check_model_name
     from iad_tf.training.records_info import open_records
@@ -145,6 +146,7 @@ def run_cv(
     fold_songs = song_folds(manifest, folds)
     run_dir = Path(run_dir)
     cfg = cv_train_config(train_cfg)
+    require_both(teachers, cfg.distill_weight)
     teacher_runs = fold_teachers(teachers, fold_songs)
     settings = {
         "records_dir": records_name(records_dir),  # a URL as given, not its local copy

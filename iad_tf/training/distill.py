@@ -34,6 +34,14 @@ class SoftTargets:
     teachers: tuple[str, ...]
 
 
+def require_both(teachers: Sequence[Any], weight: float) -> None:
+    """``ValueError`` unless teachers and a distill weight > 0 are given together."""
+    if bool(teachers) != (weight > 0):
+        raise ValueError(
+            "distillation needs both teacher runs (--teacher) and a distill weight > 0 "
+            f"(--distill-weight); got {len(teachers)} teacher(s), weight {weight}")
+
+
 def check_teachers(teacher_runs: Sequence[str | Path], classes: Sequence[str]) -> None:
     """Before any work: every teacher is a finished run predicting ``classes`` (the student's,
     in order); ``ValueError`` naming the first that is not."""

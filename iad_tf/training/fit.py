@@ -113,14 +113,12 @@ def fit(
     (``train_cfg.distill_weight``, :mod:`iad_tf.training.distill`); computed before training.
     """
     from iad_tf.storage import local_records
+    from iad_tf.training.distill import require_both
     from iad_tf.training.models import check_model_features, check_model_name
     from iad_tf.training.records_info import open_records
 
     check_model_name(model_name)
-    if bool(teachers) != (train_cfg.distill_weight > 0):
-        raise ValueError(
-            "distillation needs both teacher runs (--teacher) and a distill weight > 0 "
-            f"(--distill-weight); got {len(teachers)} teacher(s), weight {train_cfg.distill_weight}")
+    require_both(teachers, train_cfg.distill_weight)
     info = open_records(local_records(records_dir), expected_feature=feature_cfg)
     check_model_features(model_name, info.feature, str(info.manifest_path))
     if teachers:
