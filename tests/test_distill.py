@@ -88,9 +88,9 @@ def test_train_dataset_refuses_targets_without_weight_and_weight_without_targets
     from iad_tf.training.records_info import open_records
 
     info = open_records(records)
-    with pytest.raises(ValueError, match="needs teacher targets"):
+    with pytest.raises(ValueError, match="needs both teacher runs"):
         train_dataset(info, TrainConfig(distill_weight=0.5))
-    with pytest.raises(ValueError, match="needs teacher targets"):
+    with pytest.raises(ValueError, match="needs both teacher runs"):
         train_dataset(info, TrainConfig(), soft=_random_soft(records))
 
 

@@ -347,9 +347,9 @@ def train_dataset(
     tracks, blended into the labels after resampling (which keys on the hard labels)."""
     import tensorflow as tf
 
-    if (soft is None) != (cfg.distill_weight == 0):
-        raise ValueError("distill_weight > 0 needs teacher targets, and teacher targets need "
-                         f"distill_weight > 0 (got {cfg.distill_weight})")
+    from iad_tf.training.distill import require_both
+
+    require_both(soft.teachers if soft is not None else (), cfg.distill_weight)
     batch = batch_size or cfg.batch_size
     window = cfg.window_frames(info.feature)
     pitch = cfg.aux_pitch_weight > 0
