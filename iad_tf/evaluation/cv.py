@@ -81,6 +81,8 @@ def _check_run_dir(run_dir: Path, settings: dict[str, Any], local_records: Path)
 def fold_teachers(teachers: Sequence[str | Path], fold_songs: list[list[str]]) -> list[list[Path]]:
     """Per fold, the run directories of that fold in each teacher cv run; ``ValueError`` naming
     the teacher when its folds differ from ``fold_songs`` or a fold's model is missing."""
+    from iad_tf.evaluation.inference import MODEL_FILE
+
     out: list[list[Path]] = [[] for _ in fold_songs]
     for t in teachers:
         path = Path(t) / CV_JSON
@@ -91,7 +93,7 @@ def fold_teachers(teachers: Sequence[str | Path], fold_songs: list[list[str]]) -
                              "not have seen the songs its student is scored on")
         for i, runs in enumerate(out):
             run = _fold_dir(Path(t), i) / "run"
-            if not (run / "model.keras").is_file():
+            if not (run / MODEL_FILE).is_file():
                 raise ValueError(f"teacher {t}: fold {i + 1} has no finished model ({run})")
             runs.append(run)
     return out

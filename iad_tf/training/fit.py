@@ -113,7 +113,7 @@ def fit(
     (``train_cfg.distill_weight``, :mod:`iad_tf.training.distill`); computed before training.
     """
     from iad_tf.storage import local_records
-    from iad_tf.training.distill import require_both
+    from iad_tf.training.distill import check_teachers, require_both
     from iad_tf.training.models import check_model_features, check_model_name
     from iad_tf.training.records_info import open_records
 
@@ -122,8 +122,6 @@ def fit(
     info = open_records(local_records(records_dir), expected_feature=feature_cfg)
     check_model_features(model_name, info.feature, str(info.manifest_path))
     if teachers:
-        from iad_tf.training.distill import check_teachers
-
         check_teachers(teachers, info.classes)
     if train_cfg.aux_pitch_weight > 0:
         from iad_tf.training.pipeline import require_pitch

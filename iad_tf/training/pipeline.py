@@ -25,7 +25,7 @@ from iad_tf.aam.labels import PITCH_KEYS
 from iad_tf.config import FeatureConfig
 from iad_tf.data.records import PITCH_FIELD
 from iad_tf.training.config import TrainConfig
-from iad_tf.training.distill import SoftTargets
+from iad_tf.training.distill import SoftTargets, blend, require_both, soft_lookup
 from iad_tf.training.records_info import (
     RecordsInfo,
     class_distribution,
@@ -63,8 +63,6 @@ def read_tracks(
         require_pitch(info)
     lookup = None
     if soft is not None:
-        from iad_tf.training.distill import soft_lookup
-
         lookup = soft_lookup(soft, info.tracks(split), info.n_frames(split))
 
     def prepare(ex: dict[str, Any]) -> dict[str, Any]:
@@ -347,8 +345,6 @@ def train_dataset(
     tracks, blended into the labels after resampling (which keys on the hard labels)."""
     import tensorflow as tf
 
-    from iad_tf.training.distill import require_both
-
     require_both(soft.teachers if soft is not None else (), cfg.distill_weight)
     batch = batch_size or cfg.batch_size
     window = cfg.window_frames(info.feature)
@@ -367,8 +363,6 @@ def train_dataset(
             cfg.seed,
         )
     if soft is not None:
-        from iad_tf.training.distill import blend
-
         ds = ds.map(blend(cfg.distill_weight, len(info.classes)), num_parallel_calls=tf.data.AUTOTUNE)
     if cfg.batching == "windows":
         ds = ds.flat_map(split_windows(window))
