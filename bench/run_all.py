@@ -295,6 +295,8 @@ RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
                                render_quality_partial),
     "quality_partial_ema_seeds": ("Quality: two seeds each of the plain and the EMA recipe, and their means, "
                                   "all 4 folds", render_quality_partial),
+    "quality_partial_s8": ("Quality: the EMA recipe's runs (2 seeds, bank shifts +-6, GRU 96) and means of "
+                           "4 and 6 runs' probabilities, all 4 folds", render_quality_partial),
     "song_decisions": ("Song-level decisions learned from OOF predictions vs the tuned gate "
                        "(`bench/song_decisions.py`)", render_song_decisions),
     "on_device": ("On a device: waveform-in vs two-step model, light vs full install", render_generic),
@@ -311,6 +313,7 @@ RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
 SCRIPT_OF: dict[str, str] = {"quality_partial_4folds": "quality_partial",
                              "quality_partial_ema_seeds": "quality_partial",
                              "quality_partial_3folds": "quality_partial",
+                             "quality_partial_s8": "quality_partial",
                              "ship_speed_gru96_untrained": "ship_speed",
                              "ship_speed_gru128_untrained": "ship_speed"}
 
