@@ -297,6 +297,8 @@ RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
                                   "all 4 folds", render_quality_partial),
     "quality_partial_s8": ("Quality: the EMA recipe's runs (2 seeds, bank shifts +-6, GRU 96) and means of "
                            "4 and 6 runs' probabilities, all 4 folds", render_quality_partial),
+    "quality_partial_gru96_seeds": ("Quality: the EMA + GRU 96 confirmation, seed 1 on the folds it finished "
+                                    "(session 8)", render_quality_partial),
     "song_decisions": ("Song-level decisions learned from OOF predictions vs the tuned gate "
                        "(`bench/song_decisions.py`)", render_song_decisions),
     "on_device": ("On a device: waveform-in vs two-step model, light vs full install", render_generic),
@@ -314,6 +316,7 @@ SCRIPT_OF: dict[str, str] = {"quality_partial_4folds": "quality_partial",
                              "quality_partial_ema_seeds": "quality_partial",
                              "quality_partial_3folds": "quality_partial",
                              "quality_partial_s8": "quality_partial",
+                             "quality_partial_gru96_seeds": "quality_partial",
                              "ship_speed_gru96_untrained": "ship_speed",
                              "ship_speed_gru128_untrained": "ship_speed"}
 
