@@ -311,14 +311,12 @@ RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
 }
 
 
-#: results files written by another bench script than their own name
-SCRIPT_OF: dict[str, str] = {"quality_partial_4folds": "quality_partial",
-                             "quality_partial_ema_seeds": "quality_partial",
-                             "quality_partial_3folds": "quality_partial",
-                             "quality_partial_s8": "quality_partial",
-                             "quality_partial_gru96_seeds": "quality_partial",
-                             "ship_speed_gru96_untrained": "ship_speed",
-                             "ship_speed_gru128_untrained": "ship_speed"}
+def script_of(name: str) -> str:
+    """The bench script that writes results ``name``: the longest ``bench/*.py`` stem that is
+    ``name`` or a prefix of it followed by ``_`` (``quality_partial_s8`` -> ``quality_partial``,
+    ``ship_speed_gru96_untrained`` -> ``ship_speed``), so a new variant needs no table entry."""
+    stems = [p.stem for p in BENCH.glob("*.py")]
+    return max((s for s in stems if name == s or name.startswith(s + "_")), key=len, default=name)
 
 
 def versions() -> dict[str, str]:
@@ -340,7 +338,7 @@ def render(times: dict[str, float]) -> str:
              "- versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()), ""]
     for name, (title, fn) in RENDERERS.items():
         d = _load(name)
-        lines += [f"## {title}", "", f"Script: `bench/{SCRIPT_OF.get(name, name)}.py`; results: `bench/results/{name}.json`"
+        lines += [f"## {title}", "", f"Script: `bench/{script_of(name)}.py`; results: `bench/results/{name}.json`"
                   + (f"; ran {times[name]:.0f} s in this run." if name in times else "."), ""]
         try:
             lines += fn(d) if d is not None else ["Not run yet."]

@@ -34,6 +34,7 @@ from typing import Any
 
 from iad_tf.config import FeatureConfig
 from iad_tf.evaluation.folds import fold_split_map, song_folds
+from iad_tf.evaluation.inference import MODEL_FILE, open_run, predict_split
 from iad_tf.evaluation.predictions import TrackPrediction, load_predictions, save_predictions
 from iad_tf.fileio import read_json, write_json, write_text
 from iad_tf.fingerprint import INPUTS_KEY, as_named_now, describe_diff, records_fingerprint
@@ -81,8 +82,6 @@ def _check_run_dir(run_dir: Path, settings: dict[str, Any], local_records: Path)
 def fold_teachers(teachers: Sequence[str | Path], fold_songs: list[list[str]]) -> list[list[Path]]:
     """Per fold, the run directories of that fold in each teacher cv run; ``ValueError`` naming
     the teacher when its folds differ from ``fold_songs`` or a fold's model is missing."""
-    from iad_tf.evaluation.inference import MODEL_FILE
-
     out: list[list[Path]] = [[] for _ in fold_songs]
     for t in teachers:
         path = Path(t) / CV_JSON
@@ -135,7 +134,6 @@ def run_cv(
     import keras
 
     from iad_tf.data.resplit import resplit
-    from iad_tf.evaluation.inference import open_run, predict_split
     from iad_tf.storage import local_records, records_name
     from iad_tf.training.distill import require_both
     from iad_tf.training.fit import fit
