@@ -4,6 +4,7 @@ median window has an upper bound. Uses the shipped default model (LiteRT, no Ten
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -102,3 +103,43 @@ def test_median_window_has_an_upper_bound(song: Path, tmp_path: Path) -> None:
     assert code == 2 and "100001" in out
     code, out = invoke("predict", str(song), "--median-window", "5", "--out", str(tmp_path / "o"))
     assert code == 0 and (tmp_path / "o" / "song.json").is_file()
+
+
+def test_a_second_predict_leaves_earlier_outputs_alone(song: Path, tmp_path: Path) -> None:
+    """Outputs an earlier run left in --out are never replaced without --overwrite: the song
+    is skipped and named, exit code 1, the earlier files keep their bytes."""
+    out = tmp_path / "out"
+    code, text = invoke("predict", str(song), "--out", str(out))
+    assert code == 0, text
+    earlier = {p.name: p.read_bytes() for p in out.glob("song.*")}
+    assert set(earlier) == {"song.json", "song.npz"}
+    (out / "song.json").write_text('{"edited": "by the user"}')
+    earlier["song.json"] = (out / "song.json").read_bytes()
+
+    code, text = invoke("predict", str(song), "--out", str(out))
+    assert code == 1
+    assert f"skipped {song}: {out / 'song.json'} exists" in text and "--overwrite" in text
+    assert "0 succeeded" in text
+    assert {p.name: p.read_bytes() for p in out.glob("song.*")} == earlier
+
+    # only the npz left (a csv run's json never existed): still refused, naming that file
+    code, text = invoke("predict", str(song), "--out", str(out), "--format", "csv")
+    assert code == 1 and f"{out / 'song.npz'} exists" in text
+    assert not (out / "song.csv").exists()
+
+    code, text = invoke("predict", str(song), "--out", str(out), "--overwrite")
+    assert code == 0, text
+    assert json.loads((out / "song.json").read_text())["file"] == str(song)
+
+
+def test_predict_into_a_url_checks_the_url_for_earlier_outputs(song: Path) -> None:
+    from iad_tf import storage
+
+    url = "memory://preds/overwrite-check"
+    code, text = invoke("predict", str(song), "--out", url)
+    assert code == 0, text
+    dest = storage.to_path(url) / "song.json"
+    before = dest.read_bytes()
+    code, text = invoke("predict", str(song), "--out", url)
+    assert code == 1 and f"{url}/song.json exists" in text
+    assert dest.read_bytes() == before

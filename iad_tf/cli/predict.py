@@ -63,6 +63,12 @@ def _check_model_path(model_path: str) -> None:
 )
 @click.option("--plot", is_flag=True, help="Also write a piano-roll PNG per song.")
 @click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace outputs an earlier run left in --out. Without it a song whose outputs "
+    "exist is skipped (named on stderr, exit code 1) and its files are left as they are.",
+)
+@click.option(
     "--median-window",
     type=int,
     default=None,
@@ -96,6 +102,7 @@ def predict(
     out_dir: str,
     fmt: str,
     plot: bool,
+    overwrite: bool,
     median_window: int | None,
     threads: int,
     truth: str | None,
@@ -104,8 +111,9 @@ def predict(
     """Detect instruments in audio files or folders (mp3/flac/wav/ogg, searched recursively).
 
     Writes per song: segments (<name>.json or .csv), frame probabilities (<name>.npz) and with
-    --plot a piano roll (<name>.png). Unreadable files are reported and skipped; the exit
-    code is 1 if any failed.
+    --plot a piano roll (<name>.png). Unreadable files, and songs whose outputs an earlier
+    run left in --out (unless --overwrite), are reported and skipped; the exit code is 1 if
+    any failed.
     """
     if stream:
         from iad_tf.cli.predict_stream import predict_stream
@@ -148,6 +156,8 @@ def predict(
                 plot=plot,  # type: ignore[arg-type]
                 median_window=median_window,
                 truth=local_truth,
+                overwrite=overwrite,
+                final_dir=out.dest,
             )
     n_ok, n_bad = len(report.results), len(report.failures)
     if n_ok:

@@ -175,6 +175,21 @@ def segments_csv(segments: Sequence[Segment]) -> str:
     return buf.getvalue()
 
 
+def output_paths(out_base: Any, fmt: OutputFormat = "json", plot: bool = False) -> list[Any]:
+    """The files :func:`write_outputs` writes for ``out_base`` (a path or a URL path, no suffix):
+    the segments (``.json``/``.csv``), ``.npz`` and with ``plot`` ``.png``."""
+    if fmt not in ("json", "csv"):
+        raise ValueError(f"unknown format {fmt!r} (json or csv)")
+    exts = [f".{fmt}", ".npz", *([".png"] if plot else [])]
+    return [out_base.with_name(out_base.name + ext) for ext in exts]
+
+
+def existing_output(out_base: Any, fmt: OutputFormat = "json", plot: bool = False) -> Any | None:
+    """The first of ``out_base``'s output files (:func:`output_paths`) that already exists
+    (an earlier run's), else None."""
+    return next((p for p in output_paths(out_base, fmt, plot) if p.exists()), None)
+
+
 def write_outputs(
     pred: SongPrediction,
     model: LiteRTModel,
@@ -190,14 +205,14 @@ def write_outputs(
     true positives, false alarms and misses."""
     md = model.metadata
     fs = md.feature_config.frame_seconds
-    base = str(out_base)
+    segments_file, npz_file, *png_file = output_paths(Path(out_base), fmt, plot)
     outputs = []
     if fmt == "csv":
-        outputs.append(write_text(base + ".csv", segments_csv(pred.segments)))
-    elif fmt == "json":
+        outputs.append(write_text(segments_file, segments_csv(pred.segments)))
+    else:
         outputs.append(
             write_json(
-                base + ".json",
+                segments_file,
                 {
                     "file": str(pred.path),
                     "model": str(model.path),
@@ -212,11 +227,9 @@ def write_outputs(
                 },
             )
         )
-    else:
-        raise ValueError(f"unknown format {fmt!r} (json or csv)")
     outputs.append(
         write_npz(
-            base + ".npz",
+            npz_file,
             probs=pred.probs,
             decisions=pred.decisions,
             times=md.feature_config.frame_times(pred.probs.shape[0]),
@@ -231,7 +244,7 @@ def write_outputs(
         labels = [f"{c} ({conf[c]:.2f})" if c in conf else c for c in md.classes]
         outputs.append(
             piano_roll(
-                base + ".png",
+                png_file[0],
                 labels,
                 fs,
                 pred.decisions,
@@ -297,10 +310,16 @@ def predict_paths(
     progress: bool = True,
     echo: Any = None,
     truth: str | Path | None = None,
+    overwrite: bool = False,
+    final_dir: Any = None,
 ) -> PredictReport:
     """Predict every audio file under ``paths`` into ``out_dir``; unreadable files are
     reported in ``failures`` and skipped. ``echo(str)`` receives one summary line per song.
-    ``truth``: an AAM onsets ARFF of the (single) song, to score the prediction against."""
+    ``truth``: an AAM onsets ARFF of the (single) song, to score the prediction against.
+
+    A song whose output files already exist (an earlier run's) is skipped and reported, its
+    files left as they are, unless ``overwrite``. ``final_dir``: where the outputs end up when
+    ``out_dir`` is a local stand-in (a URL folder, uploaded afterwards); checked instead."""
     from tqdm import tqdm
 
     jobs, problems = find_audio(paths)
@@ -316,7 +335,18 @@ def predict_paths(
 
     for msg in problems:
         fail(msg)
+    final = out_dir if final_dir is None else final_dir
     for job in bar:
+        if not overwrite:
+            try:
+                clash = existing_output(final.joinpath(*job.name.parts), fmt, plot)
+            except OSError as exc:  # an unreachable bucket: this song only
+                fail(f"{job.path}: cannot check its output folder: {os_error_line(exc)}")
+                continue
+            if clash is not None:
+                fail(f"{job.path}: {clash} exists (an earlier run's output, left as it is); "
+                     "--overwrite replaces it, or give another --out")
+                continue
         try:
             pred = predict_audio(job.path, model, median_window)
         except (AudioError, OSError, RuntimeError, ValueError) as exc:
