@@ -255,6 +255,42 @@ def test_export_cli_errors_are_one_line(tmp_path: Path, exported: dict[str, Any]
     )
 
 
+def test_export_refuses_to_replace_an_earlier_export(
+    tmp_path: Path, exported: dict[str, Any]
+) -> None:
+    """An earlier export of the same --name in --out is left as it is without --overwrite
+    (before the model is even loaded); with it, the folder holds the new export."""
+    import shutil
+
+    from iad_tf import storage
+    from iad_tf.cli.main import cli
+
+    out = tmp_path / "o"
+    shutil.copytree(exported["out"], out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    argv = ["export", "--run", str(exported["run"]), "--out", str(out), "--quantize", "none"]
+    res = CliRunner().invoke(cli, argv)
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert f"--out {out} holds an earlier export of 'model'" in res.output
+    assert "--overwrite" in res.output
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+    # another --name beside it is not an earlier export of that name
+    res = CliRunner().invoke(cli, [*argv, "--name", "other"])
+    assert res.exit_code == 0, res.output
+    assert (out / "other.tflite").is_file() and (out / "model.tflite").read_bytes() == before["model.tflite"]
+
+    res = CliRunner().invoke(cli, [*argv, "--overwrite"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "model_export.json").read_text())["settings"]["quantize"] == "none"
+
+    url = "memory://exports/earlier"
+    storage.to_path(url).joinpath("model.tflite").write_bytes(b"an earlier model")
+    res = CliRunner().invoke(cli, ["export", "--run", str(exported["run"]), "--out", url])
+    assert res.exit_code == 1 and f"--out {url} holds an earlier export of 'model'" in res.output
+    assert storage.to_path(url).joinpath("model.tflite").read_bytes() == b"an earlier model"
+
+
 def test_full_integer_int8_where_the_converter_handles_it(
     exported: dict[str, Any], tmp_path: Path
 ) -> None:

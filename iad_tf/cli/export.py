@@ -11,6 +11,21 @@ from iad_tf.cli.options import check_writable
 from iad_tf.cli.paths import OUT_DIR, RUN_DIR, StoragePath, staged
 
 
+def earlier_export(out_dir: Any, name: str) -> Any | None:
+    """A file or folder an earlier export of ``name`` left in ``out_dir`` (a path or a URL
+    path): ``<name>.tflite``/``.json``, ``<name>_*.tflite``/``.json`` (quantised, waveform,
+    stream, the report) or ``<name>_saved_model``; None when there is none (or no folder)."""
+    if not out_dir.exists():
+        return None
+    for p in sorted(out_dir.iterdir(), key=lambda q: q.name):
+        stem, dot, ext = p.name.rpartition(".")
+        if p.name == f"{name}_saved_model" or (
+            dot and ext in ("tflite", "json") and (stem == name or stem.startswith(f"{name}_"))
+        ):
+            return p
+    return None
+
+
 @click.command()
 @click.option(
     "--run",
@@ -57,6 +72,12 @@ from iad_tf.cli.paths import OUT_DIR, RUN_DIR, StoragePath, staged
     help="crnn_stream runs: frames per chunk of <name>_stream.tflite (16 = 0.37 s).",
 )
 @click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace an earlier export of --name in --out (its models, report and, if this "
+    "export makes no such file, its other quantised model). Without it the export refuses.",
+)
+@click.option(
     "--ship",
     is_flag=True,
     help="Also install the quantised model (float if none) as the default model in saved_models/.",
@@ -69,6 +90,7 @@ def export(
     quantize: str,
     name: str,
     chunk_frames: int,
+    overwrite: bool,
     ship: bool,
 ) -> None:
     """Export a trained run and check every artifact against the Keras model.
@@ -87,6 +109,15 @@ def export(
     check_writable(out_dir)
     if ship and storage.is_remote(out_dir):
         raise click.UsageError("--ship installs into this checkout: give a local --out")
+    if not overwrite:
+        try:
+            found = earlier_export(storage.to_path(out_dir), name)
+        except OSError as exc:
+            raise click.ClickException(f"--out {out_dir}: {storage.cause(exc)}") from None
+        if found is not None:
+            raise click.ClickException(
+                f"--out {out_dir} holds an earlier export of {name!r} ({found}); it is left as "
+                "it is: --overwrite replaces it, or give another --out or --name")
     from iad_tf.export.checks import ExportCheckError
     from iad_tf.export.pipeline import ExportSettings
     from iad_tf.export.run import export_run
