@@ -383,6 +383,29 @@ def test_evaluate_end_to_end_on_tiny_run(tiny_aam: Path, tmp_path: Path) -> None
     res = CliRunner().invoke(cli, ["compare", str(run)])
     assert res.exit_code == 0 and f"{rep['results']['tuned_median']['frame']['f1_macro']:.3f}" in res.output
 
+    # a cv decoder copied into the run (README step 2b) is what export ships: evaluate never
+    # re-tunes over it unless asked (it used to replace it, gate and all, by default)
+    decoder = {"classes": list(AAM_CLASSES), "thresholds": [0.35] * len(AAM_CLASSES),
+               "median_window": 5, "presence": {"threshold": 0.6, "seconds": 3.0}}
+    (run / "thresholds.json").write_text(json.dumps(decoder))
+    before = (run / "thresholds.json").read_bytes()
+    res = CliRunner().invoke(cli, ["evaluate", "--run", str(run), "--records", str(records),
+                                   "--no-plots"])
+    assert res.exit_code == 0, res.output
+    assert f"scoring with the run's {run / 'thresholds.json'}" in res.output
+    assert (run / "thresholds.json").read_bytes() == before
+    assert json.loads((run / "metrics.json").read_text())["median_window"] == 5
+    res = CliRunner().invoke(cli, ["evaluate", "--run", str(run), "--records", str(records),
+                                   "--tune", "--no-plots"])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert f"{run / 'thresholds.json'} exists (thresholds and a presence gate" in res.output
+    assert "--tune --overwrite" in res.output
+    assert (run / "thresholds.json").read_bytes() == before
+    res = CliRunner().invoke(cli, ["evaluate", "--run", str(run), "--records", str(records),
+                                   "--tune", "--overwrite", "--no-plots"])
+    assert res.exit_code == 0, res.output
+    assert "presence" not in json.loads((run / "thresholds.json").read_text())
+
 
 def test_global_threshold_maximises_micro_f1_and_never_lowers_it() -> None:
     from sklearn.metrics import f1_score

@@ -34,9 +34,13 @@ def _out_option(f: F) -> F:
 @click.option("--median-window", type=click.IntRange(min=1, max=MAX_MEDIAN_WINDOW), default=None,
               help="Median filter (odd number of frames; 1 = off) [default: 5, or the window of "
                    "the run's thresholds.json with --no-tune].")
-@click.option("--tune/--no-tune", default=True, show_default=True,
+@click.option("--tune/--no-tune", default=None,
               help="Tune per-instrument thresholds on the val split and save thresholds.json "
-                   "(--no-tune uses an existing thresholds.json, if any).")
+                   "(--no-tune uses an existing thresholds.json, if any) [default: tune when "
+                   "the run has no thresholds.json, else score with it].")
+@click.option("--overwrite", is_flag=True,
+              help="With --tune: replace the run's existing thresholds.json (without it, "
+                   "evaluate refuses: that file may be a cv decoder that export ships).")
 @click.option("--threshold-mode", type=click.Choice(["per-class", "global"]), default="per-class",
               show_default=True,
               help="per-class: one threshold per instrument maximising its F1; global: one "
@@ -45,8 +49,9 @@ def _out_option(f: F) -> F:
 @click.option("--max-rolls", type=click.IntRange(min=0), default=12, show_default=True,
               help="Per-track piano rolls to draw.")
 @click.option("--no-plots", is_flag=True, help="Skip the pictures.")
-def evaluate(run_dir: Any, records_dir: str, split: str, median_window: int | None, tune: bool,
-             threshold_mode: str, out_dir: Any, max_rolls: int, no_plots: bool) -> None:
+def evaluate(run_dir: Any, records_dir: str, split: str, median_window: int | None,
+             tune: bool | None, overwrite: bool, threshold_mode: str, out_dir: Any,
+             max_rolls: int, no_plots: bool) -> None:
     """Score a trained run on a records split: metrics.json, confusions, pictures."""
     check_writable(out_dir or run_dir, "--out" if out_dir else "--run")
     from iad_tf.evaluation.evaluate import evaluate_run
@@ -56,7 +61,8 @@ def evaluate(run_dir: Any, records_dir: str, split: str, median_window: int | No
         with staged(run_dir) as run, staged(out_dir) as out:
             result = evaluate_run(run.local, local_records(records_dir), split, median_window, tune,
                                   out.local if out else None, threshold_mode=threshold_mode,
-                                  plots=not no_plots, max_rolls=max_rolls, log=click.echo)
+                                  plots=not no_plots, max_rolls=max_rolls, log=click.echo,
+                                  overwrite_thresholds=overwrite)
     except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
     for note in result.notes:

@@ -20,6 +20,7 @@ from iad_tf.evaluation.report import SETTING_LABELS, build_report
 from iad_tf.evaluation.thresholds import (
     DEFAULT_MEDIAN_WINDOW,
     THRESHOLDS_FILE,
+    load_presence,
     load_thresholds,
     save_thresholds,
     tune_global_threshold,
@@ -51,7 +52,7 @@ def evaluate_run(
     records_dir: str | Path,
     split: str = "test",
     median_window: int | None = None,
-    tune: bool = True,
+    tune: bool | None = None,
     out_dir: str | Path | None = None,
     threshold_mode: str = "per-class",
     plots: bool = True,
@@ -59,9 +60,13 @@ def evaluate_run(
     chunk_frames: int | None = None,
     progress: bool = True,
     log: Callable[[str], None] = lambda s: None,
+    overwrite_thresholds: bool = False,
 ) -> EvaluateResult:
     """Predict ``split``, optionally tune thresholds on ``val``, score and write everything.
 
+    ``tune`` None: tune when the run has no thresholds.json, else score with it (a note says
+    so). Tuning never replaces an existing thresholds.json (it may be a cv decoder copied
+    there, presence gate and all, that export ships) unless ``overwrite_thresholds``.
     ``median_window`` None: the one of an existing thresholds.json, else the default (5).
     Raises ``ValueError`` naming the problem (no model, incompatible records, empty split).
     """
@@ -80,10 +85,21 @@ def evaluate_run(
     check_labels(inputs, manifest, f"records {records_dir}")
     out = Path(out_dir) if out_dir is not None else run.run_dir
     saved = load_thresholds(run.run_dir, run.classes)
+    result = EvaluateResult(report={})
+    if saved is not None:
+        path = run.run_dir / THRESHOLDS_FILE
+        if tune and not overwrite_thresholds:
+            gate = " and a presence gate" if load_presence(run.run_dir, run.classes) else ""
+            raise ValueError(
+                f"{path} exists (thresholds{gate} tuned earlier or copied from a cv decoder); "
+                "it is left as it is: --no-tune scores with it, --tune --overwrite re-tunes it "
+                "on val and replaces it")
+        if tune is None:
+            result.notes.append(f"scoring with the run's {path} (--tune --overwrite re-tunes it)")
+    tune = saved is None if tune is None else tune
     if median_window is None:
         median_window = saved[1] if saved is not None and not tune else DEFAULT_MEDIAN_WINDOW
     check_median_window(median_window)
-    result = EvaluateResult(report={})
     heard = heard_tracks(inputs, manifest, split)
     if heard:
         result.notes.append(
