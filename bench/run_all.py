@@ -277,6 +277,26 @@ def render_song_decisions(d: dict[str, Any]) -> list[str]:
     return lines
 
 
+def render_decoder_transfer(d: dict[str, Any]) -> list[str]:
+    runs = d["runs"]
+    lines = ["Cross-fitted decisions of each run's out-of-fold predictions, F1 micro / macro "
+             "(instruments predicted / present), per decoder source: `own` = tuned on the run's "
+             "other folds (as `iad-tf cv`), `others` = on the other runs' OOF (leave-run-out, the "
+             "shipped model's situation), `all` = every run's; `relative` / `relative_top3` = the "
+             "gate on song-relative scores. Under each table: the runs where `others` >= `own` (micro).", ""]
+    for mode in d["modes"]:
+        cols = [k for k in d["means"] if k.startswith(f"{mode} ") and k.split(" ", 1)[0] == mode]
+        lines += [f"Mode `{mode}`:", "", "| run | " + " | ".join(c.split(" ", 1)[1] for c in cols) + " |",
+                  "|---|" + "---|" * len(cols)]
+        for name, r in [*runs.items(), ("**mean**", d["means"])]:
+            cells = [f"{r[c]['f1_micro']:.3f} / {r[c]['f1_macro']:.3f} ({r[c]['instruments_ratio']:.2f}x)"
+                     for c in cols]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        wins = sum(r[f"{mode} others"]["f1_micro"] >= r[f"{mode} own"]["f1_micro"] for r in runs.values())
+        lines += ["", f"`others` >= `own` in {wins} of {len(runs)} runs.", ""]
+    return lines
+
+
 RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "build_records": ("build-records vs a naive serial loop (12 sample tracks)", render_build_records),
     "input_pipeline": ("Input pipeline vs CRNN training", render_input_pipeline),
@@ -299,6 +319,8 @@ RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
                            "4 and 6 runs' probabilities, all 4 folds", render_quality_partial),
     "quality_partial_gru96_seeds": ("Quality: the EMA + GRU 96 confirmation, seed 1 on the folds it finished "
                                     "(session 8)", render_quality_partial),
+    "decoder_transfer": ("Song-level decisions: a decoder tuned on other training runs, and a "
+                         "song-relative gate (`bench/decoder_transfer.py`)", render_decoder_transfer),
     "song_decisions": ("Song-level decisions learned from OOF predictions vs the tuned gate "
                        "(`bench/song_decisions.py`)", render_song_decisions),
     "on_device": ("On a device: waveform-in vs two-step model, light vs full install", render_generic),

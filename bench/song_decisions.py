@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -102,31 +103,59 @@ def summary(tracks: Sequence[Any], decisions: Sequence[np.ndarray]) -> dict[str,
             "instruments_ratio": round(float(sc["instruments_ratio"]), 4)}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def runs_args(doc: str | None, results_name: str) -> argparse.Namespace:
+    """The command line of a bench script over finished cv runs: ``--run NAME=DIR`` (repeated),
+    ``--median-window``, ``--out`` (default ``bench/results/<results_name>``)."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", action="append", required=True, help="NAME=DIR of a finished cv run")
     ap.add_argument("--median-window", type=int, default=5)
-    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "song_decisions.json")
-    args = ap.parse_args()
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / results_name)
+    return ap.parse_args()
+
+
+@dataclass
+class OOFRun:
+    """A finished cv run's out-of-fold predictions, their folds, per-song tuning counts
+    (:func:`iad_tf.evaluation.cv_report.song_counts`), classes and frame seconds."""
+
+    tracks: list[Any]
+    fold_of: dict[str, int]
+    counts: list[Any]
+    classes: list[str]
+    frame_seconds: float
+
+
+def load_oof_run(run_dir: Path, median_window: int) -> OOFRun:
     from quality_partial import load_folds
-    from results_io import write_result
 
     from iad_tf.config import FeatureConfig
-    from iad_tf.evaluation.cv_report import crossfit_decisions, song_counts
+    from iad_tf.evaluation.cv_report import song_counts
     from iad_tf.training.config import read_run_config
+
+    by_fold, classes = load_folds(run_dir)
+    if len(by_fold) < 2:
+        raise SystemExit(f"{run_dir}: fewer than 2 finished folds")
+    tracks = [t for k in sorted(by_fold) for t in by_fold[k]]
+    first = run_dir / f"fold-{min(by_fold)}" / "run"
+    fs = FeatureConfig.from_dict(read_run_config(first)["feature_config"]).frame_seconds
+    fold_of = {t.track_id: k for k in by_fold for t in by_fold[k]}
+    counts = [song_counts(t, fs, median_window) for t in tracks]  # once per run
+    return OOFRun(tracks, fold_of, counts, classes, fs)
+
+
+def main() -> None:
+    args = runs_args(__doc__, "song_decisions.json")
+    from results_io import write_result
+
+    from iad_tf.evaluation.cv_report import crossfit_decisions
 
     result: dict[str, Any] = {"median_window": args.median_window,
                               "feature_sets": {k: [_feature_name(i) for i in v] for k, v in FEATURE_SETS.items()},
                               "runs": {}}
     for name, d in (item.split("=", 1) for item in args.run):
-        by_fold, classes = load_folds(Path(d))
-        if len(by_fold) < 2:
-            raise SystemExit(f"{d}: fewer than 2 finished folds")
-        tracks = [t for k in sorted(by_fold) for t in by_fold[k]]
-        first = Path(d) / f"fold-{min(by_fold)}" / "run"
-        frame_seconds = FeatureConfig.from_dict(read_run_config(first)["feature_config"]).frame_seconds
-        fold_of = {t.track_id: k for k in by_fold for t in by_fold[k]}
-        counts = [song_counts(t, frame_seconds, args.median_window) for t in tracks]  # once per run
+        run = load_oof_run(Path(d), args.median_window)
+        tracks, fold_of, counts, classes = run.tracks, run.fold_of, run.counts, run.classes
+        frame_seconds = run.frame_seconds
         tuned, _ = crossfit_decisions(tracks, counts, fold_of, "presence_bass_required",
                                       frame_seconds, args.median_window, classes)
         row: dict[str, Any] = {"run_dir": Path(d).name, "songs": len(tracks),
