@@ -33,7 +33,7 @@ def _out_option(f: F) -> F:
 @click.option("--split", default="test", show_default=True, help="Split to evaluate.")
 @click.option("--median-window", type=click.IntRange(min=1, max=MAX_MEDIAN_WINDOW), default=None,
               help="Median filter (odd number of frames; 1 = off) [default: 5, or the window of "
-                   "the run's thresholds.json with --no-tune].")
+                   "the run's thresholds.json when scoring with it].")
 @click.option("--tune/--no-tune", default=None,
               help="Tune per-instrument thresholds on the val split and save thresholds.json "
                    "(--no-tune uses an existing thresholds.json, if any) [default: tune when "
