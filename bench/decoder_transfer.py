@@ -32,7 +32,6 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
 
 from song_decisions import OOFRun, load_oof_run, runs_args, summary  # noqa: E402
 

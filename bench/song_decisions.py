@@ -153,16 +153,14 @@ def main() -> None:
                               "feature_sets": {k: [_feature_name(i) for i in v] for k, v in FEATURE_SETS.items()},
                               "runs": {}}
     for name, d in (item.split("=", 1) for item in args.run):
-        run = load_oof_run(Path(d), args.median_window)
-        tracks, fold_of, counts, classes = run.tracks, run.fold_of, run.counts, run.classes
-        frame_seconds = run.frame_seconds
-        tuned, _ = crossfit_decisions(tracks, counts, fold_of, "presence_bass_required",
-                                      frame_seconds, args.median_window, classes)
-        row: dict[str, Any] = {"run_dir": Path(d).name, "songs": len(tracks),
-                               "tuned_gate": summary(tracks, tuned)}
+        r = load_oof_run(Path(d), args.median_window)
+        tuned, _ = crossfit_decisions(r.tracks, r.counts, r.fold_of, "presence_bass_required",
+                                      r.frame_seconds, args.median_window, r.classes)
+        row: dict[str, Any] = {"run_dir": Path(d).name, "songs": len(r.tracks),
+                               "tuned_gate": summary(r.tracks, tuned)}
         for fs, idx in FEATURE_SETS.items():
-            row[f"learned: {fs}"] = summary(tracks, crossfit_learned(
-                tracks, counts, fold_of, classes, frame_seconds, args.median_window, idx))
+            row[f"learned: {fs}"] = summary(r.tracks, crossfit_learned(
+                r.tracks, r.counts, r.fold_of, r.classes, r.frame_seconds, args.median_window, idx))
         result["runs"][name] = row
         for k, v in row.items():
             if isinstance(v, dict):
