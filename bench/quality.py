@@ -194,7 +194,7 @@ def main() -> None:
         cv = json.loads((run_dir / "cv.json").read_text())
         recipe = {"model": cv["model_name"], **{k: cv["train"].get(k) for k in (
             "epochs", "steps_per_epoch", "batch_size", "learning_rate", "pos_weight_max",
-            "mix_prob", "ema", "checkpoint", "lr_schedule", "aux_pitch_weight", "distill_weight",
+            "mix_prob", "ema", "checkpoint", "lr_schedule", "aux_pitch_weight", "aux_role_weight", "distill_weight",
             "seed")},
                   **{k: cv["model"].get(k) for k in ("conv_blocks", "gru_units")}}
         # teacher cv runs by name (a path means nothing on another machine)

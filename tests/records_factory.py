@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from iad_tf.aam.labels import PITCH_KEYS
+from iad_tf.aam.roles import ROLES
 from iad_tf.config import AAM_CLASSES, FeatureConfig
 from iad_tf.data.records import record_schema
 from tfrecords_tools.reader import write_manifest
@@ -48,6 +49,21 @@ def pitch_of(labels: np.ndarray) -> np.ndarray:
     return roll
 
 
+#: The factory's role of each class it uses (role index of iad_tf.aam.roles.ROLES).
+FACTORY_ROLES: dict[int, int] = {0: 1, 1: 2, 8: 4, 9: 3, 22: 0}
+
+
+def roles_of(labels: np.ndarray) -> np.ndarray:
+    """The factory's role roll uint8 (frames, 5): role FACTORY_ROLES[c] sounds where c does."""
+    roll = np.zeros((labels.shape[0], len(ROLES)), dtype=np.uint8)
+    for c, r in FACTORY_ROLES.items():
+        roll[:, r] |= labels[:, c]
+    return roll
+
+
+AUX_OF = {"pitch": pitch_of, "roles": roles_of}
+
+
 def make_records(
     out: Path,
     tracks: dict[str, Sequence[Sequence[int]]] | None = None,
@@ -55,13 +71,14 @@ def make_records(
     seed: int = 0,
     feature: FeatureConfig | None = None,
     sources: dict[str, str] | None = None,
-    pitch: bool = False,
+    aux: Sequence[str] = (),
 ) -> Path:
     """Write records for ``tracks`` = {split: [classes of track 0, classes of track 1, ...]}.
 
     Track ids are 0001, 0002, ... in order; ``sources`` maps a track id to its source id
-    (a remix of that track; default: its own id). ``pitch``: records of ``--labels
-    onsets+pitch``, key 10 + c of the pitch roll sounding where class c is active."""
+    (a remix of that track; default: its own id). ``aux``: the auxiliary targets the records
+    hold (``("pitch",)``: records of ``--labels onsets+pitch``, :func:`pitch_of`;
+    ``("roles",)``: of ``--labels onsets+roles``, :func:`roles_of`)."""
     feature = feature or FeatureConfig()
     rng = np.random.default_rng(seed)
     if tracks is None:
@@ -70,13 +87,13 @@ def make_records(
             "val": [[0, 8], [9, 22]],
             "test": [[8, 22]],
         }
-    schema = record_schema(feature, pitch=pitch)
+    schema = record_schema(feature, aux=aux)
     manifest: dict = {
         "schema": schema.to_json(),
         "shards": {},
         "feature_config": feature.to_dict(),
         "classes": list(AAM_CLASSES),
-        "labels": "onsets+pitch" if pitch else "onsets",
+        "labels": "+".join(("onsets", *aux)),
         "splits": {},
         "tracks": {},
         "class_track_counts": {},
@@ -109,7 +126,7 @@ def make_records(
                         "n_frames": t,
                         "mel": mel,
                         "labels": labels,
-                        **({"pitch": pitch_of(labels)} if pitch else {}),
+                        **{name: AUX_OF[name](labels) for name in aux},
                     }
                 )
                 manifest["tracks"][tid] = {

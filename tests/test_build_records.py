@@ -356,7 +356,7 @@ def test_onsets_plus_pitch_records_hold_the_pitch_roll(tiny_aam: Path, tmp_path:
     assert m["labels"] == "onsets+pitch" and verify_dir(out).ok
     from tfrecords_tools import Schema
 
-    assert Schema.from_json(m["schema"]) == record_schema(pitch=True) != record_schema()
+    assert Schema.from_json(m["schema"]) == record_schema(aux=("pitch",)) != record_schema()
     n_frames = 1 + int(6.0 * SR) // HOP
     for tid in sorted(m["tracks"]):
         t = load_track(out, tid)
@@ -369,6 +369,68 @@ def test_onsets_plus_pitch_records_hold_the_pitch_roll(tiny_aam: Path, tmp_path:
     plain = tmp_path / "plain"
     build_records([tiny_aam], plain, BuildOptions(workers=1, progress=False))
     assert "pitch" not in load_track(plain, "0001")
+
+
+def reference_role_roll(ann: Path, tid: str, n_frames: int) -> np.ndarray:
+    """Independent reading of a song's role roll: its segments ARFF's instruments and
+    generators (one row per part) joined with the onsets' activity (reference_onset_roll)."""
+    roles = ["MelodyBow", "ChordPadsRanged", "ChordArpeggios", "BassLine", "RhythmSimpleGrooves"]
+    active = reference_onset_roll(ann / f"{tid}_onsets.arff", n_frames, list(AAM_CLASSES))
+    rows = [ln for ln in (ann / f"{tid}_segments.arff").read_text().split("@DATA", 1)[1].splitlines() if ln.strip()]
+    starts = [float(r.split(",", 1)[0]) for r in rows]
+    lists = [[x.split(",") if x else [] for x in re.findall(r"'\[([^\]]*)\]'", r)] for r in rows]
+    roll = np.zeros((n_frames, len(roles)), dtype=np.uint8)
+    for f in range(n_frames):
+        k = bisect.bisect_right(starts, f * HOP / SR) - 1
+        names, gens = lists[k] if k >= 0 else ([], [])
+        for name, gen in zip(names, gens, strict=True):
+            if gen in roles and active[f, AAM_CLASSES.index(name)]:
+                roll[f, roles.index(gen)] = 1
+    return roll
+
+
+def test_onsets_plus_roles_records_hold_the_role_roll(tiny_aam: Path, tmp_path: Path) -> None:
+    """--labels onsets+roles: the schema gains ``roles``, each record's roll matches an
+    independent reading of its segments and onsets ARFFs, the class labels are those of
+    --labels onsets; a track without a segments file is skipped, naming the file."""
+    (tiny_aam / "annotations" / "0004_segments.arff").unlink()
+    out = tmp_path / "records"
+    res = CliRunner().invoke(build_cmd, ["--aam-root", str(tiny_aam), "--out", str(out), "--workers", "1",
+                                         "--labels", "onsets+roles"])
+    assert res.exit_code == 0, res.output
+    assert "0004_segments.arff" in res.output and "missing segments annotation" in res.output
+    m = read_manifest(out)
+    assert m["labels"] == "onsets+roles" and verify_dir(out).ok and sorted(m["tracks"]) == ["0001", "0002", "0003"]
+    from tfrecords_tools import Schema
+
+    assert Schema.from_json(m["schema"]) == record_schema(aux=("roles",)) != record_schema()
+    n_frames = 1 + int(6.0 * SR) // HOP
+    for tid in sorted(m["tracks"]):
+        t = load_track(out, tid)
+        assert t["roles"].shape == (n_frames, 5) and t["roles"].dtype == np.uint8
+        want = reference_role_roll(tiny_aam / "annotations", tid, n_frames)
+        assert want.sum() > 0
+        np.testing.assert_array_equal(t["roles"], want)
+        np.testing.assert_array_equal(
+            t["labels"], reference_onset_roll(tiny_aam / "annotations" / f"{tid}_onsets.arff", n_frames, t["classes"]))
+
+
+@pytest.mark.sample
+def test_role_roll_of_real_songs(aam_sample: Path) -> None:
+    """On the real ARFFs: the role roll equals the independent reading, and a frame has a role
+    on exactly when some instrument sounds (every sounding instrument has a role in its part)."""
+    from iad_tf.aam.arff import read_onsets, read_segments
+    from iad_tf.aam.labels import onset_roll, role_roll
+
+    ann = aam_sample / "annotations"
+    for path in sorted(ann.glob("*_onsets.arff"))[:4]:
+        tid = path.name.split("_")[0]
+        table = read_onsets(path)
+        n = int(table.times[-1] * SR / HOP)
+        times = np.arange(n) * HOP / SR
+        roll = role_roll(table, read_segments(ann / f"{tid}_segments.arff"), times)
+        np.testing.assert_array_equal(roll, reference_role_roll(ann, tid, n))
+        np.testing.assert_array_equal(roll.any(axis=1), onset_roll(table, times, AAM_CLASSES).any(axis=1))
 
 
 @pytest.mark.sample

@@ -268,30 +268,41 @@ def test_cosine_schedule_decays_the_learning_rate_to_zero_over_the_run(records: 
     assert float(model.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
 
 
-def test_aux_pitch_head_trains_and_the_saved_model_is_the_instrument_head(tmp_path: Path) -> None:
-    """--aux-pitch-weight on records with a pitch roll: the loss holds the pitch head's term,
-    validation scores the instrument head, model.keras has the 31 class outputs only and no
-    pitch layer; records without a pitch roll are refused before training, naming the fix."""
+@pytest.mark.parametrize("target", ["pitch", "role"])
+def test_aux_head_trains_and_the_saved_model_is_the_instrument_head(tmp_path: Path, target: str) -> None:
+    """--aux-pitch-weight / --aux-role-weight on records with that roll: the loss holds the
+    head's term, validation scores the instrument head, model.keras has the 31 class outputs
+    only and no auxiliary layer; records without the roll are refused before training, naming
+    the fix."""
     import dataclasses
 
     from tests.records_factory import make_records
 
-    recs = make_records(tmp_path / "recs", n_frames=120, seed=0, pitch=True)
-    cfg = dataclasses.replace(TRAIN, aux_pitch_weight=1.0, checkpoint="last")
+    field = {"pitch": "pitch", "role": "roles"}[target]
+    weight = f"aux_{target}_weight"
+    recs = make_records(tmp_path / "recs", n_frames=120, seed=0, aux=(field,))
+    cfg = dataclasses.replace(TRAIN, checkpoint="last", **{weight: 1.0})
     run = tmp_path / "aux"
     fit(recs, run, "crnn", cfg, TINY_MODEL, verbose=0)
     model = keras.models.load_model(run / "model.keras")
     assert model.output.shape[-1] == 31
-    assert "pitch_logits" not in [layer.name for layer in model.layers]
+    assert f"{field}_logits" not in [layer.name for layer in model.layers]
     hist = read_history(run)
     assert len(hist) == 2 and np.isfinite(float(hist[1]["val_map"])) and np.isfinite(float(hist[1]["val_loss"]))
-    assert json.loads((run / "config.json").read_text())["train"]["aux_pitch_weight"] == 1.0
-    # the same run without the head: a smaller training loss (no pitch term), same records
+    assert json.loads((run / "config.json").read_text())["train"][weight] == 1.0
+    # the same run without the head: a smaller training loss (no auxiliary term), same records
     plain = tmp_path / "plain"
-    fit(recs, plain, "crnn", dataclasses.replace(cfg, aux_pitch_weight=0.0), TINY_MODEL, verbose=0)
+    fit(recs, plain, "crnn", dataclasses.replace(cfg, **{weight: 0.0}), TINY_MODEL, verbose=0)
     assert float(read_history(plain)[0]["loss"]) < float(hist[0]["loss"])
 
-    no_pitch = make_records(tmp_path / "nopitch", n_frames=120, seed=0)
-    with pytest.raises(ValueError, match="onsets\\+pitch"):
-        fit(no_pitch, tmp_path / "refused", "crnn", cfg, TINY_MODEL, verbose=0)
+    no_roll = make_records(tmp_path / "noroll", n_frames=120, seed=0)
+    with pytest.raises(ValueError, match=f"onsets\\+{field}"):
+        fit(no_roll, tmp_path / "refused", "crnn", cfg, TINY_MODEL, verbose=0)
     assert not (tmp_path / "refused").exists()
+
+
+def test_one_auxiliary_head_per_run() -> None:
+    import dataclasses
+
+    with pytest.raises(ValueError, match="not both"):
+        dataclasses.replace(TRAIN, aux_pitch_weight=0.5, aux_role_weight=0.5)

@@ -12,6 +12,7 @@ import numpy as np
 import soundfile as sf
 
 from iad_tf.aam.arff import Beat, OnsetTable, Segment, write_beatinfo, write_onsets, write_segments
+from iad_tf.aam.roles import GENERATORS
 from iad_tf.config import AAM_CLASSES
 
 SR = 44100
@@ -79,7 +80,9 @@ def make_tiny_aam(
                     y[seg] += 0.2 * np.sin(2 * np.pi * f0 * t[seg])
             rows.append(tuple(row))
         names = tuple(AAM_CLASSES[c] for c in chosen)
-        _write_annotations(ann, tid, times, rows, names, ("Melody",) * len(names), seconds, seconds)
+        roles = tuple(GENERATORS.values())  # the j-th instrument plays the j-th role (of 5)
+        _write_annotations(ann, tid, times, rows, names, tuple(roles[j % len(roles)] for j in range(len(names))),
+                           seconds, seconds)
         sf.write(mix_dir / f"{tid}_mix.{fmt}", y.astype(np.float32), SR)
     return root
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from iad_tf.aam.arff import OnsetTable, Segment
+from iad_tf.aam.roles import ROLE_OF, ROLES
 
 
 class LabelError(ValueError):
@@ -148,4 +149,38 @@ def segment_roll(
         rows = idx == k
         for name in seg.instruments:
             roll[rows, lookup[name]] = 1
+    return roll
+
+
+def role_roll(
+    table: OnsetTable, segments: Sequence[Segment], frame_times: np.ndarray, where: str = "segments"
+) -> np.ndarray:
+    """Role roll uint8 (frames, len(ROLES)): role r is on in a frame when an instrument the
+    frame's segment gives role r (its 'Generator' column) is sounding there (the rule of
+    :func:`onset_roll`). An instrument the segment does not list, or lists with an unknown
+    generator, adds nothing. Raises :class:`LabelError` when a segment lists an instrument the
+    onsets file does not hold, or a segment's generator list is not as long as its
+    instrument list."""
+    active = table.active()  # (events, instruments)
+    ev = np.searchsorted(table.times, frame_times, side="right") - 1  # (frames,)
+    sounding = np.zeros((len(frame_times), len(table.instruments)), dtype=bool)
+    sounding[ev >= 0] = active[ev[ev >= 0]]
+    column = {name: i for i, name in enumerate(table.instruments)}
+    starts = np.array([s.start for s in segments], dtype=np.float64)
+    seg = np.searchsorted(starts, frame_times, side="right") - 1  # (frames,)
+    roll = np.zeros((len(frame_times), len(ROLES)), dtype=np.uint8)
+    for k, segment in enumerate(segments):
+        if segment.generators and len(segment.generators) != len(segment.instruments):
+            raise LabelError(
+                f"{where}: the segment at {segment.start:g} s lists {len(segment.instruments)} "
+                f"instruments but {len(segment.generators)} generators")
+        rows = seg == k
+        for name, gen in zip(segment.instruments, segment.generators, strict=False):
+            if name not in column:
+                raise LabelError(f"{where}: the segment at {segment.start:g} s lists {name!r}, "
+                                 "which the onsets file does not hold")
+            role = ROLE_OF.get(gen)
+            if role is not None:
+                r = ROLES.index(role)
+                roll[rows, r] |= sounding[rows, column[name]]
     return roll

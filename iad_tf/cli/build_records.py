@@ -28,7 +28,8 @@ from iad_tf.data.records import LABEL_MODES
 @click.option("--labels", type=click.Choice(list(LABEL_MODES)), default="onsets", show_default=True,
               help="Frame labels from the onset events or from the segments' instrument lists; "
                    "onsets+pitch: the onsets' labels plus each frame's multi-pitch roll (88 keys), "
-                   "for training with --aux-pitch-weight.")
+                   "for training with --aux-pitch-weight; onsets+roles: plus the song roles sounding in "
+                   "each frame (from the segments' Generator column), for --aux-role-weight.")
 @click.option("--val-fraction", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.1, show_default=True)
 @click.option("--test-fraction", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.1, show_default=True)
 @click.option("--split-file", type=IN_FILE, default=None,

@@ -85,6 +85,9 @@ _RECIPE_OPTIONS: tuple[tuple[str, Any, str], ...] = (
     ("--mel-shift-bins", click.IntRange(min=0), "Timbre augmentation: random shift up to +-this many mel bins."),
     ("--aux-pitch-weight", click.FloatRange(min=0),
      "Weight of an auxiliary multi-pitch head's loss (needs records built with --labels onsets+pitch; 0: no head)."),
+    ("--aux-role-weight", click.FloatRange(min=0),
+     "Weight of an auxiliary song-role head's loss (melody / chords / arpeggio / bass / drums per frame; "
+     "needs records built with --labels onsets+roles; 0: no head; not with --aux-pitch-weight)."),
     ("--distill-weight", click.FloatRange(0, 1),
      "Knowledge distillation: weight of the teachers' mean probability in the targets (needs --teacher; 0: none)."),
     ("--patience", click.IntRange(min=1), "Early stopping patience."),

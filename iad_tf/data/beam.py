@@ -92,7 +92,7 @@ from iad_tf.data.build import (
     to_record,
     track_summary,
 )
-from iad_tf.data.records import SPLITS, has_pitch, record_schema
+from iad_tf.data.records import SPLITS, aux_fields, record_schema
 from tfrecords_tools import Schema
 from tfrecords_tools.writer import shard_name
 
@@ -207,7 +207,7 @@ class ProcessTrack:
                  work: str) -> None:
         self.cfg, self.labels, self.classes, self.overrun_s = cfg, labels, classes, overrun_s
         self.work = work
-        self.schema: Schema = record_schema(cfg, len(classes), pitch=has_pitch(labels))
+        self.schema: Schema = record_schema(cfg, len(classes), aux=aux_fields(labels))
 
     def __call__(self, item: tuple[dict[str, Any], str]) -> Iterator[Any]:
         from apache_beam.pvalue import TaggedOutput

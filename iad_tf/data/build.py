@@ -56,16 +56,19 @@ from iad_tf.aam.labels import (
     check_segments_complete,
     onset_roll,
     pitch_roll,
+    role_roll,
     segment_roll,
 )
 from iad_tf.audio import AudioError, file_logmel
 from iad_tf.config import AAM_CLASSES, FeatureConfig
 from iad_tf.data.records import (
+    AUX_FIELDS,
     LABEL_MODES,
     PITCH_FIELD,
+    ROLES_FIELD,
     SPLITS,
     annotation_kind,
-    has_pitch,
+    aux_fields,
     record_schema,
 )
 from iad_tf.data.splits import assign_split, check_fractions, read_split_file
@@ -133,7 +136,8 @@ def process_track(
 
     Returns ``{"track_id", "source_id", "audio": str, "duration_s": float,
     "mel": float32 (frames, n_mels) dB, "labels": uint8 (frames, len(classes))}``, plus
-    ``"pitch"`` uint8 (frames, 88) for ``labels="onsets+pitch"``.
+    ``"pitch"`` uint8 (frames, 88) for ``labels="onsets+pitch"``, ``"roles"`` uint8 (frames, 5)
+    for ``labels="onsets+roles"`` (which also reads the segments ARFF).
     Raises :class:`TrackError` (file + one-line reason) for any unusable input.
     """
     if labels not in LABEL_MODES:
@@ -185,9 +189,28 @@ def process_track(
         "mel": mel,
         "labels": roll,
     }
-    if has_pitch(labels):
+    if PITCH_FIELD in aux_fields(labels):
         out[PITCH_FIELD] = pitch_roll(table, times)
+    if ROLES_FIELD in aux_fields(labels):
+        out[ROLES_FIELD] = _roles(track, table, times)
     return out
+
+
+def _roles(track: Track, table: Any, times: np.ndarray) -> np.ndarray:
+    """The role roll of ``track`` (onsets ``table`` already read): reads its segments ARFF."""
+    ann = track.annotation("segments")
+    if ann is None:
+        missing = track.expected_annotation("segments")
+        raise TrackError(missing, f"{missing}: missing segments annotation (--labels onsets+roles reads it)")
+    try:
+        return role_roll(table, read_segments(ann), times, where=str(ann))
+    except (ArffError, LabelError) as exc:
+        raise TrackError(ann, str(exc)) from None
+
+
+def _aux(arrays: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The auxiliary targets among ``arrays``, as uint8."""
+    return {k: np.asarray(arrays[k], dtype=np.uint8) for k in AUX_FIELDS if k in arrays}
 
 
 def to_record(arrays: dict[str, Any], split: str) -> dict[str, Any]:
@@ -200,7 +223,7 @@ def to_record(arrays: dict[str, Any], split: str) -> dict[str, Any]:
         "n_frames": int(mel.shape[0]),
         "mel": mel,
         "labels": np.asarray(arrays["labels"], dtype=np.uint8),  # (frames, n_classes)
-        **({PITCH_FIELD: np.asarray(arrays[PITCH_FIELD], dtype=np.uint8)} if PITCH_FIELD in arrays else {}),
+        **_aux(arrays),
     }
 
 
@@ -225,6 +248,7 @@ def fingerprint(
         "max_end_gap_s": MAX_END_GAP_S,
         "audio": _file_sig(track.audio),
         "annotation": _file_sig(track.annotation(annotation_kind(labels))),
+        **({"segments": _file_sig(track.annotation("segments"))} if ROLES_FIELD in aux_fields(labels) else {}),
         "source_id": track.source_id,
         "sources": list(track.sources),
     }
@@ -244,7 +268,7 @@ def save_cached(path: storage.AnyPath, arrays: dict[str, Any], fp: str) -> None:
             fh,
             mel=np.asarray(arrays["mel"]).astype(np.float16),
             labels=np.asarray(arrays["labels"], dtype=np.uint8),
-            **({PITCH_FIELD: np.asarray(arrays[PITCH_FIELD], dtype=np.uint8)} if PITCH_FIELD in arrays else {}),
+            **_aux(arrays),
             meta=np.array(json.dumps(meta)),
             fingerprint=np.array(fp),
         )
@@ -270,8 +294,9 @@ def load_cached(path: storage.AnyPath, fp: str | None = None) -> dict[str, Any] 
             out: dict[str, Any] = json.loads(str(z["meta"]))
             out["mel"] = z["mel"]
             out["labels"] = z["labels"]
-            if PITCH_FIELD in z.files:
-                out[PITCH_FIELD] = z[PITCH_FIELD]
+            for name in AUX_FIELDS:
+                if name in z.files:
+                    out[name] = z[name]
     except Exception:  # noqa: BLE001 - a damaged cache file is recomputed
         return None
     return out
@@ -657,7 +682,7 @@ def assemble_manifest(
         mel_stats = {"train": None}
     meta_keys = ("split", "source_id", "sources", "n_frames", "duration_s", "audio")
     return {
-        "schema": record_schema(cfg, n_cls, pitch=has_pitch(labels)).to_json(),
+        "schema": record_schema(cfg, n_cls, aux=aux_fields(labels)).to_json(),
         "shards": shards,
         "feature_config": cfg.to_dict(),
         "classes": list(classes),
@@ -698,7 +723,7 @@ def _assemble(
 
     _clear_outputs(out)
     shards: dict[str, dict[str, Any]] = {}
-    schema = record_schema(cfg, len(classes), pitch=has_pitch(opts.labels))
+    schema = record_schema(cfg, len(classes), aux=aux_fields(opts.labels))
     for split in SPLITS:
         ids = splits[split]
         if not ids:

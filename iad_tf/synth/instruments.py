@@ -58,19 +58,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from iad_tf.aam.roles import GENERATORS, ROLES  # noqa: F401 - re-exported: synth's roles are AAM's
 from iad_tf.config import AAM_CLASSES
-
-#: Song roles, in the order AAM lists instruments in a segment.
-ROLES: tuple[str, ...] = ("melody", "chords", "arpeggio", "bass", "drums")
-
-#: AAM's generator name for each role (the segments file's 'Generator' column).
-GENERATORS: dict[str, str] = {
-    "melody": "MelodyBow",
-    "chords": "ChordPadsRanged",
-    "arpeggio": "ChordArpeggios",
-    "bass": "BassLine",
-    "drums": "RhythmSimpleGrooves",
-}
 
 #: MIDI channel of the GM drum kit (channel 10 counted from 1).
 DRUM_CHANNEL = 9

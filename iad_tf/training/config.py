@@ -179,6 +179,10 @@ class TrainConfig:
     #: instrument head sees, its masked BCE weighted by this in the loss. Training only: the
     #: saved model (and every export) has the instrument head alone.
     aux_pitch_weight: float = 0.0
+    #: The same with the role roll (AAM's five song roles, melody / chords / arpeggio / bass /
+    #: drums, sounding in each frame; records built with ``--labels onsets+roles``). At most one
+    #: auxiliary head per run.
+    aux_role_weight: float = 0.0
     #: Knowledge distillation: > 0 trains towards (1 - w) * labels + w * the mean probability
     #: of teacher runs (``fit --teacher``, ``cv --teacher``; :mod:`iad_tf.training.distill`).
     distill_weight: float = 0.0
@@ -221,8 +225,11 @@ class TrainConfig:
             raise ValueError(f"finetune_lr_scale must be in (0, 1], got {self.finetune_lr_scale}")
         if not 0.0 <= self.mix_prob <= 1.0:
             raise ValueError(f"mix_prob must be in [0, 1], got {self.mix_prob}")
-        if self.aux_pitch_weight < 0:
-            raise ValueError(f"aux_pitch_weight must be >= 0, got {self.aux_pitch_weight}")
+        if self.aux_pitch_weight < 0 or self.aux_role_weight < 0:
+            raise ValueError("aux_pitch_weight and aux_role_weight must be >= 0, got "
+                             f"{self.aux_pitch_weight}, {self.aux_role_weight}")
+        if self.aux_pitch_weight > 0 and self.aux_role_weight > 0:
+            raise ValueError("one auxiliary head per run: aux_pitch_weight or aux_role_weight, not both")
         if not 0.0 <= self.distill_weight <= 1.0:
             raise ValueError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
         if self.eq_tilt_db < 0 or self.gain_db < 0 or self.mel_shift_bins < 0:
@@ -235,6 +242,16 @@ class TrainConfig:
             raise ValueError(f"ema_momentum must be in (0, 1), got {self.ema_momentum}")
         if self.oversample_factor < 1:
             raise ValueError(f"oversample_factor must be >= 1, got {self.oversample_factor}")
+
+    @property
+    def aux_head(self) -> tuple[str, float] | None:
+        """The auxiliary head this recipe trains: (its target's record key, its loss weight),
+        or ``None``."""
+        if self.aux_pitch_weight > 0:
+            return "pitch", self.aux_pitch_weight
+        if self.aux_role_weight > 0:
+            return "roles", self.aux_role_weight
+        return None
 
     def window_frames(self, feature: FeatureConfig) -> int:
         """Frames per training window (``batching="windows"``)."""

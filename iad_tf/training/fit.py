@@ -123,10 +123,10 @@ def fit(
     check_model_features(model_name, info.feature, str(info.manifest_path))
     if teachers:
         check_teachers(teachers, info.classes)
-    if train_cfg.aux_pitch_weight > 0:
-        from iad_tf.training.pipeline import require_pitch
+    if train_cfg.aux_head is not None:
+        from iad_tf.training.pipeline import require_aux
 
-        require_pitch(info)
+        require_aux(info, train_cfg.aux_head[0])
     run_dir = Path(run_dir)
     model_cfg = dataclasses.replace(
         model_cfg or ModelConfig(), n_mels=info.feature.n_mels, n_classes=len(info.classes)
@@ -195,11 +195,11 @@ def _train(
     """The training proper, once the run directory is ready (see :func:`fit`)."""
     import keras
 
-    from iad_tf.aam.labels import PITCH_KEYS
+    from iad_tf.data.records import AUX_FIELDS
     from iad_tf.training.callbacks import MONITOR, best_so_far, standard_callbacks
     from iad_tf.training.distribute import shard_input
     from iad_tf.training.losses import MaskedWeightedBCE
-    from iad_tf.training.models import build_model, with_pitch_head
+    from iad_tf.training.models import build_model, with_aux_head
     from iad_tf.training.optimizers import make_optimizer
     from iad_tf.training.pipeline import eval_dataset, plan_resampling, train_dataset
 
@@ -219,19 +219,20 @@ def _train(
     val = eval_dataset(info, "val")
     write_json(run_dir / CONFIG_JSON, config)
 
-    aux = train_cfg.aux_pitch_weight > 0
+    aux = train_cfg.aux_head is not None
+    aux_field, aux_weight = train_cfg.aux_head or ("", 0.0)
     with strategy.scope():  # model, optimizer, loss and callbacks
         model = build_model(model_name, model_cfg, info.mel_stats)
-        # Multi-task: the trained model adds the pitch head; ``model`` (the instrument head
-        # alone, sharing every weight) is what validation scores and every save keeps.
-        trained = with_pitch_head(model, PITCH_KEYS) if aux else model
+        # Multi-task: the trained model adds the auxiliary head; ``model`` (the instrument
+        # head alone, sharing every weight) is what validation scores and every save keeps.
+        trained = with_aux_head(model, aux_field, AUX_FIELDS[aux_field]) if aux else model
         trained.compile(
             optimizer=make_optimizer(
                 train_cfg, trained, total_steps=train.steps_per_epoch * train_cfg.epochs,
                 use_ema=train_cfg.ema, ema_momentum=train_cfg.ema_momentum,
             ),
             loss=MaskedWeightedBCE(
-                pos_weight, aux_columns=PITCH_KEYS if aux else 0, aux_weight=train_cfg.aux_pitch_weight
+                pos_weight, aux_columns=AUX_FIELDS[aux_field] if aux else 0, aux_weight=aux_weight
             ),
         )
         callbacks = standard_callbacks(

@@ -25,8 +25,9 @@ from iad_tf.training.musicnn import build_musicnn_crnn
 
 INPUT_NAME = "mel"
 OUTPUT_NAME = "logits"
-#: The auxiliary multi-pitch head of multi-task training (never in a saved model).
-PITCH_HEAD_NAME = "pitch_logits"
+#: The auxiliary heads of multi-task training are named "<target>_logits" (e.g. "pitch_logits";
+#: never in a saved model).
+AUX_HEAD_SUFFIX = "_logits"
 
 
 def _inputs(cfg: ModelConfig, frames: int | None, batch_size: int | None) -> keras.KerasTensor:
@@ -248,15 +249,16 @@ def build_crnn_stream_step(
     return keras.Model([inp, *states.values()], {OUTPUT_NAME: out, **new}, name="crnn_stream_step")
 
 
-def with_pitch_head(model: keras.Model, keys: int) -> keras.Model:
+def with_aux_head(model: keras.Model, target: str, columns: int) -> keras.Model:
     """The model multi-task training fits: ``model``'s input -> its class logits followed by
-    ``keys`` pitch logits, (batch, frames, C + keys). The pitch head is a Dense on the
-    features ``model``'s logits layer sees; every other layer is ``model``'s own (shared
-    weights), so training this one trains ``model``, which stays the instrument head alone."""
+    ``columns`` logits of the auxiliary ``target`` (e.g. "pitch", 88 keys), (batch, frames,
+    C + columns). The head is a Dense on the features ``model``'s logits layer sees; every
+    other layer is ``model``'s own (shared weights), so training this one trains ``model``,
+    which stays the instrument head alone."""
     feats = model.get_layer(OUTPUT_NAME).input  # (b, T, features)
-    pitch = layers.Dense(keys, name=PITCH_HEAD_NAME)(feats)  # (b, T, keys)
-    out = layers.Concatenate(axis=-1, name="logits_and_pitch")([model.output, pitch])
-    return keras.Model(model.input, out, name=f"{model.name}_with_pitch")
+    head = layers.Dense(columns, name=f"{target}{AUX_HEAD_SUFFIX}")(feats)  # (b, T, columns)
+    out = layers.Concatenate(axis=-1, name=f"logits_and_{target}")([model.output, head])
+    return keras.Model(model.input, out, name=f"{model.name}_with_{target}")
 
 
 BUILDERS: dict[str, Callable[..., keras.Model]] = {

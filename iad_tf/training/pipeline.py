@@ -21,9 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from iad_tf.aam.labels import PITCH_KEYS
 from iad_tf.config import FeatureConfig
-from iad_tf.data.records import PITCH_FIELD
+from iad_tf.data.records import AUX_FIELDS, PITCH_FIELD, ROLES_FIELD
 from iad_tf.training.config import TrainConfig
 from iad_tf.training.distill import SoftTargets, blend, require_both, soft_lookup
 from iad_tf.training.records_info import (
@@ -38,29 +37,36 @@ from tfrecords_tools.reader import read_dataset
 log = logging.getLogger(__name__)
 
 
-def require_pitch(info: RecordsInfo) -> None:
-    """``ValueError`` naming the manifest when the records hold no pitch roll."""
-    if not info.has_pitch:
+#: The option and the roll of each auxiliary target, for messages.
+_AUX_WHAT = {PITCH_FIELD: ("--aux-pitch-weight", "pitch roll"), ROLES_FIELD: ("--aux-role-weight", "role roll")}
+
+
+def require_aux(info: RecordsInfo, field: str) -> None:
+    """``ValueError`` naming the manifest when the records do not hold the auxiliary target
+    ``field`` (a key of :data:`iad_tf.data.records.AUX_FIELDS`)."""
+    if field not in info.aux_fields:
+        option, what = _AUX_WHAT[field]
         raise ValueError(
-            f"{info.manifest_path}: these records hold no pitch roll; the auxiliary pitch head "
-            "(--aux-pitch-weight) needs records built with `build-records --labels onsets+pitch`")
+            f"{info.manifest_path}: these records hold no {what}; the auxiliary {field} head "
+            f"({option}) needs records built with `build-records --labels onsets+{field}`")
 
 
 def read_tracks(
-    info: RecordsInfo, split: str, deterministic: bool = True, pitch: bool = False,
+    info: RecordsInfo, split: str, deterministic: bool = True, aux: str | None = None,
     soft: SoftTargets | None = None,
 ) -> Any:
     """Dataset of dicts {mel float32 (T, n_mels), labels float32 (T, C), mask float32 (T,)}.
 
-    ``pitch``: the labels are the class labels followed by the records' pitch roll, (T, C + 88)
-    (the targets of a model with the auxiliary pitch head); every step after this one (windows,
+    ``aux`` (a key of :data:`iad_tf.data.records.AUX_FIELDS`, e.g. "pitch"): the labels are the
+    class labels followed by that auxiliary target, e.g. (T, C + 88) for the pitch roll (the
+    targets of a model with that auxiliary head); every step after this one (windows,
     mixing: labels united, SpecAugment) treats the wider labels alike.
     ``soft``: teachers' targets of the split's tracks, added as ``soft`` float32 (T, C)
     (:func:`iad_tf.training.distill.blend` folds them into the labels)."""
     import tensorflow as tf
 
-    if pitch:
-        require_pitch(info)
+    if aux is not None:
+        require_aux(info, aux)
     lookup = None
     if soft is not None:
         lookup = soft_lookup(soft, info.tracks(split), info.n_frames(split))
@@ -68,8 +74,8 @@ def read_tracks(
     def prepare(ex: dict[str, Any]) -> dict[str, Any]:
         mel = tf.cast(ex["mel"], tf.float32)
         labels = tf.cast(ex["labels"], tf.float32)
-        if pitch:
-            labels = tf.concat([labels, tf.cast(ex[PITCH_FIELD], tf.float32)], axis=-1)
+        if aux is not None:
+            labels = tf.concat([labels, tf.cast(ex[aux], tf.float32)], axis=-1)
         out = {
             "mel": mel,
             "labels": labels,
@@ -348,8 +354,8 @@ def train_dataset(
     require_both(soft.teachers if soft is not None else (), cfg.distill_weight)
     batch = batch_size or cfg.batch_size
     window = cfg.window_frames(info.feature)
-    pitch = cfg.aux_pitch_weight > 0
-    ds = read_tracks(info, "train", pitch=pitch, soft=soft)
+    aux = cfg.aux_head[0] if cfg.aux_head else None
+    ds = read_tracks(info, "train", aux=aux, soft=soft)
     n_tracks = len(info.tracks("train"))
     ds = ds.shuffle(
         min(n_tracks, cfg.shuffle_buffer), seed=cfg.seed, reshuffle_each_iteration=True
@@ -389,7 +395,7 @@ def train_dataset(
     if cfg.batching == "windows":
         ds = ds.batch(batch, drop_remainder=True)
     else:
-        ds = _padded(ds, batch, info, len(info.classes) + (PITCH_KEYS if pitch else 0))
+        ds = _padded(ds, batch, info, len(info.classes) + (AUX_FIELDS[aux] if aux else 0))
     ds = ds.map(to_tuple).prefetch(tf.data.AUTOTUNE)
     steps = cfg.steps_per_epoch or max(1, math.ceil(examples / batch))
     return TrainData(ds, steps, resampling)

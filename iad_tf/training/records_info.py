@@ -21,7 +21,7 @@ from iad_tf.config import (
     feature_setup,
     named_feature_config,
 )
-from iad_tf.data.records import record_schema, schema_has_pitch
+from iad_tf.data.records import record_schema, schema_aux_fields
 from tfrecords_tools.reader import MANIFEST, listed_shards, read_manifest
 from tfrecords_tools.schema import Schema
 
@@ -53,9 +53,10 @@ class RecordsInfo:
         return self.records_dir / MANIFEST
 
     @property
-    def has_pitch(self) -> bool:
-        """Whether the records hold the pitch roll (``build-records --labels onsets+pitch``)."""
-        return schema_has_pitch(self.schema)
+    def aux_fields(self) -> tuple[str, ...]:
+        """The auxiliary targets the records hold (``build-records --labels onsets+pitch``:
+        ``("pitch",)``; ``onsets+roles``: ``("roles",)``)."""
+        return schema_aux_fields(self.schema)
 
     def tracks(self, split: str) -> list[str]:
         return list(self.manifest["splits"].get(split, []))
@@ -112,7 +113,7 @@ def open_records(
             raise ValueError(f"{where}: {exc}") from exc
     check_compatible(expected_feature, feature, tuple(expected_classes), classes, where)
     schema = Schema.from_json(manifest["schema"])
-    if schema != record_schema(feature, len(classes), pitch=schema_has_pitch(schema)):
+    if schema != record_schema(feature, len(classes), aux=schema_aux_fields(schema)):
         raise ValueError(f"{where}: record schema differs from iad_tf.data.records.record_schema")
     info = RecordsInfo(records_dir, manifest, schema, feature, classes)
     for split in splits:
