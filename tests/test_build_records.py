@@ -448,3 +448,23 @@ def test_pitch_roll_of_real_songs_sounds_where_a_pitched_instrument_plays(aam_sa
         pitched = np.delete(onset_roll(table, times, AAM_CLASSES), drums, axis=1).any(axis=1)
         np.testing.assert_array_equal(roll.any(axis=1), pitched)
         np.testing.assert_array_equal(roll, reference_pitch_roll(path, len(times)))
+
+
+def test_a_changed_segments_file_invalidates_cached_role_rolls(tiny_aam: Path) -> None:
+    """The cache key of an onsets+roles track covers its segments ARFF (the role roll reads
+    it); that of an onsets track does not."""
+    import os
+
+    from iad_tf.aam.dataset import discover_root
+    from iad_tf.config import FeatureConfig
+    from iad_tf.data.build import fingerprint
+
+    track = discover_root(tiny_aam)[0][0]
+    cfg = FeatureConfig()
+    before = {mode: fingerprint(track, cfg, mode, AAM_CLASSES, 2.0) for mode in ("onsets", "onsets+roles")}
+    seg = tiny_aam / "annotations" / f"{track.track_id}_segments.arff"
+    st = seg.stat()
+    os.utime(seg, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    after = {mode: fingerprint(track, cfg, mode, AAM_CLASSES, 2.0) for mode in ("onsets", "onsets+roles")}
+    assert after["onsets"] == before["onsets"]
+    assert after["onsets+roles"] != before["onsets+roles"]

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from iad_tf import storage
-from iad_tf.aam.arff import ArffError, read_onsets, read_segments
+from iad_tf.aam.arff import ArffError, OnsetTable, read_onsets, read_segments
 from iad_tf.aam.dataset import Problem, Track, discover, root_generators
 from iad_tf.aam.labels import (
     DEFAULT_OVERRUN_S,
@@ -196,7 +196,7 @@ def process_track(
     return out
 
 
-def _roles(track: Track, table: Any, times: np.ndarray) -> np.ndarray:
+def _roles(track: Track, table: OnsetTable, times: np.ndarray) -> np.ndarray:
     """The role roll of ``track`` (onsets ``table`` already read): reads its segments ARFF."""
     ann = track.annotation("segments")
     if ann is None:
