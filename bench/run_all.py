@@ -297,6 +297,18 @@ def render_decoder_transfer(d: dict[str, Any]) -> list[str]:
     return lines
 
 
+def render_heard_curve(d: dict[str, Any]) -> list[str]:
+    lines = [d["what"] + ". One point per (fold, instrument present in its held-out songs); mean AP "
+             "(mean chance level) and points per group of real songs heard.", "",
+             "| run | " + " | ".join(f"heard in {g}" for g in d["pooled"]) + " |",
+             "|---|" + "---|" * len(d["pooled"])]
+    for name, r in [*d["runs"].items(), ("**all runs**", {"curve": d["pooled"]})]:
+        cells = [(f"{r['curve'][g]['mean_ap']:.3f} ({r['curve'][g]['mean_prevalence']:.3f}), "
+                  f"{r['curve'][g]['points']}") if g in r["curve"] else "" for g in d["pooled"]]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "build_records": ("build-records vs a naive serial loop (12 sample tracks)", render_build_records),
     "input_pipeline": ("Input pipeline vs CRNN training", render_input_pipeline),
@@ -307,6 +319,8 @@ RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "beam_vs_local": ("Apache Beam DirectRunner vs the local pool", render_beam),
     "predict_memory": ("`iad-tf predict` memory on 10/60/180-minute recordings", render_predict_memory),
     "quality": ("Quality: song-level cross-validation on the 12 sample songs", render_quality),
+    "heard_curve": ("Quality: AP on unheard songs by the number of training songs that hold the instrument",
+                    render_heard_curve),
     "quality_partial": ("Quality: recipes on the folds every run finished (machine time)",
                         render_quality_partial),
     "quality_partial_3folds": ("Quality: EMA weights on folds 1-3 (fold 4 unfinished) beside the other arms",
