@@ -319,6 +319,8 @@ RENDERERS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "beam_vs_local": ("Apache Beam DirectRunner vs the local pool", render_beam),
     "predict_memory": ("`iad-tf predict` memory on 10/60/180-minute recordings", render_predict_memory),
     "quality": ("Quality: song-level cross-validation on the 12 sample songs", render_quality),
+    "quality_partial_s10": ("Quality: session 10's arms on folds 1-2 (the GM-soundfont arm stopped there by its rule)",
+                            render_quality_partial),
     "heard_curve": ("Quality: AP on unheard songs by the number of training songs that hold the instrument",
                     render_heard_curve),
     "quality_partial": ("Quality: recipes on the folds every run finished (machine time)",
