@@ -161,10 +161,7 @@ def role_roll(
     generator, adds nothing. Raises :class:`LabelError` when a segment lists an instrument the
     onsets file does not hold, or a segment's generator list is not as long as its
     instrument list."""
-    active = table.active()  # (events, instruments)
-    ev = np.searchsorted(table.times, frame_times, side="right") - 1  # (frames,)
-    sounding = np.zeros((len(frame_times), len(table.instruments)), dtype=bool)
-    sounding[ev >= 0] = active[ev[ev >= 0]]
+    sounding = onset_roll(table, frame_times, table.instruments, where)  # (frames, instruments)
     column = {name: i for i, name in enumerate(table.instruments)}
     starts = np.array([s.start for s in segments], dtype=np.float64)
     seg = np.searchsorted(starts, frame_times, side="right") - 1  # (frames,)

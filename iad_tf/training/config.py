@@ -247,10 +247,12 @@ class TrainConfig:
     def aux_head(self) -> tuple[str, float] | None:
         """The auxiliary head this recipe trains: (its target's record key, its loss weight),
         or ``None``."""
+        from iad_tf.data.records import PITCH_FIELD, ROLES_FIELD
+
         if self.aux_pitch_weight > 0:
-            return "pitch", self.aux_pitch_weight
+            return PITCH_FIELD, self.aux_pitch_weight
         if self.aux_role_weight > 0:
-            return "roles", self.aux_role_weight
+            return ROLES_FIELD, self.aux_role_weight
         return None
 
     def window_frames(self, feature: FeatureConfig) -> int:
